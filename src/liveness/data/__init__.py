@@ -1,0 +1,1 @@
+"""Data sets for training and evaluation: streamed samples, video frames, subject-disjoint splits."""

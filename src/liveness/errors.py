@@ -1,0 +1,36 @@
+"""Typed errors raised by domain code; one server interceptor maps them to gRPC status codes.
+
+Nothing here imports grpc, so model code can raise these without knowing about transport.
+"""
+
+from __future__ import annotations
+
+
+class LivenessError(Exception):
+    """Base class; `grpc_code` names the grpc.StatusCode the interceptor answers with."""
+
+    grpc_code = "INTERNAL"
+
+
+class InvalidInput(LivenessError, ValueError):
+    """The request itself is wrong (bad bytes, too big, wrong shape): the client must change it."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class ModelNotReady(LivenessError, RuntimeError):
+    """The model is still loading or the server is draining: retry elsewhere or later."""
+
+    grpc_code = "UNAVAILABLE"
+
+
+class PermissionDenied(LivenessError):
+    """The caller is not allowed to make this call (bad API key, forged session)."""
+
+    grpc_code = "PERMISSION_DENIED"
+
+
+class FailedPrecondition(LivenessError):
+    """The request is well formed but the state forbids it (expired or used session)."""
+
+    grpc_code = "FAILED_PRECONDITION"

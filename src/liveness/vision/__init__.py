@@ -1,0 +1,1 @@
+"""Image decoding and face geometry shared by the gateway and every test."""

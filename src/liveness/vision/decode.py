@@ -1,0 +1,122 @@
+"""The one place that turns client bytes into RGB arrays, with limits checked before decoding.
+
+Pillow reads only the header first, so a decompression bomb (a small file declaring 20000x20000 pixels) is
+refused before any pixel is allocated; `load()` then raises on truncated data instead of padding it grey.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from liveness.errors import InvalidInput
+from liveness.types import Media, RGBImage
+
+FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLimits:
+    """Bounds every decoded request must respect; see runtime.config for the environment names."""
+
+    max_image_bytes: int = 8 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+    min_side: int = 32
+    max_frames: int = 64
+
+    def __post_init__(self) -> None:
+        if min(self.max_image_bytes, self.max_pixels, self.min_side, self.max_frames) < 1:
+            raise ValueError(f"media limits must be positive: {self}")
+
+
+DEFAULT_LIMITS = MediaLimits()
+
+
+def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = "image") -> RGBImage:
+    """Decode JPEG/PNG/WebP bytes to RGB uint8 (H, W, 3), applying EXIF orientation.
+
+    Raises InvalidInput naming the problem: empty, too many bytes, unknown format, too many or too few
+    pixels, truncated or corrupt data.
+    """
+    if not data:
+        raise InvalidInput(f"{what}: empty image data")
+    if len(data) > limits.max_image_bytes:
+        raise InvalidInput(f"{what}: {len(data)} bytes exceeds the limit of {limits.max_image_bytes} bytes")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (DecompressionBombWarning) before our own pixel check runs; we refuse below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise InvalidInput(f"{what}: not a JPEG, PNG or WebP image ({exc.__class__.__name__})") from None
+    except OSError as exc:
+        raise InvalidInput(f"{what}: unreadable image header ({exc})") from None
+    with img:
+        if img.format not in FORMATS:
+            raise InvalidInput(f"{what}: format {img.format} is not supported (use JPEG, PNG or WebP)")
+        width, height = img.size
+        if width * height > limits.max_pixels:
+            raise InvalidInput(
+                f"{what}: {width}x{height} pixels exceeds the limit of {limits.max_pixels} pixels"
+            )
+        if min(width, height) < limits.min_side:
+            raise InvalidInput(f"{what}: {width}x{height} is smaller than {limits.min_side} pixels a side")
+        if getattr(img, "n_frames", 1) > 1:
+            raise InvalidInput(f"{what}: animated images are not supported; send a clip of frames instead")
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
+
+
+def _to_rgb(img: Image.Image) -> RGBImage:
+    """Any Pillow mode to RGB uint8; 16-bit data keeps its high byte instead of clipping at 255."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.uint32)
+        shift = 8 if img.mode.startswith("I;16") or arr.max(initial=0) <= 0xFFFF else 24
+        grey = (arr >> shift).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Composite on white, as a browser shows it, rather than exposing undefined colour under alpha 0.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def decode_frames(
+    frames: Sequence[tuple[bytes, int]], limits: MediaLimits = DEFAULT_LIMITS, *, is_clip: bool = True
+) -> Media:
+    """Decode a clip: (bytes, timestamp_ms) pairs, timestamps strictly increasing, one frame size."""
+    if not frames:
+        raise InvalidInput("clip: no frames")
+    if len(frames) > limits.max_frames:
+        raise InvalidInput(f"clip: {len(frames)} frames exceeds the limit of {limits.max_frames}")
+    timestamps = [int(t) for _, t in frames]
+    if is_clip and len(frames) > 1:
+        if any(t < 0 for t in timestamps):
+            raise InvalidInput("clip: timestamps must be non-negative")
+        if any(b <= a for a, b in zip(timestamps, timestamps[1:], strict=False)):
+            raise InvalidInput("clip: frame timestamps must be strictly increasing")
+    decoded: list[RGBImage] = []
+    for i, (data, _) in enumerate(frames):
+        decoded.append(decode_image(data, limits, what=f"clip frame {i}"))
+        if decoded[i].shape != decoded[0].shape:
+            h0, w0 = decoded[0].shape[:2]
+            h, w = decoded[i].shape[:2]
+            raise InvalidInput(f"clip: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match")
+    return Media(frames=tuple(decoded), timestamps_ms=tuple(timestamps), is_clip=is_clip)
+
+
+def encode_jpeg(image: RGBImage, quality: int = 92) -> bytes:
+    """RGB array to JPEG bytes (for clients building requests from decoded video)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

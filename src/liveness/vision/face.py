@@ -1,0 +1,189 @@
+"""Face detection, landmarks and square crops: the one implementation the gateway and every test use.
+
+Detection is dlib's HOG detector (through face_recognition) on a copy downscaled so its longer side is at
+most `detect_max_side`: HOG costs about 100 ms on a full 640x480 frame on two cores, and liveness faces are
+large. The 68 landmarks are then fitted on the full-resolution frame (about 2 ms).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from liveness.errors import InvalidInput
+from liveness.types import Box, Face, FaceObservation, Media, RGBImage
+
+N_LANDMARKS = 68
+# dlib's 68-point layout (iBUG 300-W), as index ranges.
+LEFT_EYE = slice(36, 42)  # the subject's right eye, on the image's left
+RIGHT_EYE = slice(42, 48)
+MOUTH = slice(48, 68)
+JAW = slice(0, 17)
+NOSE = slice(27, 36)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """How faces are searched for; the defaults suit 640x480 webcam frames with one near face."""
+
+    detect_max_side: int = 320
+    upsample: int = 1
+    min_face_px: float = 40.0  # in full-resolution pixels; smaller boxes are ignored
+    # A second face counts only when its side is at least this fraction of the largest face's side. HOG
+    # finds small false faces in clutter (one at 59 px next to the 100 px face in scikit-image's astronaut),
+    # and a far-away bystander is not the person presenting.
+    min_relative_size: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.detect_max_side < 64 or self.upsample < 0 or self.min_face_px < 0:
+            raise ValueError(f"invalid detector settings: {self}")
+
+
+class _Dlib:
+    """Lazily loaded dlib models (importing face_recognition costs about 1 s, so only when needed)."""
+
+    def __init__(self) -> None:
+        import face_recognition_models  # heavy: deferred until first use
+        import dlib
+
+        self.detector: Any = dlib.get_frontal_face_detector()
+        self.predictor: Any = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self.rect = dlib.rectangle
+        # dlib's detector and predictor objects are not documented as thread-safe.
+        self.lock = threading.Lock()
+
+
+@cache
+def _dlib() -> _Dlib:
+    return _Dlib()
+
+
+def load() -> None:
+    """Load the detector now (servers call this at start-up, before reporting SERVING)."""
+    _dlib()
+
+
+def _grey_for_detection(image: RGBImage, max_side: int) -> tuple[npt.NDArray[np.uint8], float]:
+    h, w = image.shape[:2]
+    factor = min(1.0, max_side / float(max(h, w)))
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if factor < 1.0:
+        grey = cv2.resize(grey, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
+    return grey, factor
+
+
+def detect_boxes(image: RGBImage, settings: DetectorSettings = DetectorSettings()) -> list[Box]:
+    """Face boxes in full-resolution coordinates, largest first (see DetectorSettings for what counts)."""
+    grey, factor = _grey_for_detection(image, settings.detect_max_side)
+    models = _dlib()
+    with models.lock:
+        rects = models.detector(grey, settings.upsample)
+    h, w = image.shape[:2]
+    boxes = []
+    for r in rects:
+        box = Box(
+            max(0.0, r.left() / factor),
+            max(0.0, r.top() / factor),
+            min(float(w), (r.right() + 1) / factor),
+            min(float(h), (r.bottom() + 1) / factor),
+        )
+        if min(box.width, box.height) >= settings.min_face_px:
+            boxes.append(box)
+    boxes.sort(key=lambda b: b.area, reverse=True)
+    if boxes:
+        floor = settings.min_relative_size * max(boxes[0].width, boxes[0].height)
+        boxes = [b for b in boxes if max(b.width, b.height) >= floor]
+    return boxes
+
+
+def landmarks(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
+    """The 68 dlib landmarks of the face in `box`, float32 (68, 2) as (x, y) pixels."""
+    models = _dlib()
+    rect = models.rect(round(box.left), round(box.top), round(box.right) - 1, round(box.bottom) - 1)
+    with models.lock:
+        shape = models.predictor(image, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def observe(image: RGBImage, frame_index: int = 0, settings: DetectorSettings = DetectorSettings()) -> FaceObservation:
+    """Detect faces in one frame and describe the largest one with its landmarks."""
+    boxes = detect_boxes(image, settings)
+    if not boxes:
+        return FaceObservation(frame_index=frame_index, count=0, face=None)
+    face = Face(box=boxes[0], landmarks=landmarks(image, boxes[0]))
+    return FaceObservation(frame_index=frame_index, count=len(boxes), face=face)
+
+
+def observe_media(media: Media, settings: DetectorSettings = DetectorSettings()) -> list[FaceObservation]:
+    """One observation per frame of `media`."""
+    return [observe(frame, i, settings) for i, frame in enumerate(media.frames)]
+
+
+def square_box(box: Box, scale: float) -> Box:
+    """A square of side `scale` x the box's longer side, centred on the box (seed 001 squares the box)."""
+    cx, cy = box.center
+    half = scale * max(box.width, box.height) / 2.0
+    return Box(cx - half, cy - half, cx + half, cy + half)
+
+
+def crop(image: RGBImage, box: Box, scale: float, size: int) -> RGBImage:
+    """The square crop around `box` at `scale`, resized to (size, size, 3).
+
+    Parts of the square outside the frame are black, so context scales show where the frame ends instead of
+    stretching the face. One affine warp does the crop, the padding and the resize together.
+    """
+    if scale <= 0 or size <= 0:
+        raise ValueError(f"scale and size must be positive, got scale={scale}, size={size}")
+    sq = square_box(box, scale)
+    k = size / sq.width
+    matrix = np.array([[k, 0.0, -sq.left * k], [0.0, k, -sq.top * k]], dtype=np.float64)
+    interp = cv2.INTER_AREA if k < 1.0 else cv2.INTER_LINEAR
+    out = cv2.warpAffine(
+        image, matrix, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
+    )
+    return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def crops(image: RGBImage, box: Box, scales: Sequence[float], size: int) -> list[RGBImage]:
+    """One crop per scale (MS-FANS uses 1.1 to 1.5 of the box)."""
+    return [crop(image, box, s, size) for s in scales]
+
+
+def eye_aspect_ratio(points: npt.NDArray[np.float32]) -> float:
+    """Soukupova and Cech's EAR of one eye's six landmarks: (|p2-p6| + |p3-p5|) / (2 |p1-p4|)."""
+    p = points.astype(np.float64)
+    vertical = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
+    horizontal = 2.0 * np.linalg.norm(p[0] - p[3])
+    return float(vertical / horizontal) if horizontal > 0 else 0.0
+
+
+def validate_observations(observations: Sequence[FaceObservation], media: Media) -> None:
+    """Check supplied face regions against the media: one per frame, boxes inside the frame.
+
+    Raises InvalidInput; used by services that receive regions from the gateway.
+    """
+    if len(observations) != len(media):
+        raise InvalidInput(f"faces: {len(observations)} face regions for {len(media)} frames; send one per frame")
+    for i, obs in enumerate(observations):
+        if obs.frame_index != i:
+            raise InvalidInput(f"faces: region {i} has frame_index {obs.frame_index}; expected {i}")
+        if obs.count < 0:
+            raise InvalidInput(f"faces: region {i} has a negative face count")
+        if obs.face is None:
+            if obs.count > 0:
+                raise InvalidInput(f"faces: region {i} counts {obs.count} faces but has no box")
+            continue
+        h, w = media.frames[i].shape[:2]
+        b = obs.face.box
+        if not (0 <= b.left < b.right <= w + 1 and 0 <= b.top < b.bottom <= h + 1):
+            raise InvalidInput(f"faces: region {i} box {b} lies outside the {w}x{h} frame")
+        lm = obs.face.landmarks
+        if lm is not None and lm.shape != (N_LANDMARKS, 2):
+            raise InvalidInput(f"faces: region {i} has {lm.shape[0]} landmarks; expected {N_LANDMARKS} or none")
