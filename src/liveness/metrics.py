@@ -1,0 +1,312 @@
+"""ISO/IEC 30107-3 presentation-attack detection metrics, pure numpy.
+
+Conventions used everywhere in this project:
+
+- a score is P(live); a presentation is *accepted as bona fide* when `score >= threshold` (ties accept);
+- APCER (attack presentation classification error rate) = share of attack presentations of one PAI species
+  that are accepted; it is reported per species and as the worst case (max over species);
+- BPCER (bona fide presentation classification error rate) = share of bona fide presentations rejected;
+- ACER = (worst-case APCER + BPCER) / 2 (the OULU-NPU convention);
+- HTER = (pooled APCER + BPCER) / 2 on a test set, at a threshold fixed beforehand on a dev set (its EER
+  threshold), as Replay-Attack papers report it; "pooled" counts all attacks together, whatever the species;
+- EER is read where pooled APCER and BPCER are closest over the thresholds that change a decision,
+  EER = their mean there (the usual discrete definition, as in bob.measure's `eer_threshold`);
+- AUC = P(live score > attack score) + P(tie) / 2 (the Mann-Whitney statistic);
+- BPCER@APCER=x = the lowest BPCER among thresholds whose pooled APCER is <= x.
+
+Degenerate inputs (no bona fide or no attack presentation, NaN scores, mismatched lengths) raise
+`MetricsError`, because a rate over zero presentations is undefined, not zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+BONA_FIDE = "none"
+"""The attack name of bona fide (live) presentations, as in `liveness.data.samples.Sample.attack`."""
+
+DEFAULT_APCER_TARGETS = (0.01, 0.05)
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+class MetricsError(ValueError):
+    """The inputs cannot give a defined metric (no attacks, no bona fides, NaN scores, bad shapes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """Validated parallel arrays: score (or decision), is_live, attack species (BONA_FIDE for live)."""
+
+    scores: FloatArray
+    is_live: BoolArray
+    attacks: npt.NDArray[np.str_]
+
+    @property
+    def n_bona_fide(self) -> int:
+        return int(self.is_live.sum())
+
+    @property
+    def n_attack(self) -> int:
+        return int((~self.is_live).sum())
+
+
+def labelled(
+    scores: Iterable[float] | npt.ArrayLike,
+    is_live: Iterable[bool] | npt.ArrayLike,
+    attacks: Sequence[str] | None = None,
+) -> Labelled:
+    """Check and pack inputs; `attacks` defaults to one species "attack" for every non-live item.
+
+    Live items always get species BONA_FIDE, whatever `attacks` says for them.
+    """
+    s = np.asarray(list(scores) if not isinstance(scores, np.ndarray) else scores, dtype=np.float64)
+    live = np.asarray(list(is_live) if not isinstance(is_live, np.ndarray) else is_live)
+    if s.ndim != 1 or live.ndim != 1 or s.shape != live.shape:
+        raise MetricsError(
+            f"scores and labels must be 1-D and the same length, got {s.shape} and {live.shape}"
+        )
+    if live.dtype != np.bool_:
+        if not np.isin(live, (0, 1)).all():
+            raise MetricsError("is_live must hold booleans (or 0/1)")
+        live = live.astype(bool)
+    if not np.isfinite(s).all():
+        raise MetricsError(f"{int((~np.isfinite(s)).sum())} score(s) are NaN or infinite")
+    if attacks is None:
+        species = np.where(live, BONA_FIDE, "attack")
+    else:
+        species = np.asarray(list(attacks), dtype=np.str_)
+        if species.shape != s.shape:
+            raise MetricsError(f"attacks has {species.shape[0]} entries for {s.shape[0]} scores")
+        species = np.where(live, BONA_FIDE, species)
+        bad = (~live) & (species == BONA_FIDE)
+        if bad.any():
+            raise MetricsError(f"{int(bad.sum())} attack presentation(s) have species {BONA_FIDE!r}")
+    return Labelled(scores=s, is_live=live, attacks=species)
+
+
+def _require_both(data: Labelled) -> None:
+    if data.n_bona_fide == 0:
+        raise MetricsError("no bona fide (live) presentations: BPCER is undefined")
+    if data.n_attack == 0:
+        raise MetricsError("no attack presentations: APCER is undefined")
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRates:
+    """APCER per species and worst case, pooled APCER, BPCER, ACER and HTER for one decision rule.
+
+    threshold is None when the rates come from decisions rather than a score threshold.
+    """
+
+    threshold: float | None
+    apcer_by_species: dict[str, float]
+    apcer: float
+    apcer_pooled: float
+    bpcer: float
+    n_bona_fide: int
+    n_attack_by_species: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def acer(self) -> float:
+        return (self.apcer + self.bpcer) / 2.0
+
+    @property
+    def hter(self) -> float:
+        return (self.apcer_pooled + self.bpcer) / 2.0
+
+    @property
+    def worst_species(self) -> str:
+        """The species with the highest APCER (first in sorted order on ties)."""
+        return max(sorted(self.apcer_by_species), key=lambda k: self.apcer_by_species[k])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "apcer_by_species": dict(self.apcer_by_species),
+            "apcer": self.apcer,
+            "worst_species": self.worst_species,
+            "apcer_pooled": self.apcer_pooled,
+            "bpcer": self.bpcer,
+            "acer": self.acer,
+            "hter": self.hter,
+            "n_bona_fide": self.n_bona_fide,
+            "n_attack_by_species": dict(self.n_attack_by_species),
+        }
+
+
+def rates_from_decisions(
+    accepted: Iterable[bool] | npt.ArrayLike,
+    is_live: Iterable[bool] | npt.ArrayLike,
+    attacks: Sequence[str] | None = None,
+    threshold: float | None = None,
+) -> ErrorRates:
+    """Error rates from accept (True = classified bona fide) / reject decisions.
+
+    Use this for the gateway, where UNCERTAIN must already have been mapped to a rejection.
+    """
+    acc = np.asarray(list(accepted) if not isinstance(accepted, np.ndarray) else accepted)
+    if acc.dtype != np.bool_:
+        if acc.size and not np.isin(acc, (0, 1)).all():
+            raise MetricsError("accepted must hold booleans (or 0/1)")
+        acc = acc.astype(bool)
+    data = labelled(acc.astype(np.float64), is_live, attacks)
+    _require_both(data)
+    live = data.is_live
+    bpcer = float((~acc[live]).mean())
+    by_species: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for species in sorted(set(data.attacks[~live].tolist())):
+        mask = data.attacks == species
+        by_species[species] = float(acc[mask].mean())
+        counts[species] = int(mask.sum())
+    return ErrorRates(
+        threshold=threshold,
+        apcer_by_species=by_species,
+        apcer=max(by_species.values()),
+        apcer_pooled=float(acc[~live].mean()),
+        bpcer=bpcer,
+        n_bona_fide=data.n_bona_fide,
+        n_attack_by_species=counts,
+    )
+
+
+def rates_at(
+    scores: Iterable[float] | npt.ArrayLike,
+    is_live: Iterable[bool] | npt.ArrayLike,
+    threshold: float,
+    attacks: Sequence[str] | None = None,
+) -> ErrorRates:
+    """APCER (per species, worst, pooled), BPCER, ACER, HTER when accepting `score >= threshold`."""
+    data = labelled(scores, is_live, attacks)
+    return rates_from_decisions(data.scores >= threshold, data.is_live, data.attacks.tolist(), threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """Pooled APCER and BPCER at every threshold that changes a decision, thresholds ascending.
+
+    The first threshold accepts everything (APCER 1, BPCER 0); the last is just above the highest score and
+    rejects everything (APCER 0, BPCER 1).
+    """
+
+    thresholds: FloatArray
+    apcer: FloatArray
+    bpcer: FloatArray
+
+
+def curve(scores: Iterable[float] | npt.ArrayLike, is_live: Iterable[bool] | npt.ArrayLike) -> Curve:
+    """The error trade-off over all distinct thresholds (ROC/DET data)."""
+    data = labelled(scores, is_live)
+    _require_both(data)
+    unique = np.unique(data.scores)
+    thresholds = np.append(unique, np.nextafter(unique[-1], np.inf))
+    live_sorted = np.sort(data.scores[data.is_live])
+    attack_sorted = np.sort(data.scores[~data.is_live])
+    # Rejected live = live scores strictly below the threshold; accepted attacks = attack scores >= it.
+    bpcer = np.searchsorted(live_sorted, thresholds, side="left") / live_sorted.size
+    apcer = 1.0 - np.searchsorted(attack_sorted, thresholds, side="left") / attack_sorted.size
+    return Curve(thresholds=thresholds, apcer=apcer.astype(np.float64), bpcer=bpcer.astype(np.float64))
+
+
+def eer(
+    scores: Iterable[float] | npt.ArrayLike, is_live: Iterable[bool] | npt.ArrayLike
+) -> tuple[float, float]:
+    """(EER, its threshold): where pooled APCER and BPCER are closest; EER is their mean there.
+
+    Among equally close thresholds the lowest is taken, so the result is deterministic.
+    """
+    c = curve(scores, is_live)
+    gap = np.abs(c.apcer - c.bpcer)
+    # Rates are ratios of counts, so equal gaps can differ in the last bit; compare with a tolerance.
+    i = int(np.flatnonzero(gap <= gap.min() + 1e-12)[0])
+    return float((c.apcer[i] + c.bpcer[i]) / 2.0), float(c.thresholds[i])
+
+
+def auc(scores: Iterable[float] | npt.ArrayLike, is_live: Iterable[bool] | npt.ArrayLike) -> float:
+    """Area under the ROC: P(a live score > an attack score), ties counting one half."""
+    data = labelled(scores, is_live)
+    _require_both(data)
+    live = data.scores[data.is_live]
+    attack = np.sort(data.scores[~data.is_live])
+    below = np.searchsorted(attack, live, side="left")
+    ties = np.searchsorted(attack, live, side="right") - below
+    return float((below.sum() + 0.5 * ties.sum()) / (live.size * attack.size))
+
+
+def bpcer_at_apcer(
+    scores: Iterable[float] | npt.ArrayLike, is_live: Iterable[bool] | npt.ArrayLike, apcer_target: float
+) -> tuple[float, float]:
+    """(lowest BPCER with pooled APCER <= apcer_target, the lowest threshold achieving it)."""
+    if not 0.0 <= apcer_target <= 1.0:
+        raise MetricsError(f"apcer_target must be in [0, 1], got {apcer_target}")
+    c = curve(scores, is_live)
+    ok = np.flatnonzero(c.apcer <= apcer_target + 1e-12)
+    # BPCER only grows with the threshold, so the first admissible threshold is the best one.
+    i = int(ok[0])
+    return float(c.bpcer[i]), float(c.thresholds[i])
+
+
+def hter(
+    dev_scores: Iterable[float] | npt.ArrayLike,
+    dev_is_live: Iterable[bool] | npt.ArrayLike,
+    test_scores: Iterable[float] | npt.ArrayLike,
+    test_is_live: Iterable[bool] | npt.ArrayLike,
+    test_attacks: Sequence[str] | None = None,
+) -> ErrorRates:
+    """Rates on the test set at the dev set's EER threshold; `.hter` is the HTER."""
+    _, threshold = eer(dev_scores, dev_is_live)
+    return rates_at(test_scores, test_is_live, threshold, test_attacks)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Everything a report quotes for one score set: threshold-free figures and rates at a threshold."""
+
+    n: int
+    auc: float
+    eer: float
+    eer_threshold: float
+    bpcer_at_apcer: dict[float, float]
+    at_threshold: ErrorRates
+    threshold_source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "auc": self.auc,
+            "eer": self.eer,
+            "eer_threshold": self.eer_threshold,
+            "bpcer_at_apcer": {f"{k:g}": v for k, v in self.bpcer_at_apcer.items()},
+            "threshold_source": self.threshold_source,
+            "at_threshold": self.at_threshold.to_dict(),
+        }
+
+
+def summarize(
+    scores: Iterable[float] | npt.ArrayLike,
+    is_live: Iterable[bool] | npt.ArrayLike,
+    attacks: Sequence[str] | None = None,
+    threshold: float | None = None,
+    apcer_targets: Sequence[float] = DEFAULT_APCER_TARGETS,
+) -> Summary:
+    """AUC, EER, BPCER@APCER and the ISO rates at `threshold` (or at this set's own EER threshold)."""
+    data = labelled(scores, is_live, attacks)
+    _require_both(data)
+    eer_value, eer_threshold = eer(data.scores, data.is_live)
+    chosen = eer_threshold if threshold is None else float(threshold)
+    return Summary(
+        n=int(data.scores.size),
+        auc=auc(data.scores, data.is_live),
+        eer=eer_value,
+        eer_threshold=eer_threshold,
+        bpcer_at_apcer={t: bpcer_at_apcer(data.scores, data.is_live, t)[0] for t in apcer_targets},
+        at_threshold=rates_at(data.scores, data.is_live, chosen, data.attacks.tolist()),
+        threshold_source="own EER" if threshold is None else "given",
+    )
