@@ -66,8 +66,8 @@ def labelled(
 
     Live items always get species BONA_FIDE, whatever `attacks` says for them.
     """
-    s = np.asarray(list(scores) if not isinstance(scores, np.ndarray) else scores, dtype=np.float64)
-    live = np.asarray(list(is_live) if not isinstance(is_live, np.ndarray) else is_live)
+    s = _as_array(scores, np.float64)
+    live = _as_array(is_live)
     if s.ndim != 1 or live.ndim != 1 or s.shape != live.shape:
         raise MetricsError(
             f"scores and labels must be 1-D and the same length, got {s.shape} and {live.shape}"
@@ -89,6 +89,11 @@ def labelled(
         if bad.any():
             raise MetricsError(f"{int(bad.sum())} attack presentation(s) have species {BONA_FIDE!r}")
     return Labelled(scores=s, is_live=live, attacks=species)
+
+
+def _as_array(values: Any, dtype: type | None = None) -> npt.NDArray[Any]:
+    """Arrays pass through; other iterables (generators too) are listed first."""
+    return np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=dtype)
 
 
 def _require_both(data: Labelled) -> None:
@@ -151,7 +156,7 @@ def rates_from_decisions(
 
     Use this for the gateway, where UNCERTAIN must already have been mapped to a rejection.
     """
-    acc = np.asarray(list(accepted) if not isinstance(accepted, np.ndarray) else accepted)
+    acc = _as_array(accepted)
     if acc.dtype != np.bool_:
         if acc.size and not np.isin(acc, (0, 1)).all():
             raise MetricsError("accepted must hold booleans (or 0/1)")
