@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import touch, write_video
 
 from liveness.data.samples import (
     LIVE,
@@ -24,6 +23,8 @@ from liveness.data.samples import (
 )
 from liveness.errors import InvalidInput
 from liveness.vision.decode import encode_jpeg
+
+from .fakes import touch, write_video
 
 
 def _replay_attack_tree(root: Path) -> None:
