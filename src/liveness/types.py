@@ -142,6 +142,8 @@ class ActionResult:
 class TestResult:
     """A test's answer: score is P(live) in [0, 1]; status says whether the score means anything."""
 
+    __test__ = False  # not a pytest test class
+
     score: float
     status: Status = Status.OK
     detail: str = ""
@@ -155,6 +157,8 @@ class TestResult:
 @dataclass(frozen=True, slots=True)
 class TestInfo:
     """What a test accepts and how it should be read; served by Describe."""
+
+    __test__ = False  # not a pytest test class
 
     name: str
     version: str

@@ -52,7 +52,11 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
             # Pillow warns (DecompressionBombWarning) before our own pixel check runs; we refuse below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError:
+        raise InvalidInput(
+            f"{what}: header declares more than the limit of {limits.max_pixels} pixels"
+        ) from None
+    except UnidentifiedImageError as exc:
         raise InvalidInput(f"{what}: not a JPEG, PNG or WebP image ({exc.__class__.__name__})") from None
     except OSError as exc:
         raise InvalidInput(f"{what}: unreadable image header ({exc})") from None

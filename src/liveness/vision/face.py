@@ -36,22 +36,27 @@ class DetectorSettings:
     detect_max_side: int = 320
     upsample: int = 1
     min_face_px: float = 40.0  # in full-resolution pixels; smaller boxes are ignored
-    # A second face counts only when its side is at least this fraction of the largest face's side. HOG
-    # finds small false faces in clutter (one at 59 px next to the 100 px face in scikit-image's astronaut),
-    # and a far-away bystander is not the person presenting.
+    # A second face counts only when it is a confident detection (HOG score) at least this fraction of the
+    # largest face's side. HOG finds weak false faces in clutter: in scikit-image's astronaut, one of 59 px
+    # with score 0.0-0.06 next to the 100 px face scoring 1.2 (real second faces there score about 1.0).
+    # A far-away bystander is not the person presenting either.
     min_relative_size: float = 0.5
+    min_extra_score: float = 0.3
 
     def __post_init__(self) -> None:
         if self.detect_max_side < 64 or self.upsample < 0 or self.min_face_px < 0:
             raise ValueError(f"invalid detector settings: {self}")
 
 
+DEFAULT_DETECTOR = DetectorSettings()
+
+
 class _Dlib:
     """Lazily loaded dlib models (importing face_recognition costs about 1 s, so only when needed)."""
 
     def __init__(self) -> None:
-        import face_recognition_models  # heavy: deferred until first use
         import dlib
+        import face_recognition_models  # heavy: deferred until first use
 
         self.detector: Any = dlib.get_frontal_face_detector()
         self.predictor: Any = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
@@ -79,15 +84,15 @@ def _grey_for_detection(image: RGBImage, max_side: int) -> tuple[npt.NDArray[np.
     return grey, factor
 
 
-def detect_boxes(image: RGBImage, settings: DetectorSettings = DetectorSettings()) -> list[Box]:
+def detect_boxes(image: RGBImage, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[Box]:
     """Face boxes in full-resolution coordinates, largest first (see DetectorSettings for what counts)."""
     grey, factor = _grey_for_detection(image, settings.detect_max_side)
     models = _dlib()
     with models.lock:
-        rects = models.detector(grey, settings.upsample)
+        rects, scores, _ = models.detector.run(grey, settings.upsample, 0.0)
     h, w = image.shape[:2]
-    boxes = []
-    for r in rects:
+    found: list[tuple[Box, float]] = []
+    for r, score in zip(rects, scores, strict=True):
         box = Box(
             max(0.0, r.left() / factor),
             max(0.0, r.top() / factor),
@@ -95,12 +100,14 @@ def detect_boxes(image: RGBImage, settings: DetectorSettings = DetectorSettings(
             min(float(h), (r.bottom() + 1) / factor),
         )
         if min(box.width, box.height) >= settings.min_face_px:
-            boxes.append(box)
-    boxes.sort(key=lambda b: b.area, reverse=True)
-    if boxes:
-        floor = settings.min_relative_size * max(boxes[0].width, boxes[0].height)
-        boxes = [b for b in boxes if max(b.width, b.height) >= floor]
-    return boxes
+            found.append((box, float(score)))
+    if not found:
+        return []
+    found.sort(key=lambda bs: bs[0].area, reverse=True)
+    largest = found[0][0]
+    floor = settings.min_relative_size * max(largest.width, largest.height)
+    others = [b for b, s in found[1:] if max(b.width, b.height) >= floor and s >= settings.min_extra_score]
+    return [largest, *others]
 
 
 def landmarks(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
@@ -112,7 +119,9 @@ def landmarks(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def observe(image: RGBImage, frame_index: int = 0, settings: DetectorSettings = DetectorSettings()) -> FaceObservation:
+def observe(
+    image: RGBImage, frame_index: int = 0, settings: DetectorSettings = DEFAULT_DETECTOR
+) -> FaceObservation:
     """Detect faces in one frame and describe the largest one with its landmarks."""
     boxes = detect_boxes(image, settings)
     if not boxes:
@@ -121,7 +130,7 @@ def observe(image: RGBImage, frame_index: int = 0, settings: DetectorSettings = 
     return FaceObservation(frame_index=frame_index, count=len(boxes), face=face)
 
 
-def observe_media(media: Media, settings: DetectorSettings = DetectorSettings()) -> list[FaceObservation]:
+def observe_media(media: Media, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[FaceObservation]:
     """One observation per frame of `media`."""
     return [observe(frame, i, settings) for i, frame in enumerate(media.frames)]
 
@@ -170,7 +179,9 @@ def validate_observations(observations: Sequence[FaceObservation], media: Media)
     Raises InvalidInput; used by services that receive regions from the gateway.
     """
     if len(observations) != len(media):
-        raise InvalidInput(f"faces: {len(observations)} face regions for {len(media)} frames; send one per frame")
+        raise InvalidInput(
+            f"faces: {len(observations)} face regions for {len(media)} frames; send one per frame"
+        )
     for i, obs in enumerate(observations):
         if obs.frame_index != i:
             raise InvalidInput(f"faces: region {i} has frame_index {obs.frame_index}; expected {i}")
@@ -186,4 +197,6 @@ def validate_observations(observations: Sequence[FaceObservation], media: Media)
             raise InvalidInput(f"faces: region {i} box {b} lies outside the {w}x{h} frame")
         lm = obs.face.landmarks
         if lm is not None and lm.shape != (N_LANDMARKS, 2):
-            raise InvalidInput(f"faces: region {i} has {lm.shape[0]} landmarks; expected {N_LANDMARKS} or none")
+            raise InvalidInput(
+                f"faces: region {i} has {lm.shape[0]} landmarks; expected {N_LANDMARKS} or none"
+            )

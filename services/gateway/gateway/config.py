@@ -1,0 +1,131 @@
+"""Gateway configuration: endpoints, weights, thresholds and the time budget, from one YAML file.
+
+Each test's address can be overridden by `<NAME>_ADDR` in the environment (k8s Services, `liveness up`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from liveness.runtime.config import env_value
+
+DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
+TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One test service the gateway calls."""
+
+    name: str
+    address: str
+    weight: float
+    # A test that needs no face (iqa) starts before face detection finishes.
+    timeout_ms: float | None = None  # per-test cap inside the budget; None: the remaining budget
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Fused score >= live: LIVE; < spoof: SPOOF; in between: UNCERTAIN."""
+
+    live: float = 0.5
+    spoof: float = 0.5
+    # UNCERTAIN when the weight of the tests that answered OK is below this fraction of the weight of the
+    # tests that apply to the media (the rest timed out, failed, found no face ...).
+    min_weight_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.spoof <= self.live <= 1.0):
+            raise ValueError(f"need 0 <= spoof <= live <= 1, got spoof={self.spoof}, live={self.live}")
+        if not (0.0 < self.min_weight_fraction <= 1.0):
+            raise ValueError(f"min_weight_fraction must be in (0, 1], got {self.min_weight_fraction}")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Everything the gateway reads from its config file."""
+
+    version: str = "0"
+    budget_ms: float = 2000.0
+    margin_ms: float = 50.0  # kept back from each call's deadline to fuse and answer
+    describe_ttl_s: float = 30.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    tests: tuple[Endpoint, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.budget_ms <= 0 or self.margin_ms < 0 or self.margin_ms >= self.budget_ms:
+            raise ValueError(f"need budget_ms > margin_ms >= 0, got {self.budget_ms}, {self.margin_ms}")
+        names = [t.name for t in self.tests]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate test names in {names}")
+        for t in self.tests:
+            if t.weight < 0:
+                raise ValueError(f"{t.name}: weight must be >= 0")
+
+    def with_addresses(self, addresses: Mapping[str, str]) -> GatewayConfig:
+        """The same config with some tests' addresses replaced."""
+        return replace(
+            self, tests=tuple(replace(t, address=addresses.get(t.name, t.address)) for t in self.tests)
+        )
+
+    def endpoint(self, name: str) -> Endpoint:
+        for t in self.tests:
+            if t.name == name:
+                return t
+        raise KeyError(name)
+
+
+def parse(data: Mapping[str, Any]) -> GatewayConfig:
+    """Build a config from parsed YAML; unknown keys are errors so typos do not pass silently."""
+    known = {"version", "budget_ms", "margin_ms", "describe_ttl_s", "thresholds", "tests"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown gateway config keys: {sorted(unknown)}")
+    tests = []
+    for name, spec in (data.get("tests") or {}).items():
+        extra = set(spec) - {"address", "weight", "timeout_ms"}
+        if extra:
+            raise ValueError(f"tests.{name}: unknown keys {sorted(extra)}")
+        tests.append(
+            Endpoint(
+                name=name,
+                address=str(spec["address"]),
+                weight=float(spec.get("weight", 1.0)),
+                timeout_ms=spec.get("timeout_ms"),
+            )
+        )
+    th = data.get("thresholds") or {}
+    return GatewayConfig(
+        version=str(data.get("version", "0")),
+        budget_ms=float(data.get("budget_ms", 2000.0)),
+        margin_ms=float(data.get("margin_ms", 50.0)),
+        describe_ttl_s=float(data.get("describe_ttl_s", 30.0)),
+        thresholds=Thresholds(**{k: float(v) for k, v in th.items()}),
+        tests=tuple(tests),
+    )
+
+
+def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> GatewayConfig:
+    """Read the YAML at `path` (GATEWAY_CONFIG, else the packaged default), then apply env overrides:
+    <NAME>_ADDR per test, GATEWAY_TESTS (comma-separated subset to call), GATEWAY_BUDGET_MS."""
+    path = path or Path(env.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    with path.open() as fh:
+        config = parse(yaml.safe_load(fh) or {})
+    addresses = {
+        t.name: env[f"{t.name.upper()}_ADDR"] for t in config.tests if env.get(f"{t.name.upper()}_ADDR")
+    }
+    config = config.with_addresses(addresses)
+    only = [n.strip() for n in env.get("GATEWAY_TESTS", "").split(",") if n.strip()]
+    if only:
+        unknown = set(only) - {t.name for t in config.tests}
+        if unknown:
+            raise ValueError(f"GATEWAY_TESTS names tests not in {path.name}: {sorted(unknown)}")
+        config = replace(config, tests=tuple(t for t in config.tests if t.name in only))
+    budget = env_value(env, "GATEWAY_BUDGET_MS", config.budget_ms, float)
+    return replace(config, budget_ms=budget)

@@ -1,0 +1,331 @@
+"""Liveness.Evaluate: decode once, detect faces once, call every applicable test within the budget, fuse.
+
+Each backend call's deadline is the request's remaining budget minus a margin (a tighter client deadline
+wins). A test that times out, is unreachable or fails is reported with that status and left out of fusion,
+and the answer is marked degraded; the gateway itself fails only on bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import grpc
+
+from gateway.config import Endpoint, GatewayConfig
+from gateway.fusion import Vote, fuse
+from liveness.client import open_channel
+from liveness.runtime import convert
+from liveness.runtime.interceptors import REQUEST_ID_KEY
+from liveness.runtime.logging import request_id_var
+from liveness.types import FaceObservation, Media, Status, TestInfo
+from liveness.v1 import liveness_pb2 as pb
+from liveness.v1 import liveness_pb2_grpc as pb_grpc
+from liveness.vision import face
+from liveness.vision.decode import MediaLimits
+
+log = logging.getLogger("gateway")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Liveness"].full_name
+DESCRIBE_TIMEOUT_S = 0.5
+
+
+class Backend:
+    """A long-lived channel to one test, with its Describe answer cached for `ttl_s`."""
+
+    def __init__(self, endpoint: Endpoint, ttl_s: float) -> None:
+        self.endpoint = endpoint
+        self._channel = open_channel(endpoint.address)
+        self.stub = pb_grpc.LivenessTestStub(self._channel)
+        self._ttl_s = ttl_s
+        self.info: TestInfo | None = None
+        self._info_at = 0.0
+        self.last_error = "not described yet"
+
+    @property
+    def stale(self) -> bool:
+        return self.info is None or time.monotonic() - self._info_at > self._ttl_s
+
+    async def refresh(self, timeout_s: float) -> TestInfo | None:
+        """Describe the test; on failure keep the last known info (a restart does not change routing)."""
+        try:
+            msg = await self.stub.Describe(pb.DescribeRequest(), timeout=max(timeout_s, 0.001))
+        except grpc.aio.AioRpcError as exc:
+            self.last_error = f"{exc.code().name.lower()}: {exc.details()}"
+            return self.info
+        info = convert.info_from_proto(msg)
+        if info.name != self.endpoint.name:
+            self.last_error = f"answers as test {info.name!r}"
+            return self.info
+        self.info, self._info_at = info, time.monotonic()
+        return info
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one backend gets: frame indexes of the request media (one index: an image request)."""
+
+    backend: Backend
+    frames: tuple[int, ...]
+    as_clip: bool
+
+
+def _gateway_result(
+    endpoint: Endpoint, status: Status, detail: str, info: TestInfo | None = None, latency_ms: float = 0.0
+) -> pb.CheckResponse:
+    return pb.CheckResponse(
+        test=endpoint.name,
+        model_version=info.version if info else "",
+        score=0.0,
+        status=convert.status_to_proto(status),
+        detail=detail,
+        latency_ms=latency_ms,
+    )
+
+
+def _face_status(detection: asyncio.Future[list[FaceObservation]] | None, chosen: int) -> Status | None:
+    """What detection found in the chosen frame (or the first detected one); None when nothing was run."""
+    if (
+        detection is None
+        or not detection.done()
+        or detection.cancelled()
+        or detection.exception() is not None
+    ):
+        return None
+    observations = detection.result()
+    by_index = {o.frame_index: o for o in observations}
+    return by_index.get(chosen, observations[0]).status
+
+
+_RPC_STATUS = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: Status.TIMEOUT,
+    grpc.StatusCode.UNAVAILABLE: Status.UNAVAILABLE,
+}
+
+
+class GatewayServicer(pb_grpc.LivenessServicer):
+    """Adapts Liveness.Evaluate to concurrent LivenessTest calls plus fusion."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        backends: Sequence[Backend],
+        executor: ThreadPoolExecutor,
+        limits: MediaLimits,
+        detector: face.DetectorSettings = face.DEFAULT_DETECTOR,
+    ) -> None:
+        self._config = config
+        self._backends = list(backends)
+        self._executor = executor
+        self._limits = limits
+        self._detector = detector
+
+    async def Evaluate(
+        self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EvaluateResponse:
+        start = time.monotonic()
+        budget_s = self._config.budget_ms / 1000.0
+        client_left = context.time_remaining()
+        if client_left is not None:
+            budget_s = min(budget_s, client_left)
+        deadline = start + budget_s - self._config.margin_ms / 1000.0
+        loop = asyncio.get_running_loop()
+        media = await loop.run_in_executor(self._executor, self._validate, request)
+
+        stale = [b for b in self._backends if b.stale]
+        if stale:
+            await asyncio.gather(
+                *(b.refresh(min(DESCRIBE_TIMEOUT_S, deadline - time.monotonic())) for b in stale)
+            )
+
+        chosen = len(media) // 2
+        plans, skipped = self._route(media, chosen)
+        face_frames = sorted(
+            {i for p in plans if p.backend.info and p.backend.info.needs_face for i in p.frames}
+        )
+        detection: asyncio.Future[list[FaceObservation]] | None = None
+        if face_frames:
+            detection = loop.run_in_executor(
+                self._executor,
+                lambda: [face.observe(media.frames[i], i, self._detector) for i in face_frames],
+            )
+        rid = request_id_var.get() or request.request_id
+        tasks = [
+            asyncio.create_task(self._call(p, request, detection, face_frames, deadline, rid)) for p in plans
+        ]
+        answers = {
+            p.backend.endpoint.name: a for p, a in zip(plans, await asyncio.gather(*tasks), strict=True)
+        }
+        answers.update(skipped)
+
+        face_status = _face_status(detection, chosen)
+
+        votes, results = [], []
+        for backend in self._backends:
+            ep = backend.endpoint
+            answer = answers[ep.name]
+            status = convert.status_from_proto(answer.status)
+            votes.append(Vote(ep.name, ep.weight, status, answer.score))
+            results.append((ep, answer))
+        fused = fuse(votes, self._config.thresholds)
+        detail = fused.detail
+        if face_status in (Status.NO_FACE, Status.MULTIPLE_FACES):
+            detail = f"{face_status.name.lower().replace('_', ' ')} in the frame; {detail}"
+        response = pb.EvaluateResponse(
+            request_id=rid,
+            decision=pb.Decision.Value("DECISION_" + fused.decision.name),
+            score=fused.score,
+            tests=[
+                pb.TestResult(result=a, weight=ep.weight, fused=ep.name in fused.fused) for ep, a in results
+            ],
+            degraded=fused.degraded,
+            elapsed_ms=(time.monotonic() - start) * 1000.0,
+            detail=detail,
+            face_status=convert.status_to_proto(face_status) if face_status else pb.STATUS_UNSPECIFIED,
+        )
+        log.info(
+            "evaluated",
+            extra={
+                "decision": fused.decision.name,
+                "score": round(fused.score, 4),
+                "degraded": fused.degraded,
+                "latency_ms": round(response.elapsed_ms, 1),
+                "tests": ",".join(f"{ep.name}={pb.Status.Name(a.status)}" for ep, a in results),
+            },
+        )
+        return response
+
+    def _validate(self, request: pb.EvaluateRequest) -> Media:
+        """Decode and check everything the client sent, so bad input fails here with INVALID_ARGUMENT."""
+        media = convert.decode_media(request.media, self._limits)
+        convert.options_from_proto(
+            request.challenge, request.reference, request.HasField("reference"), self._limits
+        )
+        return media
+
+    def _route(self, media: Media, chosen: int) -> tuple[list[_Plan], dict[str, pb.CheckResponse]]:
+        """Which backend gets what: clips to clip tests, the chosen frame to image tests."""
+        plans: list[_Plan] = []
+        skipped: dict[str, pb.CheckResponse] = {}
+        for backend in self._backends:
+            info, ep = backend.info, backend.endpoint
+            if info is None:
+                skipped[ep.name] = _gateway_result(
+                    ep, Status.UNAVAILABLE, f"cannot describe test ({backend.last_error})"
+                )
+            elif media.is_clip and info.accepts(media):
+                frames = convert.evenly_spaced(len(media), max(info.max_frames, 1))
+                plans.append(_Plan(backend, tuple(frames), as_clip=True))
+            elif info.accepts_image:
+                plans.append(_Plan(backend, (chosen,), as_clip=False))
+            else:
+                what = f"a clip of {len(media)} frames" if media.is_clip else "a single image"
+                skipped[ep.name] = _gateway_result(
+                    ep,
+                    Status.NOT_APPLICABLE,
+                    f"{ep.name} needs a clip of at least {info.min_frames} frames, got {what}",
+                    info,
+                )
+        return plans, skipped
+
+    async def _call(
+        self,
+        plan: _Plan,
+        request: pb.EvaluateRequest,
+        detection: asyncio.Future[list[FaceObservation]] | None,
+        face_frames: Sequence[int],
+        deadline: float,
+        request_id: str,
+    ) -> pb.CheckResponse:
+        backend, ep, info = plan.backend, plan.backend.endpoint, plan.backend.info
+        assert info is not None
+        check = pb.CheckRequest(request_id=request_id, challenge=request.challenge)
+        if request.HasField("reference"):
+            check.reference.CopyFrom(request.reference)
+        pairs = convert.clip_pairs(request.media)
+        if plan.as_clip:
+            check.media.clip.frames.extend(
+                pb.Frame(image=pb.Image(data=pairs[i][0]), timestamp_ms=pairs[i][1]) for i in plan.frames
+            )
+        else:
+            check.media.image.data = pairs[plan.frames[0]][0]
+        if info.needs_face and detection is not None:
+            try:
+                observations = await asyncio.wait_for(asyncio.shield(detection), deadline - time.monotonic())
+            except TimeoutError:
+                return _gateway_result(
+                    ep, Status.TIMEOUT, "face detection did not finish within the budget", info
+                )
+            except Exception:
+                log.exception("face detection failed")
+                return _gateway_result(ep, Status.ERROR, "face detection failed in the gateway", info)
+            by_index = {o.frame_index: o for o in observations}
+            picked = [replace(by_index[i], frame_index=j) for j, i in enumerate(plan.frames)]
+            check.faces.extend(convert.faces_to_proto(picked))
+        timeout_s = deadline - time.monotonic()
+        if ep.timeout_ms is not None:
+            timeout_s = min(timeout_s, ep.timeout_ms / 1000.0)
+        if timeout_s <= 0:
+            return _gateway_result(ep, Status.TIMEOUT, "no time left in the budget", info)
+        sent = time.monotonic()
+        try:
+            return await backend.stub.Check(
+                check, timeout=timeout_s, metadata=((REQUEST_ID_KEY, request_id),)
+            )
+        except grpc.aio.AioRpcError as exc:
+            status = _RPC_STATUS.get(exc.code(), Status.ERROR)
+            waited_ms = (time.monotonic() - sent) * 1000.0
+            return _gateway_result(ep, status, f"{exc.code().name}: {exc.details()}", info, waited_ms)
+
+
+class GatewayApp:
+    """The gateway service for the shared runtime: backends open at start, close at shutdown."""
+
+    name = "gateway"
+
+    def __init__(self, config: GatewayConfig, limits: MediaLimits) -> None:
+        self._config = config
+        self._limits = limits
+        self._backends: list[Backend] = []
+        self._servicer: GatewayServicer | None = None
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return (SERVICE_NAME,)
+
+    def register(self, server: grpc.aio.Server) -> None:
+        pb_grpc.add_LivenessServicer_to_server(_Deferred(self), server)
+
+    async def start(self, executor: ThreadPoolExecutor) -> None:
+        self._backends = [Backend(ep, self._config.describe_ttl_s) for ep in self._config.tests]
+        await asyncio.get_running_loop().run_in_executor(executor, face.load)
+        # Best effort: tests that are not up yet are described on the first request that needs them.
+        await asyncio.gather(*(b.refresh(DESCRIBE_TIMEOUT_S) for b in self._backends))
+        self._servicer = GatewayServicer(self._config, self._backends, executor, self._limits)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(b.close() for b in self._backends))
+
+    @property
+    def servicer(self) -> GatewayServicer:
+        if self._servicer is None:
+            from liveness.errors import ModelNotReady
+
+            raise ModelNotReady("gateway is starting")
+        return self._servicer
+
+
+class _Deferred(pb_grpc.LivenessServicer):
+    def __init__(self, app: GatewayApp) -> None:
+        self._app = app
+
+    async def Evaluate(
+        self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EvaluateResponse:
+        return await self._app.servicer.Evaluate(request, context)

@@ -1,0 +1,5 @@
+"""`python -m liveness ...` is the `liveness` command."""
+
+from liveness.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The small runtime every service shares: settings, logging, metrics, interceptors, server bootstrap."""

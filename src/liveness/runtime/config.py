@@ -1,0 +1,80 @@
+"""Server settings from the environment, read once at start-up; bad values fail there, not mid-request."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from liveness.vision.decode import DEFAULT_LIMITS, MediaLimits
+
+PREFIX = "LIVENESS_"
+
+
+def env_value(env: Mapping[str, str], name: str, default: Any, cast: type) -> Any:
+    """`env[name]` cast to `cast`, or `default`; a value that does not parse raises ValueError naming it."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        if cast is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes")
+        return cast(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from None
+
+
+def from_env_fields(cls: type, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """Keyword arguments for dataclass `cls`: each field read from `<prefix><FIELD>` with its default."""
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        default = f.default
+        cast = type(default) if default is not None else str
+        kwargs[f.name] = env_value(env, prefix + f.name.upper(), default, cast)
+    return kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Transport settings shared by every service (environment names are LIVENESS_<FIELD>)."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    metrics_port: int = -1  # -1: no metrics endpoint; 0: any free port
+    workers: int = 2  # threads running model code
+    max_concurrent_rpcs: int = 64  # beyond this, calls are refused with RESOURCE_EXHAUSTED
+    max_message_bytes: int = 64 * 1024 * 1024
+    grace_s: float = 5.0
+    log_level: str = "INFO"
+    max_image_bytes: int = DEFAULT_LIMITS.max_image_bytes
+    max_pixels: int = DEFAULT_LIMITS.max_pixels
+    max_frames: int = DEFAULT_LIMITS.max_frames
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.port <= 65535) or not (-1 <= self.metrics_port <= 65535):
+            raise ValueError(f"ports must be in 0..65535: port={self.port}, metrics_port={self.metrics_port}")
+        if self.workers < 1 or self.max_concurrent_rpcs < 1 or self.max_message_bytes < 1024:
+            raise ValueError(f"workers, max_concurrent_rpcs and max_message_bytes must be positive: {self}")
+        if self.grace_s < 0:
+            raise ValueError("grace_s must be >= 0")
+        self.limits  # noqa: B018 - validates the media limits now
+
+    @property
+    def limits(self) -> MediaLimits:
+        return MediaLimits(
+            max_image_bytes=self.max_image_bytes, max_pixels=self.max_pixels, max_frames=self.max_frames
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: Any) -> ServerSettings:
+        kwargs = from_env_fields(cls, env, PREFIX)
+        kwargs.update(overrides)
+        return cls(**kwargs)

@@ -1,0 +1,169 @@
+"""Proto messages <-> domain values. Proto messages stop here; model code sees only liveness.types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from liveness.errors import InvalidInput
+from liveness.types import (
+    Action,
+    Box,
+    CheckOptions,
+    Face,
+    FaceObservation,
+    Media,
+    Status,
+    TestInfo,
+    TestResult,
+)
+from liveness.v1 import liveness_pb2 as pb
+from liveness.vision.decode import MediaLimits, decode_frames, decode_image
+
+
+def media_kind(media: pb.Media) -> str:
+    """ "image" or "clip"; InvalidInput when neither is set."""
+    kind = media.WhichOneof("kind")
+    if kind is None:
+        raise InvalidInput("media: set either image or clip")
+    return kind
+
+
+def clip_pairs(media: pb.Media) -> list[tuple[bytes, int]]:
+    """(encoded bytes, timestamp_ms) per frame of an image (one pair) or a clip."""
+    if media_kind(media) == "image":
+        return [(media.image.data, 0)]
+    return [(f.image.data, f.timestamp_ms) for f in media.clip.frames]
+
+
+def decode_media(media: pb.Media, limits: MediaLimits, keep: Sequence[int] | None = None) -> Media:
+    """Validate and decode request media; `keep` selects frame indexes of a clip (after validation)."""
+    if media_kind(media) == "image":
+        image = decode_image(media.image.data, limits)
+        return Media(frames=(image,), timestamps_ms=(0,), is_clip=False)
+    pairs = clip_pairs(media)
+    if not pairs:
+        raise InvalidInput("clip: no frames")
+    if len(pairs) > limits.max_frames:
+        raise InvalidInput(f"clip: {len(pairs)} frames exceeds the limit of {limits.max_frames}")
+    if keep is not None:
+        timestamps = [t for _, t in pairs]
+        if any(b <= a for a, b in zip(timestamps, timestamps[1:], strict=False)):
+            raise InvalidInput("clip: frame timestamps must be strictly increasing")
+        pairs = [pairs[i] for i in keep]
+    return decode_frames(pairs, limits)
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """k indexes spread evenly over range(n), first and last included (all of them when k >= n)."""
+    if k >= n:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, num=k)})
+
+
+def faces_from_proto(regions: Iterable[pb.FaceRegion]) -> list[FaceObservation]:
+    out = []
+    for r in regions:
+        face = None
+        if r.HasField("box"):
+            lm = None
+            if len(r.landmarks):
+                lm = np.array([(p.x, p.y) for p in r.landmarks], dtype=np.float32)
+            face = Face(box=Box(r.box.left, r.box.top, r.box.right, r.box.bottom), landmarks=lm)
+        out.append(FaceObservation(frame_index=r.frame_index, count=r.face_count, face=face))
+    return out
+
+
+def faces_to_proto(observations: Iterable[FaceObservation]) -> list[pb.FaceRegion]:
+    out = []
+    for obs in observations:
+        region = pb.FaceRegion(frame_index=obs.frame_index, face_count=obs.count)
+        if obs.face is not None:
+            b = obs.face.box
+            region.box.CopyFrom(pb.Box(left=b.left, top=b.top, right=b.right, bottom=b.bottom))
+            if obs.face.landmarks is not None:
+                region.landmarks.extend(pb.Point(x=float(x), y=float(y)) for x, y in obs.face.landmarks)
+        out.append(region)
+    return out
+
+
+def actions_from_proto(challenge: pb.Challenge) -> tuple[Action, ...]:
+    actions = []
+    for value in challenge.actions:
+        name = pb.Action.Name(value) if value in pb.Action.values() else ""
+        if not name or value == pb.ACTION_UNSPECIFIED:
+            raise InvalidInput(f"challenge: action {value} is not a known action")
+        actions.append(Action[name.removeprefix("ACTION_")])
+    return tuple(actions)
+
+
+def action_to_proto(action: Action) -> int:
+    return int(pb.Action.Value("ACTION_" + action.name))
+
+
+def options_from_proto(
+    challenge: pb.Challenge, reference: pb.Image, has_reference: bool, limits: MediaLimits
+) -> CheckOptions:
+    ref = decode_image(reference.data, limits, what="reference") if has_reference else None
+    return CheckOptions(challenge=actions_from_proto(challenge), reference=ref)
+
+
+def status_to_proto(status: Status) -> int:
+    return int(pb.Status.Value("STATUS_" + status.name))
+
+
+def status_from_proto(value: int) -> Status:
+    return Status[pb.Status.Name(value).removeprefix("STATUS_")]
+
+
+def check_response(info: TestInfo, result: TestResult, latency_ms: float) -> pb.CheckResponse:
+    return pb.CheckResponse(
+        test=info.name,
+        model_version=info.version,
+        score=result.score,
+        status=status_to_proto(result.status),
+        detail=result.detail,
+        latency_ms=latency_ms,
+        challenge_results=[
+            pb.ActionResult(
+                action=action_to_proto(a.action),
+                satisfied=a.satisfied,
+                frame_index=a.frame_index,
+                confidence=a.confidence,
+            )
+            for a in result.challenge
+        ],
+    )
+
+
+def info_to_proto(info: TestInfo) -> pb.TestInfo:
+    return pb.TestInfo(
+        name=info.name,
+        version=info.version,
+        accepts_image=info.accepts_image,
+        accepts_clip=info.accepts_clip,
+        min_frames=info.min_frames,
+        max_frames=info.max_frames,
+        recommended_threshold=info.recommended_threshold,
+        needs_face=info.needs_face,
+        model_card=info.model_card,
+        supported_actions=[action_to_proto(a) for a in info.supported_actions],
+    )
+
+
+def info_from_proto(msg: pb.TestInfo) -> TestInfo:
+    return TestInfo(
+        name=msg.name,
+        version=msg.version,
+        accepts_image=msg.accepts_image,
+        accepts_clip=msg.accepts_clip,
+        min_frames=msg.min_frames,
+        max_frames=msg.max_frames,
+        recommended_threshold=msg.recommended_threshold,
+        needs_face=msg.needs_face,
+        model_card=msg.model_card,
+        supported_actions=tuple(
+            Action[pb.Action.Name(a).removeprefix("ACTION_")] for a in msg.supported_actions if a
+        ),
+    )

@@ -1,0 +1,159 @@
+"""The embedded default deployment: the gateway and every test as child processes on loopback ports.
+
+Used by `liveness up`, by `liveness check` without --gateway, and by `liveness eval`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import grpc
+from gateway import config as gateway_config
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_serving(address: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll grpc.health.v1 until the server answers SERVING; fail early if its process exits."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{address}: process exited with code {proc.returncode} before serving")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise TimeoutError(f"{address} did not report SERVING within {timeout_s:.0f} s")
+
+
+class LocalStack:
+    """Start tests then the gateway; stop them all (SIGTERM, then SIGKILL after the grace period)."""
+
+    def __init__(
+        self,
+        tests: list[str] | None = None,
+        *,
+        config_path: Path | None = None,
+        fixed_ports: bool = False,
+        gateway_port: int = 50051,
+        quiet: bool = True,
+        start_timeout_s: float = 120.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self._config = gateway_config.load(config_path)
+        known = [t.name for t in self._config.tests]
+        self.tests = list(tests) if tests is not None else known
+        unknown = set(self.tests) - set(known)
+        if unknown:
+            raise ValueError(f"tests {sorted(unknown)} are not in the gateway configuration ({known})")
+        self._config_path = config_path
+        self._fixed = fixed_ports
+        self._gateway_port = gateway_port
+        self._quiet = quiet
+        self._timeout_s = start_timeout_s
+        self._env = env or {}
+        self._procs: list[tuple[str, subprocess.Popen[bytes], IO[bytes] | None]] = []
+        self.addresses: dict[str, str] = {}
+        self.gateway_address = ""
+
+    def _spawn(self, name: str, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self._env, **extra_env, "LIVENESS_PORT": str(port), "LIVENESS_HOST": HOST}
+        log = tempfile.TemporaryFile() if self._quiet else None
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "liveness", "serve", name],
+            env=env,
+            stdout=log if log else None,
+            stderr=subprocess.STDOUT if log else None,
+        )
+        self._procs.append((name, proc, log))
+        return proc
+
+    def _tail(self, name: str) -> str:
+        for n, _, log in self._procs:
+            if n == name and log is not None:
+                log.seek(0)
+                return log.read().decode(errors="replace")[-3000:]
+        return ""
+
+    def __enter__(self) -> LocalStack:
+        try:
+            started = []
+            for name in self.tests:
+                port = (
+                    int(self._config.endpoint(name).address.rsplit(":", 1)[1]) if self._fixed else free_port()
+                )
+                self.addresses[name] = f"{HOST}:{port}"
+                started.append((name, self._spawn(name, port, {})))
+            for name, proc in started:
+                try:
+                    wait_serving(self.addresses[name], self._timeout_s, proc)
+                except (RuntimeError, TimeoutError) as exc:
+                    raise RuntimeError(f"test {name} failed to start: {exc}\n{self._tail(name)}") from None
+            gw_env = {f"{n.upper()}_ADDR": a for n, a in self.addresses.items()}
+            gw_env["GATEWAY_TESTS"] = ",".join(self.tests) if self.tests else ""
+            if self._config_path:
+                gw_env["GATEWAY_CONFIG"] = str(self._config_path)
+            port = self._gateway_port if self._fixed else free_port()
+            self.gateway_address = f"{HOST}:{port}"
+            proc = self._spawn("gateway", port, gw_env)
+            try:
+                wait_serving(self.gateway_address, self._timeout_s, proc)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"gateway failed to start: {exc}\n{self._tail('gateway')}") from None
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM every child (gateway first), wait for them, SIGKILL whatever is left."""
+        for _, proc, _ in reversed(self._procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for _, proc, log in self._procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if log is not None:
+                log.close()
+        self._procs.clear()
+
+    def wait(self) -> int:
+        """Block until a child exits; return its exit code (for `liveness up`)."""
+        while True:
+            for name, proc, _ in self._procs:
+                code = proc.poll()
+                if code is not None:
+                    print(f"{name} exited with code {code}", file=sys.stderr)
+                    return code
+            time.sleep(0.5)

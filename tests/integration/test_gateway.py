@@ -1,0 +1,170 @@
+"""The gateway over real loopback gRPC with test doubles behind it: routing, deadlines, degradation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import grpc
+import pytest
+from gateway.config import Endpoint, GatewayConfig, Thresholds
+from gateway.servicer import GatewayApp
+
+from liveness.client import GatewayClient, clip_media, image_media
+from liveness.runtime import server
+from liveness.runtime.config import ServerSettings
+from liveness.runtime.testing import serve_model
+from liveness.stack import free_port
+from liveness.v1 import liveness_pb2 as pb
+from tests.doubles import DoubleModel
+
+
+@asynccontextmanager
+async def gateway(
+    models: list[DoubleModel],
+    weights: dict[str, float] | None = None,
+    dead: tuple[str, ...] = (),
+    budget_ms: float = 2000.0,
+) -> AsyncIterator[str]:
+    """Doubles on free ports plus a gateway that calls them (and `dead` endpoints nobody listens on)."""
+    async with AsyncExitStack() as stack:
+        endpoints = []
+        for m in models:
+            address = await stack.enter_async_context(serve_model(m))
+            endpoints.append(Endpoint(m.name, address, (weights or {}).get(m.name, 1.0)))
+        endpoints += [Endpoint(n, f"127.0.0.1:{free_port()}", 1.0) for n in dead]
+        config = GatewayConfig(
+            budget_ms=budget_ms,
+            margin_ms=50,
+            tests=tuple(endpoints),
+            thresholds=Thresholds(live=0.6, spoof=0.4, min_weight_fraction=0.5),
+        )
+        settings = ServerSettings(port=0, grace_s=0)
+        running = await server.start(GatewayApp(config, settings.limits), settings)
+        try:
+            yield running.address
+        finally:
+            for m in models:
+                m.release.set()
+            await running.stop(0)
+
+
+def results(reply: pb.EvaluateResponse) -> dict[str, pb.TestResult]:
+    return {t.result.test: t for t in reply.tests}
+
+
+async def test_fan_out_and_fusion(astronaut_jpeg: bytes) -> None:
+    a, b = DoubleModel("iqa", score=0.9), DoubleModel("cnn2d", score=0.7)
+    async with gateway([a, b], weights={"iqa": 1, "cnn2d": 3}) as address, GatewayClient(address) as client:
+        reply = await client.evaluate(image_media(astronaut_jpeg), request_id="r-1")
+    assert reply.request_id == "r-1"
+    assert reply.decision == pb.DECISION_LIVE and not reply.degraded
+    assert reply.score == pytest.approx((0.9 * 1 + 0.7 * 3) / 4)
+    by = results(reply)
+    assert by["iqa"].fused and by["cnn2d"].fused and by["cnn2d"].weight == 3
+    assert reply.elapsed_ms > 0
+
+
+async def test_hanging_test_still_answers_within_budget(astronaut_jpeg: bytes) -> None:
+    fast, stuck = DoubleModel("iqa", score=0.1), DoubleModel("cnn2d", hang=True)
+    async with gateway([fast, stuck], budget_ms=600) as address, GatewayClient(address) as client:
+        start = time.monotonic()
+        reply = await client.evaluate(image_media(astronaut_jpeg))
+        waited_s = time.monotonic() - start
+    assert waited_s < 0.6 + 0.3  # the budget plus scheduling slack on a loaded 2-core machine
+    by = results(reply)
+    assert by["cnn2d"].result.status == pb.STATUS_TIMEOUT and not by["cnn2d"].fused
+    assert reply.degraded and reply.decision == pb.DECISION_SPOOF and reply.score == pytest.approx(0.1)
+
+
+async def test_tighter_client_deadline_wins(astronaut_jpeg: bytes) -> None:
+    stuck = DoubleModel("cnn2d", hang=True)
+    async with (
+        gateway([DoubleModel("iqa"), stuck], budget_ms=5000) as address,
+        GatewayClient(address) as client,
+    ):
+        start = time.monotonic()
+        reply = await client.evaluate(image_media(astronaut_jpeg), timeout_s=0.8)
+        assert time.monotonic() - start < 0.8
+    assert results(reply)["cnn2d"].result.status == pb.STATUS_TIMEOUT and reply.degraded
+
+
+async def test_unreachable_test_is_unavailable_and_degraded(astronaut_jpeg: bytes) -> None:
+    async with (
+        gateway([DoubleModel("iqa", score=0.95)], dead=("cnn2d",), weights={"iqa": 1}) as address,
+        GatewayClient(address) as client,
+    ):
+        reply = await client.evaluate(image_media(astronaut_jpeg))
+    by = results(reply)
+    assert by["cnn2d"].result.status == pb.STATUS_UNAVAILABLE
+    # iqa holds half the applicable weight, which meets min_weight_fraction 0.5
+    assert reply.degraded and reply.decision == pb.DECISION_LIVE
+
+
+async def test_routing_by_describe(astronaut_jpeg: bytes) -> None:
+    image_only = DoubleModel("iqa", accepts_clip=False)
+    clip_only = DoubleModel("temporal", accepts_image=False, min_frames=3, max_frames=4, needs_face=True)
+    async with gateway([image_only, clip_only]) as address, GatewayClient(address) as client:
+        reply = await client.evaluate(image_media(astronaut_jpeg))
+        by = results(reply)
+        assert by["temporal"].result.status == pb.STATUS_NOT_APPLICABLE and not reply.degraded
+        assert clip_only.calls == []
+        clip = clip_media([(astronaut_jpeg, 40 * i) for i in range(6)])
+        reply = await client.evaluate(clip)
+    assert {t.result.test: t.result.status for t in reply.tests} == {
+        "iqa": pb.STATUS_OK,
+        "temporal": pb.STATUS_OK,
+    }
+    assert [c.is_clip for c in image_only.calls] == [False, False]  # a chosen frame of the clip
+    call = clip_only.calls[0]
+    assert call.is_clip and call.frames == 4  # subsampled to its max_frames by the gateway
+    # The gateway detected faces once and sent them: one observation per sent frame, renumbered.
+    assert [o.frame_index for o in call.faces] == [0, 1, 2, 3] and all(o.count == 1 for o in call.faces)
+    assert reply.face_status == pb.STATUS_OK
+
+
+async def test_no_face_makes_face_tests_report_it(plain_jpeg: bytes) -> None:
+    face_test = DoubleModel("cnn2d", needs_face=True)
+    async with gateway([DoubleModel("iqa", score=0.9), face_test], weights={"iqa": 1, "cnn2d": 2}) as address:
+        async with GatewayClient(address) as client:
+            reply = await client.evaluate(image_media(plain_jpeg))
+    assert reply.face_status == pb.STATUS_NO_FACE and "no face" in reply.detail
+    assert results(reply)["cnn2d"].result.status == pb.STATUS_NO_FACE
+    assert reply.decision == pb.DECISION_UNCERTAIN and not reply.degraded
+
+
+@pytest.mark.parametrize(
+    ("media", "message"),
+    [
+        (pb.Media(), "set either image or clip"),
+        (image_media(b"\x00\x01garbage"), "not a JPEG, PNG or WebP"),
+    ],
+)
+async def test_gateway_rejects_bad_input(media: pb.Media, message: str) -> None:
+    async with gateway([DoubleModel("iqa")]) as address, GatewayClient(address) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.evaluate(media)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in err.value.details()
+
+
+async def test_recovers_when_a_test_comes_back(astronaut_jpeg: bytes) -> None:
+    """A test that was down when the gateway started is used as soon as it is up (channel reconnects)."""
+    port = free_port()
+    config = GatewayConfig(tests=(Endpoint("iqa", f"127.0.0.1:{port}", 1.0),), describe_ttl_s=0.2)
+    settings = ServerSettings(port=0, grace_s=0)
+    running = await server.start(GatewayApp(config, settings.limits), settings)
+    try:
+        async with GatewayClient(running.address) as client:
+            reply = await client.evaluate(image_media(astronaut_jpeg))
+            assert reply.tests[0].result.status == pb.STATUS_UNAVAILABLE
+            async with serve_model(DoubleModel("iqa", score=0.8), ServerSettings(port=port, grace_s=0)):
+                for _ in range(50):
+                    reply = await client.evaluate(image_media(astronaut_jpeg))
+                    if reply.tests[0].result.status == pb.STATUS_OK:
+                        break
+                    await asyncio.sleep(0.1)
+            assert reply.tests[0].result.status == pb.STATUS_OK and reply.decision == pb.DECISION_LIVE
+    finally:
+        await running.stop(0)

@@ -1,0 +1,122 @@
+"""The one decoding path: every malformed input is InvalidInput naming the problem; good input is RGB."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from liveness.errors import InvalidInput
+from liveness.vision.decode import MediaLimits, decode_frames, decode_image
+from tests.conftest import encode
+
+RNG = np.random.default_rng(1)
+RGB = RNG.integers(0, 255, (40, 60, 3), dtype=np.uint8)
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares width x height but carries almost no data (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"\x00" * 100, "not a JPEG, PNG or WebP"),
+        (encode(RGB)[:200], "(?i)truncated"),
+        (encode(RGB)[: len(encode(RGB)) // 2], "(?i)truncated"),
+        (png_header_only(20000, 20000), "more than the limit"),
+        (png_header_only(5000, 5000), "exceeds the limit"),
+        (encode(RNG.integers(0, 255, (8, 8, 3), dtype=np.uint8), "PNG"), "smaller than"),
+        (encode(RGB, "GIF"), "not supported"),
+        (encode(RGB, "BMP"), "not supported"),
+    ],
+    ids=[
+        "empty",
+        "random",
+        "truncated-header",
+        "truncated-data",
+        "bomb-header",
+        "over-limit",
+        "tiny",
+        "gif",
+        "bmp",
+    ],
+)
+def test_bad_images_are_invalid_input(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        decode_image(data)
+
+
+def test_byte_limit_is_checked_before_decoding() -> None:
+    with pytest.raises(InvalidInput, match="bytes exceeds the limit of 100 bytes"):
+        decode_image(encode(RGB), MediaLimits(max_image_bytes=100))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_supported_formats_decode_to_rgb(fmt: str) -> None:
+    out = decode_image(encode(RGB, fmt, **({"lossless": True} if fmt == "WEBP" else {})))
+    assert out.shape == (40, 60, 3) and out.dtype == np.uint8
+    if fmt != "JPEG":
+        np.testing.assert_array_equal(out, RGB)
+
+
+def test_grayscale_cmyk_alpha_and_16bit_become_rgb() -> None:
+    grey = RNG.integers(0, 255, (40, 60), dtype=np.uint8)
+    out = decode_image(encode(grey, "PNG"))
+    assert out.shape == (40, 60, 3) and (out[:, :, 0] == grey).all()
+
+    cmyk = Image.fromarray(RGB).convert("CMYK")
+    buf = io.BytesIO()
+    cmyk.save(buf, format="JPEG")
+    assert decode_image(buf.getvalue()).shape == (40, 60, 3)
+
+    rgba = np.dstack([RGB, np.zeros((40, 60), np.uint8)])  # fully transparent: composited on white
+    assert (decode_image(encode(rgba, "PNG")) == 255).all()
+
+    wide = (np.arange(40 * 60, dtype=np.uint16).reshape(40, 60) * 27).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(wide).save(buf, format="PNG")
+    out = decode_image(buf.getvalue())
+    np.testing.assert_array_equal(out[:, :, 0], (wide >> 8).astype(np.uint8))
+
+
+def test_exif_orientation_is_applied() -> None:
+    img = Image.fromarray(RGB)  # 60 wide, 40 high
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    assert decode_image(buf.getvalue()).shape == (60, 40, 3)
+
+
+def test_clip_rules() -> None:
+    frame = encode(RGB)
+    clip = decode_frames([(frame, 0), (frame, 33), (frame, 66)])
+    assert len(clip) == 3 and clip.is_clip and clip.timestamps_ms == (0, 33, 66)
+    with pytest.raises(InvalidInput, match="strictly increasing"):
+        decode_frames([(frame, 0), (frame, 0)])
+    with pytest.raises(InvalidInput, match="exceeds the limit of 2"):
+        decode_frames([(frame, i) for i in range(3)], MediaLimits(max_frames=2))
+    with pytest.raises(InvalidInput, match="no frames"):
+        decode_frames([])
+    other = encode(RNG.integers(0, 255, (50, 60, 3), dtype=np.uint8))
+    with pytest.raises(InvalidInput, match="frame 1 is 60x50 but frame 0 is 60x40"):
+        decode_frames([(frame, 0), (other, 10)])
+    with pytest.raises(InvalidInput, match="clip frame 1: empty"):
+        decode_frames([(frame, 0), (b"", 10)])

@@ -1,0 +1,85 @@
+"""Face detection on a real face (scikit-image's astronaut) and square-crop geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liveness.errors import InvalidInput
+from liveness.types import Box, Face, FaceObservation, Media, Status
+from liveness.vision import face
+
+
+def test_astronaut_has_one_face_with_68_landmarks(astronaut: np.ndarray) -> None:
+    obs = face.observe(astronaut)
+    assert obs.status is Status.OK and obs.count == 1
+    assert obs.face is not None
+    box = obs.face.box
+    # Eileen Collins' face sits around x 170-275, y 70-180 of the 512x512 image.
+    assert 150 < box.left < 200 and 250 < box.right < 290 and 60 < box.top < 100 and 160 < box.bottom < 200
+    lm = obs.face.landmarks
+    assert lm is not None and lm.shape == (68, 2)
+    # Landmarks lie around the box; eyes above the mouth.
+    assert (lm[:, 0] > box.left - 20).all() and (lm[:, 0] < box.right + 20).all()
+    assert lm[face.LEFT_EYE, 1].mean() < lm[face.MOUTH, 1].mean()
+
+
+def test_no_face_is_a_result_not_an_exception() -> None:
+    blank = np.full((240, 320, 3), 127, np.uint8)
+    obs = face.observe(blank, frame_index=3)
+    assert obs == FaceObservation(frame_index=3, count=0, face=None)
+    assert obs.status is Status.NO_FACE
+
+
+def test_two_faces_are_reported(astronaut: np.ndarray) -> None:
+    pair = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)  # 1024 wide: detect at full size
+    obs = face.observe(pair, settings=face.DetectorSettings(detect_max_side=1024))
+    assert obs.count == 2 and obs.status is Status.MULTIPLE_FACES
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.5, 1.8])
+def test_square_box_is_centred_and_scaled(scale: float) -> None:
+    sq = face.square_box(Box(100, 50, 140, 110), scale)  # 40 wide, 60 high
+    assert sq.width == pytest.approx(60 * scale) and sq.height == pytest.approx(60 * scale)
+    assert sq.center == pytest.approx((120, 80))
+
+
+def test_crop_maps_box_to_the_expected_pixels() -> None:
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[40:60, 40:60] = 255  # a white 20x20 square in the middle
+    out = face.crop(img, Box(40, 40, 60, 60), scale=2.0, size=40)  # 40x40 window, 1 px per px
+    assert out.shape == (40, 40, 3)
+    assert (out[10:30, 10:30] == 255).all() and (out[:9] == 0).all() and (out[:, 31:] == 0).all()
+
+
+def test_crop_outside_the_frame_is_black() -> None:
+    img = np.full((50, 50, 3), 200, np.uint8)
+    out = face.crop(img, Box(0, 0, 20, 20), scale=2.0, size=40)  # window from -10 to 30
+    assert (out[:9, :9] == 0).all() and (out[15:35, 15:35] == 200).all()
+
+
+def test_multi_scale_crops(astronaut: np.ndarray) -> None:
+    box = Box(175, 76, 266, 167)
+    outs = face.crops(astronaut, box, (1.1, 1.3, 1.5), 64)
+    assert [o.shape for o in outs] == [(64, 64, 3)] * 3
+    # Wider context shrinks the face: the centre pixel stays, the corners change.
+    np.testing.assert_allclose(outs[0][32, 32], outs[2][32, 32], atol=40)
+
+
+def test_eye_aspect_ratio_open_vs_closed() -> None:
+    open_eye = np.array([[0, 0], [1, -1], [2, -1], [3, 0], [2, 1], [1, 1]], np.float32)
+    closed = open_eye * np.array([1, 0.1], np.float32)
+    assert face.eye_aspect_ratio(open_eye) == pytest.approx(2 / 3)
+    assert face.eye_aspect_ratio(closed) == pytest.approx(0.2 / 3)
+
+
+def test_supplied_regions_are_validated() -> None:
+    media = Media(frames=(np.zeros((100, 100, 3), np.uint8),), timestamps_ms=(0,), is_clip=False)
+    good = FaceObservation(0, 1, Face(Box(10, 10, 50, 50)))
+    face.validate_observations([good], media)
+    with pytest.raises(InvalidInput, match="2 face regions for 1 frames"):
+        face.validate_observations([good, good], media)
+    with pytest.raises(InvalidInput, match="outside the 100x100 frame"):
+        face.validate_observations([FaceObservation(0, 1, Face(Box(10, 10, 500, 50)))], media)
+    with pytest.raises(InvalidInput, match="has no box"):
+        face.validate_observations([FaceObservation(0, 1, None)], media)
