@@ -19,7 +19,7 @@ from liveness import metrics
 # DET axes are probit-scaled between these error rates; rates of 0 or 1 are clipped to the edges.
 DET_MIN_RATE = 1e-3
 DET_MAX_RATE = 0.999
-DET_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
+DET_TICKS = (0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
 
 
 def _pyplot() -> Any:
