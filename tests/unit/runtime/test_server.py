@@ -1,0 +1,107 @@
+"""Runtime behaviour around the RPCs: metrics endpoint, settings validation, signals and shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from liveness.client import TestClient, image_media
+from liveness.runtime.config import ServerSettings
+from liveness.runtime.testing import serve_model
+from liveness.stack import free_port, wait_serving
+from tests.doubles import DoubleModel
+
+
+async def test_metrics_endpoint_counts_requests_by_method_and_status(astronaut_jpeg: bytes) -> None:
+    metrics_port = free_port()
+    settings = ServerSettings(port=0, grace_s=0, metrics_port=metrics_port)
+    async with serve_model(DoubleModel(), settings) as address, TestClient(address) as client:
+        await client.check(image_media(astronaut_jpeg))
+        with pytest.raises(grpc.aio.AioRpcError):
+            await client.check(image_media(b"junk"))
+        body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    ok = 'rpc_server_requests_total{rpc_grpc_status_code="OK",rpc_method="Check",rpc_service="liveness.v1.LivenessTest"}'
+    bad = 'rpc_server_errors_total{rpc_grpc_status_code="INVALID_ARGUMENT",rpc_method="Check"'
+    assert ok in body and bad in body
+    assert "rpc_server_duration_seconds_bucket" in body
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LIVENESS_PORT": "eighty"}, "LIVENESS_PORT='eighty' is not a valid int"),
+        ({"LIVENESS_PORT": "70000"}, "ports must be in 0..65535"),
+        ({"LIVENESS_WORKERS": "0"}, "must be positive"),
+        ({"LIVENESS_GRACE_S": "-1"}, "grace_s must be >= 0"),
+        ({"LIVENESS_MAX_FRAMES": "0"}, "media limits must be positive"),
+    ],
+)
+def test_bad_settings_fail_at_start_up(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ServerSettings.from_env(env)
+
+
+def test_settings_from_env() -> None:
+    s = ServerSettings.from_env({"LIVENESS_PORT": "6000", "LIVENESS_GRACE_S": "2.5", "LIVENESS_MAX_FRAMES": "8"})
+    assert s.port == 6000 and s.grace_s == 2.5 and s.limits.max_frames == 8
+
+
+def _start(args: list[str], env: dict[str, str], capture: bool) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "liveness", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_sigterm_drains_and_exits_cleanly() -> None:
+    port = free_port()
+    env = {"LIVENESS_PORT": str(port), "GATEWAY_TESTS": "", "LIVENESS_GRACE_S": "1"}
+    proc = _start(["serve", "gateway"], env, capture=True)
+    try:
+        wait_serving(f"127.0.0.1:{port}", 60, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert '"msg":"shutting down"' in out.decode() and '"msg":"stopped"' in out.decode()
+
+
+def test_up_runs_the_stack_and_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text("tests: {}\n")
+    proc = _start(["up", "--port", str(port), "--config", str(config)], {}, capture=False)
+    try:
+        wait_serving(f"127.0.0.1:{port}", 90, proc)
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # Nothing listens any more: every child is gone.
+    deadline = time.monotonic() + 5
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        while time.monotonic() < deadline:
+            try:
+                health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=0.5)
+            except grpc.RpcError:
+                return
+            time.sleep(0.2)
+    pytest.fail("gateway still answering after liveness up was interrupted")
