@@ -29,7 +29,10 @@ async def test_metrics_endpoint_counts_requests_by_method_and_status(astronaut_j
         with pytest.raises(grpc.aio.AioRpcError):
             await client.check(image_media(b"junk"))
         body = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-    ok = 'rpc_server_requests_total{rpc_grpc_status_code="OK",rpc_method="Check",rpc_service="liveness.v1.LivenessTest"}'
+    ok = (
+        'rpc_server_requests_total{rpc_grpc_status_code="OK",rpc_method="Check",'
+        'rpc_service="liveness.v1.LivenessTest"}'
+    )
     bad = 'rpc_server_errors_total{rpc_grpc_status_code="INVALID_ARGUMENT",rpc_method="Check"'
     assert ok in body and bad in body
     assert "rpc_server_duration_seconds_bucket" in body
@@ -51,7 +54,8 @@ def test_bad_settings_fail_at_start_up(env: dict[str, str], message: str) -> Non
 
 
 def test_settings_from_env() -> None:
-    s = ServerSettings.from_env({"LIVENESS_PORT": "6000", "LIVENESS_GRACE_S": "2.5", "LIVENESS_MAX_FRAMES": "8"})
+    env = {"LIVENESS_PORT": "6000", "LIVENESS_GRACE_S": "2.5", "LIVENESS_MAX_FRAMES": "8"}
+    s = ServerSettings.from_env(env)
     assert s.port == 6000 and s.grace_s == 2.5 and s.limits.max_frames == 8
 
 
