@@ -193,16 +193,20 @@ class TestInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., accepts_image: _Optional[bool] = ..., accepts_clip: _Optional[bool] = ..., min_frames: _Optional[int] = ..., max_frames: _Optional[int] = ..., recommended_threshold: _Optional[float] = ..., needs_face: _Optional[bool] = ..., model_card: _Optional[str] = ..., supported_actions: _Optional[_Iterable[_Union[Action, str]]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("request_id", "media", "challenge", "reference")
+    __slots__ = ("request_id", "media", "challenge", "reference", "session_id", "nonce")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     CHALLENGE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     media: Media
     challenge: Challenge
     reference: Image
-    def __init__(self, request_id: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., reference: _Optional[_Union[Image, _Mapping]] = ...) -> None: ...
+    session_id: str
+    nonce: str
+    def __init__(self, request_id: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., reference: _Optional[_Union[Image, _Mapping]] = ..., session_id: _Optional[str] = ..., nonce: _Optional[str] = ...) -> None: ...
 
 class TestResult(_message.Message):
     __slots__ = ("result", "weight", "fused")
@@ -215,7 +219,7 @@ class TestResult(_message.Message):
     def __init__(self, result: _Optional[_Union[CheckResponse, _Mapping]] = ..., weight: _Optional[float] = ..., fused: _Optional[bool] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("request_id", "decision", "score", "tests", "degraded", "elapsed_ms", "detail", "face_status")
+    __slots__ = ("request_id", "decision", "score", "tests", "degraded", "elapsed_ms", "detail", "face_status", "session")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +228,7 @@ class EvaluateResponse(_message.Message):
     ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     FACE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     decision: Decision
     score: float
@@ -232,4 +237,71 @@ class EvaluateResponse(_message.Message):
     elapsed_ms: float
     detail: str
     face_status: Status
-    def __init__(self, request_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., score: _Optional[float] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., degraded: _Optional[bool] = ..., elapsed_ms: _Optional[float] = ..., detail: _Optional[str] = ..., face_status: _Optional[_Union[Status, str]] = ...) -> None: ...
+    session: SessionResult
+    def __init__(self, request_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., score: _Optional[float] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., degraded: _Optional[bool] = ..., elapsed_ms: _Optional[float] = ..., detail: _Optional[str] = ..., face_status: _Optional[_Union[Status, str]] = ..., session: _Optional[_Union[SessionResult, _Mapping]] = ...) -> None: ...
+
+class Color(_message.Message):
+    __slots__ = ("red", "green", "blue")
+    RED_FIELD_NUMBER: _ClassVar[int]
+    GREEN_FIELD_NUMBER: _ClassVar[int]
+    BLUE_FIELD_NUMBER: _ClassVar[int]
+    red: int
+    green: int
+    blue: int
+    def __init__(self, red: _Optional[int] = ..., green: _Optional[int] = ..., blue: _Optional[int] = ...) -> None: ...
+
+class FlashStep(_message.Message):
+    __slots__ = ("color", "duration_ms")
+    COLOR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    color: Color
+    duration_ms: int
+    def __init__(self, color: _Optional[_Union[Color, _Mapping]] = ..., duration_ms: _Optional[int] = ...) -> None: ...
+
+class FlashSequence(_message.Message):
+    __slots__ = ("steps",)
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    steps: _containers.RepeatedCompositeFieldContainer[FlashStep]
+    def __init__(self, steps: _Optional[_Iterable[_Union[FlashStep, _Mapping]]] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("request_id",)
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+
+class CreateSessionResponse(_message.Message):
+    __slots__ = ("session_id", "nonce", "expires_at_ms", "challenge", "flash")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    FLASH_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    nonce: str
+    expires_at_ms: int
+    challenge: Challenge
+    flash: FlashSequence
+    def __init__(self, session_id: _Optional[str] = ..., nonce: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., challenge: _Optional[_Union[Challenge, _Mapping]] = ..., flash: _Optional[_Union[FlashSequence, _Mapping]] = ...) -> None: ...
+
+class FlashResult(_message.Message):
+    __slots__ = ("status", "correlation", "satisfied", "detail")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CORRELATION_FIELD_NUMBER: _ClassVar[int]
+    SATISFIED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    status: Status
+    correlation: float
+    satisfied: bool
+    detail: str
+    def __init__(self, status: _Optional[_Union[Status, str]] = ..., correlation: _Optional[float] = ..., satisfied: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class SessionResult(_message.Message):
+    __slots__ = ("challenge_satisfied", "challenge_results", "flash")
+    CHALLENGE_SATISFIED_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    FLASH_FIELD_NUMBER: _ClassVar[int]
+    challenge_satisfied: bool
+    challenge_results: _containers.RepeatedCompositeFieldContainer[ActionResult]
+    flash: FlashResult
+    def __init__(self, challenge_satisfied: _Optional[bool] = ..., challenge_results: _Optional[_Iterable[_Union[ActionResult, _Mapping]]] = ..., flash: _Optional[_Union[FlashResult, _Mapping]] = ...) -> None: ...

@@ -160,6 +160,11 @@ class LivenessStub:
                 request_serializer=liveness_dot_v1_dot_liveness__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=liveness_dot_v1_dot_liveness__pb2.EvaluateResponse.FromString,
                 _registered_method=True)
+        self.CreateSession = channel.unary_unary(
+                '/liveness.v1.Liveness/CreateSession',
+                request_serializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionRequest.SerializeToString,
+                response_deserializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionResponse.FromString,
+                _registered_method=True)
 
 
 class LivenessServicer:
@@ -173,6 +178,13 @@ class LivenessServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSession(self, request, context):
+        """Start a session: a server-random challenge and flash sequence, valid once until it expires.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LivenessServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +192,11 @@ def add_LivenessServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=liveness_dot_v1_dot_liveness__pb2.EvaluateRequest.FromString,
                     response_serializer=liveness_dot_v1_dot_liveness__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'CreateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSession,
+                    request_deserializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionRequest.FromString,
+                    response_serializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -210,6 +227,33 @@ class Liveness:
             '/liveness.v1.Liveness/Evaluate',
             liveness_dot_v1_dot_liveness__pb2.EvaluateRequest.SerializeToString,
             liveness_dot_v1_dot_liveness__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveness.v1.Liveness/CreateSession',
+            liveness_dot_v1_dot_liveness__pb2.CreateSessionRequest.SerializeToString,
+            liveness_dot_v1_dot_liveness__pb2.CreateSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,
