@@ -13,6 +13,7 @@ Decision rules, written once here so every report reads the same way:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -614,7 +615,15 @@ def cli(
         from liveness.stack import LocalStack
 
         click.echo(f"starting a local stack ({test or 'all tests'})", err=True)
-        with LocalStack([test] if test else None) as stack:
+        try:
+            stack = LocalStack([test] if test else None)
+        except ValueError as exc:  # a test the gateway configuration does not list
+            raise click.UsageError(str(exc)) from None
+        with contextlib.ExitStack() as cleanup:
+            try:
+                cleanup.enter_context(stack)
+            except (RuntimeError, TimeoutError) as exc:
+                raise click.ClickException(f"local stack: {exc}") from None
             where = stack.addresses[test] if test else stack.gateway_address
             outcomes, target, chosen = asyncio.run(_evaluate(samples, address=where, **kwargs))
     config = {
