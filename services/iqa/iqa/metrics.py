@@ -1,0 +1,760 @@
+"""The 25 image-quality measures of Galbally, Marcel and Fierrez (IEEE TIP 2014), vectorised.
+
+Every full-reference measure compares the grey image I (float32, 0..255) with Î, its 5x5 Gaussian blur
+(sigma from OpenCV's rule for ksize 5, 1.1), as seed 001 does: a real face loses more fine detail to the
+blur than a recaptured print or screen, which has already lost it. The no-reference measures (JQI, HLFI,
+BIQI, NIQE) look at I alone. BIQI and NIQE need fitted parameters (`BiqiModel`, `NiqeModel`), which the
+training script fits from data we have and stores as plain arrays.
+
+Shared intermediate results (difference image, spectra, gradients, wavelet bands) are computed once per
+image in `_Pair` and reused; each metric function is also usable on its own, for tests and the benchmark.
+Where the paper leaves a detail open, the choice is written next to the metric.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from time import perf_counter
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Grey = npt.NDArray[np.float32]
+"""A grey image, float32, shape (H, W), values in 0..255."""
+
+FloatArray = npt.NDArray[np.float64]
+
+METRICS: tuple[str, ...] = (
+    "MSE", "PSNR", "SNR", "SC", "MD", "AD", "NAE", "RAMD", "LMSE",  # pixel difference
+    "NXC", "MAS", "MAMS",  # correlation
+    "TED", "TCD",  # edges and corners
+    "SME", "SPE",  # spectral
+    "GME", "GPE",  # gradient
+    "SSIM", "VIF", "RRED",  # structural and information-theoretic
+    "JQI", "HLFI", "BIQI", "NIQE",  # no-reference
+)  # fmt: skip
+"""Feature order of the classifier: Galbally et al.'s Table I (the issue's "MAMM" is the paper's MAS)."""
+
+BLUR_KSIZE = 5
+PSNR_CAP_DB = 100.0
+"""PSNR and SNR of identical images are infinite; capped here so the classifier always sees a number."""
+RAMD_R = 10
+_EPS = 1e-12
+_MAX_PX = 255.0
+
+
+def grey_image(rgb: npt.NDArray[np.uint8]) -> Grey:
+    """RGB uint8 (H, W, 3) to grey float32 (H, W) with ITU-R 601 weights (OpenCV's RGB2GRAY)."""
+    if rgb.ndim == 2:
+        return rgb.astype(np.float32)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def blur(grey: Grey) -> Grey:
+    """The distorted copy Î: 5x5 Gaussian blur, sigma 0 (OpenCV derives 1.1), reflected borders."""
+    return cv2.GaussianBlur(grey, (BLUR_KSIZE, BLUR_KSIZE), 0)
+
+
+# --- CDF 9/7 wavelet (BIQI's basis, also used by RRED) -------------------------------------------------
+
+_CDF97_LO = np.array(
+    [0.026748757411, -0.016864118443, -0.078223266529, 0.266864118443, 0.602949018236,
+     0.266864118443, -0.078223266529, -0.016864118443, 0.026748757411], dtype=np.float32,
+)  # fmt: skip
+_CDF97_HI = np.array(
+    [0.091271763114, -0.057543526229, -0.591271763114, 1.115087052457, -0.591271763114,
+     -0.057543526229, 0.091271763114], dtype=np.float32,
+)  # fmt: skip
+
+
+def wavelet_bands(grey: Grey, levels: int = 3) -> list[tuple[Grey, Grey, Grey]]:
+    """(LH, HL, HH) detail bands per level, finest first: separable CDF 9/7 analysis, decimated by 2."""
+    bands: list[tuple[Grey, Grey, Grey]] = []
+    low = grey
+    for _ in range(levels):
+        if min(low.shape) < 8:
+            break
+        rows_lo = cv2.sepFilter2D(low, cv2.CV_32F, _CDF97_LO, np.ones(1, np.float32))[:, ::2]
+        rows_hi = cv2.sepFilter2D(low, cv2.CV_32F, _CDF97_HI, np.ones(1, np.float32))[:, ::2]
+        one = np.ones(1, np.float32)
+        lh = cv2.sepFilter2D(rows_lo, cv2.CV_32F, one, _CDF97_HI)[::2]
+        hl = cv2.sepFilter2D(rows_hi, cv2.CV_32F, one, _CDF97_LO)[::2]
+        hh = cv2.sepFilter2D(rows_hi, cv2.CV_32F, one, _CDF97_HI)[::2]
+        low = cv2.sepFilter2D(rows_lo, cv2.CV_32F, one, _CDF97_LO)[::2]
+        bands.append((lh, hl, hh))
+    return bands
+
+
+# --- generalised Gaussian fits (BIQI, NIQE) ------------------------------------------------------------
+
+_SHAPES = np.arange(0.2, 10.0005, 0.001)
+_LGAMMA = np.vectorize(math.lgamma)
+# GGD: E[x^2] / E[|x|]^2 = G(1/a) G(3/a) / G(2/a)^2, decreasing in the shape a.
+_GGD_RATIO = np.exp(_LGAMMA(1 / _SHAPES) + _LGAMMA(3 / _SHAPES) - 2 * _LGAMMA(2 / _SHAPES))
+# AGGD (Lasmar et al.): G(2/a)^2 / (G(1/a) G(3/a)), increasing in a.
+_AGGD_RATIO = np.exp(2 * _LGAMMA(2 / _SHAPES) - _LGAMMA(1 / _SHAPES) - _LGAMMA(3 / _SHAPES))
+
+
+def ggd_fit(x: npt.NDArray[np.floating], axis: int = -1) -> tuple[FloatArray, FloatArray]:
+    """Zero-mean generalised Gaussian (shape, variance) by moment matching, along `axis`, vectorised."""
+    x64 = np.asarray(x, dtype=np.float64)
+    var = np.mean(x64 * x64, axis=axis)
+    mean_abs = np.mean(np.abs(x64), axis=axis)
+    rho = var / np.maximum(mean_abs * mean_abs, _EPS)
+    # _GGD_RATIO decreases, so search the reversed (increasing) table.
+    shape = np.interp(rho, _GGD_RATIO[::-1], _SHAPES[::-1])
+    return shape, var
+
+
+def aggd_fit(
+    x: npt.NDArray[np.floating], axis: int = -1
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Asymmetric GGD (shape, mean, left variance, right variance) by moment matching, vectorised."""
+    x64 = np.asarray(x, dtype=np.float64)
+    neg = x64 < 0
+    pos = x64 > 0
+    left_sq = np.sum(np.where(neg, x64 * x64, 0.0), axis=axis)
+    right_sq = np.sum(np.where(pos, x64 * x64, 0.0), axis=axis)
+    return _aggd_from_moments(
+        left_sq, right_sq, np.sum(neg, axis=axis), np.sum(pos, axis=axis),
+        np.mean(np.abs(x64), axis=axis), np.mean(x64 * x64, axis=axis),
+    )  # fmt: skip
+
+
+def _aggd_from_moments(
+    left_sq: FloatArray,
+    right_sq: FloatArray,
+    n_neg: npt.NDArray[np.integer],
+    n_pos: npt.NDArray[np.integer],
+    mean_abs: FloatArray,
+    mean_sq: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """AGGD parameters from the sums of squares on each side, the counts, E|x| and E[x^2] (Lasmar et al.)."""
+    left_var = left_sq / np.maximum(n_neg, 1)
+    right_var = right_sq / np.maximum(n_pos, 1)
+    left_std, right_std = np.sqrt(left_var), np.sqrt(right_var)
+    gamma_hat = left_std / np.maximum(right_std, _EPS)
+    r_hat = mean_abs * mean_abs / np.maximum(mean_sq, _EPS)
+    big_r = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / np.maximum((gamma_hat**2 + 1) ** 2, _EPS)
+    shape = np.interp(big_r, _AGGD_RATIO, _SHAPES)
+    lg1 = _LGAMMA(1 / shape)
+    lg2 = _LGAMMA(2 / shape)
+    lg3 = _LGAMMA(3 / shape)
+    mean = (right_std - left_std) * np.exp(lg2 - lg1) * np.exp(0.5 * (lg1 - lg3))
+    return shape, mean, left_var, right_var
+
+
+# --- BIQI and NIQE parameters --------------------------------------------------------------------------
+
+BIQI_DISTORTIONS: tuple[str, ...] = ("jpeg", "jpeg2000", "noise", "blur")
+
+
+@dataclass(frozen=True, slots=True)
+class BiqiModel:
+    """BIQI's two stages as arrays: a softmax distortion classifier, one linear quality regressor per class.
+
+    Inputs are the 18 wavelet statistics of `biqi_features` standardised with feature_mean/feature_scale;
+    BIQI = sum_k P(distortion k) * quality_k, quality on 0 (pristine) .. 100 (worst), as in Moorthy and Bovik.
+    """
+
+    feature_mean: FloatArray  # (18,)
+    feature_scale: FloatArray  # (18,)
+    class_coef: FloatArray  # (K, 18)
+    class_intercept: FloatArray  # (K,)
+    quality_coef: FloatArray  # (K, 18)
+    quality_intercept: FloatArray  # (K,)
+
+    def score(self, features: FloatArray) -> float:
+        z = (np.asarray(features, np.float64) - self.feature_mean) / self.feature_scale
+        logits = self.class_coef @ z + self.class_intercept
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        quality = np.clip(self.quality_coef @ z + self.quality_intercept, 0.0, 100.0)
+        return float(p @ quality)
+
+    def arrays(self, prefix: str = "biqi_") -> dict[str, FloatArray]:
+        return {prefix + k: np.asarray(getattr(self, k)) for k in self.__slots__}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[np.float64]], prefix: str = "biqi_") -> BiqiModel:
+        return cls(**{k: np.asarray(arrays[prefix + k], np.float64) for k in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class NiqeModel:
+    """NIQE's pristine multivariate Gaussian: mean (36,) and covariance (36, 36) of sharp-patch features."""
+
+    mean: FloatArray
+    cov: FloatArray
+
+    def arrays(self, prefix: str = "niqe_") -> dict[str, FloatArray]:
+        return {prefix + "mean": self.mean, prefix + "cov": self.cov}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, npt.NDArray[np.float64]], prefix: str = "niqe_") -> NiqeModel:
+        return cls(
+            np.asarray(arrays[prefix + "mean"], np.float64), np.asarray(arrays[prefix + "cov"], np.float64)
+        )
+
+    @classmethod
+    def fit(cls, patch_features: FloatArray) -> NiqeModel:
+        """The MVG of pristine patch features (n_patches, 36)."""
+        if patch_features.shape[0] < 2:
+            raise ValueError("NIQE needs at least two pristine patches")
+        return cls(patch_features.mean(axis=0), np.cov(patch_features, rowvar=False))
+
+    def distance(self, patch_features: FloatArray) -> float:
+        """NIQE: Mahalanobis-like distance between this MVG and the image's patch MVG (Mittal et al. 2013)."""
+        mu = patch_features.mean(axis=0)
+        cov = np.cov(patch_features, rowvar=False) if patch_features.shape[0] > 1 else np.zeros_like(self.cov)
+        d = self.mean - mu
+        return float(np.sqrt(max(d @ np.linalg.pinv((self.cov + cov) / 2.0) @ d, 0.0)))
+
+
+NIQE_PATCH = 96
+NIQE_SHARPNESS = 0.75
+"""Pristine patches are those whose mean local deviation is at least this share of the image's sharpest."""
+
+
+def _mscn(grey: Grey) -> tuple[Grey, Grey]:
+    """Mean-subtracted contrast-normalised coefficients and the local deviation (7x7 Gaussian, sigma 7/6)."""
+    mu = cv2.GaussianBlur(grey, (7, 7), 7.0 / 6.0)
+    var = cv2.GaussianBlur(grey * grey, (7, 7), 7.0 / 6.0) - mu * mu
+    sigma = np.sqrt(np.abs(var))
+    return (grey - mu) / (sigma + 1.0), sigma
+
+
+def _patches(a: Grey, size: int) -> Grey:
+    """Non-overlapping size x size patches of `a`, as rows: (n_patches, size*size)."""
+    ny, nx = a.shape[0] // size, a.shape[1] // size
+    return (
+        a[: ny * size, : nx * size].reshape(ny, size, nx, size).swapaxes(1, 2).reshape(ny * nx, size * size)
+    )
+
+
+def _aggd_blocks(
+    x: npt.NDArray[np.float32], size: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """`aggd_fit` of every size x size block of each map in x (k, H, W), H and W multiples of size.
+
+    NIQE's hot loop (10 maps at two scales): block sums through a reshaped view, no patch copies.
+    """
+    k, h, w = x.shape
+    n = size * size
+
+    def block_sum(a: npt.NDArray[np.generic]) -> FloatArray:
+        return (
+            a.reshape(k, h // size, size, w // size, size).sum(axis=(2, 4), dtype=np.float64).reshape(k, -1)
+        )
+
+    n_pos = block_sum(x > 0)
+    n_neg = block_sum(x < 0)
+    mean_abs = block_sum(np.abs(x)) / n
+    sq = x * x
+    total_sq = block_sum(sq)
+    np.multiply(sq, x > 0, out=sq)
+    right_sq = block_sum(sq)
+    return _aggd_from_moments(total_sq - right_sq, right_sq, n_neg, n_pos, mean_abs, total_sq / n)
+
+
+# Neighbours of NIQE's paired products: right, below, below-right, below-left.
+_NIQE_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def niqe_patch_features(grey: Grey) -> tuple[FloatArray, FloatArray]:
+    """Per-patch NIQE features (n, 36) over two scales, and each patch's sharpness (n,).
+
+    The patch side is 96 px (Mittal et al.), reduced for small images so that at least 2x2 patches fit.
+    Per scale: AGGD (shape, variance) of the MSCN coefficients, then AGGD (shape, mean, left and right
+    variance) of their products with the right, lower, lower-right and lower-left neighbours (wrapping
+    around at the image border).
+    """
+    size = max(8, min(NIQE_PATCH, min(grey.shape) // 2))
+    size -= size % 2
+    feats: list[FloatArray] = []
+    sharpness: FloatArray | None = None
+    image = grey
+    for scale in (1, 2):
+        if scale == 2:
+            image = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_CUBIC)
+        side = size // scale
+        m, sigma = _mscn(image)
+        h, w = (m.shape[0] // side) * side, (m.shape[1] // side) * side
+        if sharpness is None:
+            sharpness = _patches(sigma, side).mean(axis=1, dtype=np.float64)
+        padded = cv2.copyMakeBorder(m, 0, 1, 1, 1, cv2.BORDER_WRAP)
+        maps = np.empty((5, h, w), np.float32)
+        maps[0] = m[:h, :w]
+        for i, (dy, dx) in enumerate(_NIQE_SHIFTS, start=1):
+            np.multiply(m[:h, :w], padded[dy : dy + h, 1 + dx : 1 + dx + w], out=maps[i])
+        shape, mean, lvar, rvar = _aggd_blocks(maps, side)
+        feats += [shape[0], (lvar[0] + rvar[0]) / 2.0]
+        for k in range(1, 5):
+            feats += [shape[k], mean[k], lvar[k], rvar[k]]
+    assert sharpness is not None
+    n = min(len(f) for f in feats)
+    return np.stack([f[:n] for f in feats], axis=1), sharpness[:n]
+
+
+def pristine_patches(features: FloatArray, sharpness: FloatArray) -> FloatArray:
+    """The patches NIQE counts as pristine: sharpness >= NIQE_SHARPNESS x the image's sharpest patch."""
+    return features[sharpness >= NIQE_SHARPNESS * sharpness.max(initial=0.0)]
+
+
+def biqi_features(grey: Grey, bands: list[tuple[Grey, Grey, Grey]] | None = None) -> FloatArray:
+    """18 BIQI statistics: GGD variance and shape of the 9 CDF 9/7 detail bands (3 levels x 3 orientations).
+
+    The variance enters as log(1 + var), so the classifier sees comparable magnitudes across levels.
+    `bands` are `wavelet_bands(grey, 3)` when the caller already has them.
+    """
+    out: list[float] = []
+    for level in bands if bands is not None else wavelet_bands(grey, 3):
+        for band in level:
+            shape, var = ggd_fit(band.ravel())
+            out += [float(np.log1p(var)), float(shape)]
+    out += [0.0] * (18 - len(out))  # images too small for three levels
+    return np.asarray(out, np.float64)
+
+
+# --- the per-image computation -------------------------------------------------------------------------
+
+
+class _Pair:
+    """I and Î with lazily computed, shared intermediates (each computed at most once per image)."""
+
+    def __init__(self, ref: Grey, test: Grey) -> None:
+        if ref.shape != test.shape or ref.ndim != 2:
+            raise ValueError(f"need two 2-D images of one shape, got {ref.shape} and {test.shape}")
+        self.ref = ref.astype(np.float32, copy=False)
+        self.test = test.astype(np.float32, copy=False)
+        self.n_px = float(ref.size)
+
+    @cached_property
+    def diff(self) -> Grey:
+        return self.ref - self.test
+
+    @cached_property
+    def abs_diff(self) -> Grey:
+        return np.abs(self.diff)
+
+    @cached_property
+    def sum_sq_diff(self) -> float:
+        d = self.diff.ravel()
+        return float(np.dot(d, d))
+
+    @cached_property
+    def sum_sq_ref(self) -> float:
+        r = self.ref.ravel()
+        return float(np.dot(r, r))
+
+    @cached_property
+    def spectra(self) -> tuple[npt.NDArray[np.complex64], npt.NDArray[np.complex64], npt.NDArray[np.float32]]:
+        """Half DFTs (rfft2 layout) of I and Î, and column weights that turn half sums into full sums.
+
+        A real image's DFT is conjugate-symmetric, so magnitudes and phase differences summed over the
+        half spectrum with weight 2 (1 for the DC and Nyquist columns) equal the full-spectrum sums.
+        Images are cropped to even sides first (at most one row and column dropped), for OpenCV's packed
+        real DFT, which is several times faster than its complex output.
+        """
+        h, w = self.ref.shape[0] & ~1, self.ref.shape[1] & ~1
+        weights = np.full(w // 2 + 1, 2.0, np.float32)
+        weights[0] = weights[-1] = 1.0
+        return _half_spectrum(self.ref[:h, :w]), _half_spectrum(self.test[:h, :w]), weights
+
+    @cached_property
+    def row_angles(self) -> FloatArray:
+        a = self.ref / np.maximum(np.linalg.norm(self.ref, axis=1, keepdims=True), 1e-6)
+        b = self.test / np.maximum(np.linalg.norm(self.test, axis=1, keepdims=True), 1e-6)
+        angle = np.arctan2(np.linalg.norm(a - b, axis=1), np.linalg.norm(a + b, axis=1)).astype(np.float64)
+        return 4.0 / np.pi * angle
+
+    @cached_property
+    def ref_bands(self) -> list[tuple[Grey, Grey, Grey]]:
+        """I's CDF 9/7 detail bands over 3 levels (RRED uses the finest, BIQI all)."""
+        return wavelet_bands(self.ref, 3)
+
+    @cached_property
+    def gradients(self) -> tuple[Grey, Grey, Grey, Grey]:
+        """Sobel x and y gradients of I and Î (3x3, divided by 8 so they are per-pixel differences)."""
+        out = []
+        for img in (self.ref, self.test):
+            out.append(cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, scale=0.125))
+            out.append(cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, scale=0.125))
+        return out[0], out[1], out[2], out[3]
+
+
+def _half_spectrum(img: Grey) -> npt.NDArray[np.complex64]:
+    """np.fft.rfft2(img) for an even-sized float32 image, unpacked from OpenCV's CCS-packed real DFT."""
+    m, n = img.shape
+    ccs = cv2.dft(np.ascontiguousarray(img))
+    z = np.empty((m, n // 2 + 1), np.complex64)
+    z.real[:, 1 : n // 2] = ccs[:, 1 : n - 1 : 2]
+    z.imag[:, 1 : n // 2] = ccs[:, 2 : n - 1 : 2]
+    # The DC and Nyquist columns are packed as 1-D real spectra down the first and last columns.
+    for col, src in ((0, 0), (n // 2, n - 1)):
+        c = ccs[:, src]
+        z[0, col] = c[0]
+        z[m // 2, col] = c[m - 1]
+        re, im = c[1 : m - 1 : 2], c[2 : m - 1 : 2]
+        z[1 : m // 2, col] = re + 1j * im
+        z[m // 2 + 1 :, col] = (re - 1j * im)[::-1]
+    return z
+
+
+def _capped_db(ratio_num: float, ratio_den: float) -> float:
+    if ratio_den <= 0.0:
+        return PSNR_CAP_DB
+    if ratio_num <= 0.0:
+        return 0.0
+    return min(PSNR_CAP_DB, 10.0 * math.log10(ratio_num / ratio_den))
+
+
+def _mse(p: _Pair) -> float:
+    return p.sum_sq_diff / p.n_px
+
+
+def _psnr(p: _Pair) -> float:
+    """10 log10(max(I^2) / MSE), capped at PSNR_CAP_DB (identical images)."""
+    peak = float(p.ref.max()) ** 2
+    return _capped_db(peak, _mse(p))
+
+
+def _snr(p: _Pair) -> float:
+    """10 log10(sum I^2 / (N M MSE)), capped like PSNR."""
+    return _capped_db(p.sum_sq_ref, p.sum_sq_diff)
+
+
+def _sc(p: _Pair) -> float:
+    """Structural content sum I^2 / sum Î^2; 1 for two black images."""
+    t = p.test.ravel()
+    den = float(np.dot(t, t))
+    if den <= 0.0:
+        return 1.0 if p.sum_sq_ref <= 0.0 else PSNR_CAP_DB
+    return p.sum_sq_ref / den
+
+
+def _md(p: _Pair) -> float:
+    return float(p.abs_diff.max())
+
+
+def _ad(p: _Pair) -> float:
+    return float(p.diff.mean(dtype=np.float64))
+
+
+def _nae(p: _Pair) -> float:
+    den = float(np.abs(p.ref).sum(dtype=np.float64))
+    return float(p.abs_diff.sum(dtype=np.float64)) / den if den > 0 else 0.0
+
+
+def _ramd(p: _Pair) -> float:
+    """Mean of the R = 10 largest absolute differences."""
+    flat = p.abs_diff.ravel()
+    r = min(RAMD_R, flat.size)
+    return float(np.partition(flat, flat.size - r)[flat.size - r :].mean())
+
+
+def _lmse(p: _Pair) -> float:
+    """sum (h(I) - h(Î))^2 / sum h(I)^2 with h the 4-neighbour Laplacian; h is linear, so h(I - Î)."""
+    lap_ref = cv2.Laplacian(p.ref, cv2.CV_32F, ksize=1).ravel()
+    lap_diff = cv2.Laplacian(p.diff, cv2.CV_32F, ksize=1).ravel()
+    den = float(np.dot(lap_ref, lap_ref))
+    return float(np.dot(lap_diff, lap_diff)) / den if den > 0 else 0.0
+
+
+def _nxc(p: _Pair) -> float:
+    if p.sum_sq_ref <= 0.0:
+        return 1.0
+    return float(np.dot(p.ref.ravel(), p.test.ravel())) / p.sum_sq_ref
+
+
+def _row_angles(p: _Pair) -> FloatArray:
+    """Angle between each row of I and of Î as vectors, scaled to 0..1 (2/pi x angle), as in Galbally's code.
+
+    (Per-pixel angles of grey values are always 0, so rows are the vectors.) The angle is computed as
+    2 atan2(|a - b|, |a + b|) of the unit rows, which stays accurate near 0 where arccos(cos) does not.
+    """
+    return p.row_angles
+
+
+def _mas(p: _Pair) -> float:
+    """Mean angle similarity: 1 - mean row angle."""
+    return float(1.0 - _row_angles(p).mean())
+
+
+def _mams(p: _Pair) -> float:
+    """Mean angle-magnitude similarity: mean of 1 - (1 - angle)(1 - |row difference| / (255 sqrt(W)))."""
+    magnitude = np.linalg.norm(p.diff, axis=1) / (_MAX_PX * math.sqrt(p.ref.shape[1]))
+    return float(np.mean(1.0 - (1.0 - _row_angles(p)) * (1.0 - magnitude)))
+
+
+def _edges(gx: Grey, gy: Grey, cutoff: float) -> npt.NDArray[np.bool_]:
+    """Thinned Sobel edges as Matlab's edge(..., 'sobel'): squared magnitude over cutoff, local max across."""
+    mag = gx * gx + gy * gy
+    ax, ay = np.abs(gx), np.abs(gy)
+    # Strict local maximum across the edge; a pixel on the border compares with its one neighbour.
+    horizontal = ax >= ay
+    horizontal[:, 1:] &= mag[:, 1:] > mag[:, :-1]
+    horizontal[:, :-1] &= mag[:, :-1] > mag[:, 1:]
+    vertical = ay >= ax
+    vertical[1:] &= mag[1:] > mag[:-1]
+    vertical[:-1] &= mag[:-1] > mag[1:]
+    return (mag > cutoff) & (horizontal | vertical)
+
+
+def _ted(p: _Pair) -> float:
+    """Total edge difference: share of pixels whose edge label differs.
+
+    Both edge maps use I's threshold (Matlab's default, 4 x mean squared magnitude), so edges the blur
+    weakens below it count as lost.
+    """
+    gx, gy, tx, ty = p.gradients
+    cutoff = 4.0 * float((gx * gx + gy * gy).mean(dtype=np.float64))
+    return float(np.count_nonzero(_edges(gx, gy, cutoff) != _edges(tx, ty, cutoff))) / p.n_px
+
+
+def _harris(gx: Grey, gy: Grey) -> Grey:
+    """Harris response det(M) - 0.04 tr(M)^2, M the gradient products summed over 3x3 (shared gradients)."""
+    sxx = cv2.boxFilter(gx * gx, cv2.CV_32F, (3, 3), normalize=False)
+    syy = cv2.boxFilter(gy * gy, cv2.CV_32F, (3, 3), normalize=False)
+    sxy = cv2.boxFilter(gx * gy, cv2.CV_32F, (3, 3), normalize=False)
+    trace = sxx + syy
+    return sxx * syy - sxy * sxy - 0.04 * trace * trace
+
+
+def _corner_count(response: Grey, threshold: float) -> int:
+    """Local maxima (3x3) of the Harris response above `threshold`."""
+    peaks = (response >= cv2.dilate(response, np.ones((3, 3), np.uint8))) & (response > threshold)
+    return int(np.count_nonzero(peaks))
+
+
+def _tcd(p: _Pair) -> float:
+    """Total corner difference |N_I - N_Î| / max(N_I, N_Î): Harris corners above 1% of I's strongest.
+
+    Both counts use I's threshold, so corners the blur weakens count as lost.
+    """
+    gx, gy, tx, ty = p.gradients
+    ref_response = _harris(gx, gy)
+    threshold = max(0.01 * float(ref_response.max()), 0.0)
+    n_ref = _corner_count(ref_response, threshold)
+    n_test = _corner_count(_harris(tx, ty), threshold)
+    top = max(n_ref, n_test)
+    return abs(n_ref - n_test) / top if top else 0.0
+
+
+def _sme(p: _Pair) -> float:
+    """Spectral magnitude error: mean (|F| - |F̂|)^2 over the DFT of the whole image."""
+    f, g, weights = p.spectra
+    d = np.abs(f) - np.abs(g)
+    return float((d * d).sum(axis=0, dtype=np.float64) @ weights) / (f.shape[0] * (f.shape[1] - 1) * 2)
+
+
+def _wrapped_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey) -> float:
+    """Mean squared phase difference between complex fields a and b, wrapped to [-pi, pi]."""
+    re = ax * bx + ay * by
+    im = ay * bx - ax * by
+    phase = cv2.phase(re, im)  # 0..2pi
+    phase = np.minimum(phase, 2 * np.pi - phase)
+    return float(np.dot(phase.ravel(), phase.ravel())) / phase.size
+
+
+def _spe(p: _Pair) -> float:
+    """Spectral phase error: mean squared phase difference of the DFTs, wrapped to [-pi, pi]."""
+    f, g, weights = p.spectra
+    phase = np.angle(f * np.conj(g))
+    return float((phase * phase).sum(axis=0, dtype=np.float64) @ weights) / (
+        f.shape[0] * (f.shape[1] - 1) * 2
+    )
+
+
+def _gme(p: _Pair) -> float:
+    """Gradient magnitude error: mean (|G| - |Ĝ|)^2."""
+    gx, gy, tx, ty = p.gradients
+    d = cv2.magnitude(gx, gy) - cv2.magnitude(tx, ty)
+    return float(np.dot(d.ravel(), d.ravel())) / p.n_px
+
+
+def _gpe(p: _Pair) -> float:
+    """Gradient phase error: mean squared (wrapped) difference of the gradient directions."""
+    gx, gy, tx, ty = p.gradients
+    return _wrapped_phase_sq(gx, gy, tx, ty)
+
+
+def _ssim(p: _Pair) -> float:
+    """Mean SSIM (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K = (0.01, 0.03), L = 255.
+
+    Averaged over the window-valid region (5-pixel border dropped), as the reference code does.
+    """
+    c1, c2 = (0.01 * _MAX_PX) ** 2, (0.03 * _MAX_PX) ** 2
+    x, y = p.ref, p.test
+
+    def g(a: Grey) -> Grey:
+        return cv2.GaussianBlur(a, (11, 11), 1.5)
+
+    mx, my = g(x), g(y)
+    mxx, myy, mxy = mx * mx, my * my, mx * my
+    sxx, syy, sxy = g(x * x) - mxx, g(y * y) - myy, g(x * y) - mxy
+    ssim_map = ((2 * mxy + c1) * (2 * sxy + c2)) / ((mxx + myy + c1) * (sxx + syy + c2))
+    pad = 5 if min(x.shape) > 10 else 0
+    return float(
+        ssim_map[pad : ssim_map.shape[0] - pad, pad : ssim_map.shape[1] - pad].mean(dtype=np.float64)
+    )
+
+
+def _gauss_kernel(n: int, sigma: float) -> npt.NDArray[np.float32]:
+    return cv2.getGaussianKernel(n, sigma, cv2.CV_32F).ravel()
+
+
+def _vif(p: _Pair) -> float:
+    """Pixel-domain VIF (Sheikh and Bovik 2006, the 'vifp' of LIVE's code): 4 scales, sigma_n^2 = 2."""
+    sigma_nsq = 2.0
+    ref, test = p.ref, p.test
+    num = den = 0.0
+    for scale in range(1, 5):
+        n = 2 ** (4 - scale + 1) + 1
+        k = _gauss_kernel(n, n / 5.0)
+        half = n // 2
+
+        def g(a: Grey, k: npt.NDArray[np.float32] = k, half: int = half) -> Grey:
+            out = cv2.sepFilter2D(a, cv2.CV_32F, k, k, borderType=cv2.BORDER_CONSTANT)
+            return out[half : a.shape[0] - half, half : a.shape[1] - half]  # 'valid' region
+
+        if scale > 1:
+            ref, test = g(ref)[::2, ::2], g(test)[::2, ::2]
+        if min(ref.shape) <= n:
+            break
+        mu1, mu2 = g(ref), g(test)
+        s1 = np.maximum(g(ref * ref) - mu1 * mu1, 0)
+        s2 = np.maximum(g(test * test) - mu2 * mu2, 0)
+        s12 = g(ref * test) - mu1 * mu2
+        gain = s12 / (s1 + 1e-10)
+        sv = np.maximum(s2 - gain * s12, 1e-10)
+        # Where the reference or the distorted patch is flat, or the gain is negative, the reference code
+        # sets the gain to 0, which makes the numerator term 0 whatever sv is.
+        keep = (s1 >= 1e-10) & (s2 >= 1e-10) & (gain >= 0)
+        info = np.log1p(gain * gain * s1 / (sv + sigma_nsq))
+        num += float(info.sum(where=keep, dtype=np.float64)) / math.log(10)
+        den += float(np.log1p(s1 / sigma_nsq).sum(dtype=np.float64)) / math.log(10)
+    return num / den if den > 0 else 1.0
+
+
+def _rred(p: _Pair) -> float:
+    """Entropic differencing (Soundararajan and Bovik 2012) on the finest CDF 9/7 detail bands.
+
+    Per coefficient: local variance s^2 over a 3x3 window, entropy term h = log(s^2 + 0.1) and weight
+    log(1 + s^2); RRED = mean |w_I h_I - w_Î h_Î| averaged over the LH, HL and HH bands. This is the
+    full-reference, single-scale form (no steerable pyramid or GSM fit).
+    """
+    ref_bands = p.ref_bands[0]
+    (test_bands,) = wavelet_bands(p.test, 1)
+    total = 0.0
+    for a, b in zip(ref_bands, test_bands, strict=True):
+        terms = []
+        for band in (a, b):
+            var = cv2.boxFilter(band * band, cv2.CV_32F, (3, 3))
+            terms.append(np.log1p(var) * np.log(var + 0.1))
+        total += float(np.abs(terms[0] - terms[1]).mean(dtype=np.float64))
+    return total / 3.0
+
+
+_JQI_ALPHA, _JQI_BETA = -245.9, 261.9
+_JQI_GAMMAS = (-0.0240, 0.0160, 0.0064)
+
+
+def _jqi_direction(x: Grey) -> tuple[float, float, float]:
+    """Blockiness B, activity A and zero-crossing rate Z along rows (Wang, Sheikh, Bovik 2002)."""
+    d = x[:, 1:] - x[:, :-1]
+    boundary = np.abs(d[:, 7::8])
+    b = float(boundary.mean(dtype=np.float64)) if boundary.size else 0.0
+    a = (8.0 / 7.0 * float(np.abs(d).mean(dtype=np.float64)) - b / 7.0) if d.size else 0.0
+    z = float(np.count_nonzero(d[:, :-1] * d[:, 1:] < 0)) / max(d[:, :-1].size, 1)
+    return b, a, z
+
+
+def _jqi(p: _Pair) -> float:
+    """No-reference JPEG quality score S = alpha + beta B^g1 A^g2 Z^g3 (Wang, Sheikh, Bovik 2002)."""
+    bh, ah, zh = _jqi_direction(p.ref)
+    bv, av, zv = _jqi_direction(p.ref.T)
+    b, a, z = ((bh + bv) / 2, (ah + av) / 2, (zh + zv) / 2)
+    g1, g2, g3 = _JQI_GAMMAS
+    floor = 1e-6  # a flat image has B = A = Z = 0; the power law is undefined there
+    return _JQI_ALPHA + _JQI_BETA * max(b, floor) ** g1 * max(a, floor) ** g2 * max(z, floor) ** g3
+
+
+def _hlfi(p: _Pair) -> float:
+    """High-low frequency index |E_low - E_high| / E of I's DFT magnitude.
+
+    Low frequencies: |u| <= 0.15 H/2 and |v| <= 0.15 W/2 around DC (the four corners of the unshifted DFT).
+    """
+    f, _, weights = p.spectra
+    mag = np.abs(f).astype(np.float64)
+    low_rows = np.abs(np.fft.fftfreq(f.shape[0])) <= 0.15 * 0.5
+    low_cols = np.fft.rfftfreq((f.shape[1] - 1) * 2) <= 0.15 * 0.5
+    col_sums = mag.sum(axis=0) * weights
+    total = float(col_sums.sum())
+    low = float(mag[low_rows][:, low_cols].sum(axis=0) @ weights[low_cols])
+    return abs(low - (total - low)) / total if total > 0 else 0.0
+
+
+_FULL_REFERENCE: dict[str, Callable[[_Pair], float]] = {
+    "MSE": _mse, "PSNR": _psnr, "SNR": _snr, "SC": _sc, "MD": _md, "AD": _ad, "NAE": _nae, "RAMD": _ramd,
+    "LMSE": _lmse, "NXC": _nxc, "MAS": _mas, "MAMS": _mams, "TED": _ted, "TCD": _tcd, "SME": _sme,
+    "SPE": _spe, "GME": _gme, "GPE": _gpe, "SSIM": _ssim, "VIF": _vif, "RRED": _rred, "JQI": _jqi,
+    "HLFI": _hlfi,
+}  # fmt: skip
+MODEL_FREE: tuple[str, ...] = tuple(_FULL_REFERENCE)
+"""The 23 metrics that need no fitted parameters (all but BIQI and NIQE), in METRICS order."""
+
+
+def metric(name: str, ref: Grey, test: Grey) -> float:
+    """One model-free metric of `test` against `ref` (both grey float 0..255, same shape)."""
+    return _FULL_REFERENCE[name](_Pair(ref, test))
+
+
+@dataclass(frozen=True, slots=True)
+class RawFeatures:
+    """What one image yields before BIQI and NIQE apply their fitted parameters (cacheable for training)."""
+
+    model_free: FloatArray  # (23,) in MODEL_FREE order
+    biqi: FloatArray  # (18,) BIQI wavelet statistics
+    niqe_patches: FloatArray  # (n, 36) NIQE patch features
+    niqe_sharpness: FloatArray  # (n,)
+
+
+def raw_features(grey: Grey, timings_ms: dict[str, float] | None = None) -> RawFeatures:
+    """All per-image computation; with `timings_ms`, each metric's cost is added under its name.
+
+    Shared intermediates are charged to the first metric that needs them.
+    """
+    pair = _Pair(grey, blur(grey))
+    values = []
+    for name, fn in _FULL_REFERENCE.items():
+        start = perf_counter()
+        values.append(fn(pair))
+        if timings_ms is not None:
+            timings_ms[name] = timings_ms.get(name, 0.0) + (perf_counter() - start) * 1e3
+    start = perf_counter()
+    biqi = biqi_features(grey, pair.ref_bands)
+    mid = perf_counter()
+    patches, sharpness = niqe_patch_features(grey)
+    end = perf_counter()
+    if timings_ms is not None:
+        timings_ms["BIQI"] = timings_ms.get("BIQI", 0.0) + (mid - start) * 1e3
+        timings_ms["NIQE"] = timings_ms.get("NIQE", 0.0) + (end - mid) * 1e3
+    return RawFeatures(np.asarray(values, np.float64), biqi, patches, sharpness)
+
+
+def combine(raw: RawFeatures, biqi_model: BiqiModel, niqe_model: NiqeModel) -> FloatArray:
+    """The 25 features in METRICS order, finite (non-finite values become 0; none is expected)."""
+    feats = np.concatenate(
+        [raw.model_free, [biqi_model.score(raw.biqi), niqe_model.distance(raw.niqe_patches)]]
+    )
+    return np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def features(grey: Grey, biqi_model: BiqiModel, niqe_model: NiqeModel) -> FloatArray:
+    """The 25 Galbally features of one grey image, in METRICS order."""
+    return combine(raw_features(grey), biqi_model, niqe_model)

@@ -1,0 +1,236 @@
+"""Whole-image quality test: 25 Galbally quality measures -> standardise -> shrinkage LDA -> P(live).
+
+Pure numpy/OpenCV: the classifier, BIQI's and NIQE's parameters are plain arrays in one .npz (no pickle),
+and the score is computed here with numpy. The whole grey image is used (no face box), as seed 001 did,
+so the gateway can start this test before face detection finishes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from iqa import metrics
+from liveness.types import CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
+
+NAME = "iqa"
+ARTIFACT = "iqa.npz"
+FloatArray = npt.NDArray[np.float64]
+
+
+def preprocess(image: RGBImage, max_side: int) -> metrics.Grey:
+    """RGB uint8 (H, W, 3) -> grey float32 (H', W'), downscaled (area) so the longer side is <= max_side.
+
+    Quality measures depend on resolution (the blur kernel is fixed in pixels), so serving and training
+    bring images to the same scale; smaller images are never upscaled (that would add blur).
+    """
+    h, w = image.shape[:2]
+    if max(h, w) > max_side:
+        k = max_side / max(h, w)
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return metrics.grey_image(image)
+
+
+def clip_frame_indexes(n_frames: int, count: int) -> list[int]:
+    """`count` evenly spaced frame indexes over a clip of n_frames (the middle one alone when count is 1)."""
+    if n_frames < 1:
+        return []
+    if count <= 1 or n_frames == 1:
+        return [n_frames // 2]
+    return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, num=min(count, n_frames))})
+
+
+@dataclass(frozen=True, slots=True)
+class LdaClassifier:
+    """Standardisation then a two-class LDA, as arrays: P(live) = sigmoid(((x - mean) / scale) . coef + b).
+
+    This is exactly sklearn's LinearDiscriminantAnalysis.predict_proba for two classes (live = class 1).
+    """
+
+    mean: FloatArray
+    scale: FloatArray
+    coef: FloatArray
+    intercept: float
+
+    def decision(self, features: FloatArray) -> FloatArray:
+        z = (np.atleast_2d(features) - self.mean) / self.scale
+        return np.asarray(z @ self.coef + self.intercept, np.float64)
+
+    def proba(self, features: FloatArray) -> FloatArray:
+        """P(live) per row of `features` (n, 25)."""
+        d = np.clip(self.decision(features), -500.0, 500.0)
+        return np.asarray(1.0 / (1.0 + np.exp(-d)), np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class IqaArtifact:
+    """Everything the service loads: the classifier, BIQI and NIQE parameters, and how to preprocess."""
+
+    version: str
+    classifier: LdaClassifier
+    biqi: metrics.BiqiModel
+    niqe: metrics.NiqeModel
+    max_side: int
+    threshold: float
+    feature_names: tuple[str, ...] = metrics.METRICS
+
+    def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
+        return {
+            "version": np.array(self.version),
+            "feature_names": np.array(self.feature_names),
+            "max_side": np.array(self.max_side),
+            "threshold": np.array(self.threshold),
+            "lda_mean": self.classifier.mean,
+            "lda_scale": self.classifier.scale,
+            "lda_coef": self.classifier.coef,
+            "lda_intercept": np.array(self.classifier.intercept),
+            **self.biqi.arrays(),
+            **self.niqe.arrays(),
+        }
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            np.savez_compressed(fh, **self.arrays())
+
+    @classmethod
+    def load(cls, path: Path) -> IqaArtifact:
+        """Read the .npz (pickle disabled); ValueError when it is not an iqa artifact of this layout."""
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        names = tuple(str(n) for n in arrays.get("feature_names", ()))
+        if names != metrics.METRICS:
+            raise ValueError(f"{path.name}: feature names {names} do not match this code's {metrics.METRICS}")
+        return cls(
+            version=str(arrays["version"]),
+            classifier=LdaClassifier(
+                mean=arrays["lda_mean"].astype(np.float64),
+                scale=arrays["lda_scale"].astype(np.float64),
+                coef=arrays["lda_coef"].astype(np.float64),
+                intercept=float(arrays["lda_intercept"]),
+            ),
+            biqi=metrics.BiqiModel.from_arrays(arrays),
+            niqe=metrics.NiqeModel.from_arrays(arrays),
+            max_side=int(arrays["max_side"]),
+            threshold=float(arrays["threshold"]),
+            feature_names=names,
+        )
+
+
+def _int_env(env: Mapping[str, str], key: str, default: int, low: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+    if value < low:
+        raise ValueError(f"{key} must be >= {low}, got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class IqaSettings:
+    """Configuration of the iqa test; `from_env` reads IQA_* variables."""
+
+    model_path: Path = Path(__file__).resolve().parents[1] / "models" / ARTIFACT
+    threads: int = 1  # OpenCV threads for the filters (the process-wide cv2 setting)
+    clip_frames: int = 3  # evenly spaced frames scored per clip, scores averaged
+    min_contrast: float = 2.0  # grey standard deviation below which the image is LOW_QUALITY (flat)
+
+    def __post_init__(self) -> None:
+        if self.threads < 1 or self.clip_frames < 1 or self.min_contrast < 0:
+            raise ValueError(f"invalid iqa settings: {self}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> IqaSettings:
+        """IQA_MODEL_PATH, IQA_THREADS, IQA_CLIP_FRAMES, IQA_MIN_CONTRAST; bad values raise ValueError."""
+        defaults = cls()
+        raw_contrast = env.get("IQA_MIN_CONTRAST", "")
+        try:
+            contrast = float(raw_contrast) if raw_contrast else defaults.min_contrast
+        except ValueError:
+            raise ValueError(f"IQA_MIN_CONTRAST must be a number, got {raw_contrast!r}") from None
+        path = env.get("IQA_MODEL_PATH", "")
+        return cls(
+            model_path=Path(path) if path else defaults.model_path,
+            threads=_int_env(env, "IQA_THREADS", defaults.threads, 1),
+            clip_frames=_int_env(env, "IQA_CLIP_FRAMES", defaults.clip_frames, 1),
+            min_contrast=contrast,
+        )
+
+
+class IqaModel:
+    """The iqa liveness test (satisfies liveness.types.LivenessModel)."""
+
+    def __init__(self, settings: IqaSettings) -> None:
+        if not settings.model_path.is_file():
+            raise FileNotFoundError(f"iqa model not found: {settings.model_path}")
+        cv2.setNumThreads(settings.threads)
+        self._settings = settings
+        self._artifact = IqaArtifact.load(settings.model_path)
+        self._info = TestInfo(
+            name=NAME,
+            version=self._artifact.version,
+            accepts_image=True,
+            accepts_clip=True,
+            min_frames=1,
+            max_frames=settings.clip_frames,
+            recommended_threshold=self._artifact.threshold,
+            needs_face=False,
+            model_card=(
+                "Whole-image quality: 25 Galbally et al. (2014) measures of the grey image against its 5x5 "
+                "Gaussian blur, shrinkage LDA. Clips: mean of up to "
+                f"{settings.clip_frames} evenly spaced frames. Research-grade (NUAA, replay-dev)."
+            ),
+        )
+
+    @property
+    def info(self) -> TestInfo:
+        return self._info
+
+    @property
+    def artifact(self) -> IqaArtifact:
+        return self._artifact
+
+    def features(self, image: RGBImage) -> tuple[FloatArray, float]:
+        """The 25 features of one RGB image and its grey standard deviation."""
+        grey = preprocess(image, self._artifact.max_side)
+        feats = metrics.features(grey, self._artifact.biqi, self._artifact.niqe)
+        return feats, float(grey.std())
+
+    def score_image(self, image: RGBImage) -> tuple[float, float]:
+        """(P(live), grey standard deviation) of one RGB image."""
+        feats, contrast = self.features(image)
+        return float(self._artifact.classifier.proba(feats)[0]), contrast
+
+    def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
+        """Score an image, or the mean over evenly spaced frames of a clip; `faces` is ignored."""
+        indexes = clip_frame_indexes(len(media.frames), self._settings.clip_frames if media.is_clip else 1)
+        if not media.is_clip:
+            indexes = [0]
+        scored = [self.score_image(media.frames[i]) for i in indexes]
+        score = float(np.clip(np.mean([s for s, _ in scored]), 0.0, 1.0))
+        contrast = min(c for _, c in scored)
+        frames = ",".join(str(i) for i in indexes)
+        if contrast < self._settings.min_contrast:
+            return TestResult(
+                score=score,
+                status=Status.LOW_QUALITY,
+                detail=f"image is nearly flat (grey std {contrast:.2f} < {self._settings.min_contrast})",
+            )
+        return TestResult(score=score, status=Status.OK, detail=f"frames={frames}")
+
+    def warmup(self) -> None:
+        """Score one synthetic 640x480 image so every code path (and OpenCV's lazy setup) has run once."""
+        rng = np.random.default_rng(0)
+        image = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (3, 3), 0)
+        self.score_image(image)

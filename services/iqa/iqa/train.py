@@ -1,0 +1,455 @@
+"""Train the iqa test: fit BIQI and NIQE parameters, extract the 25 features, validate by subject, fit LDA.
+
+`liveness train iqa --data ../shared/data` (or `python -m iqa.train --data ...`). Steps:
+
+1. BIQI: its distortion classifier and per-distortion quality regressors are fitted on synthetic JPEG,
+   JPEG 2000, white-noise and blur distortions of the natural photographs bundled with scikit-image
+   (no download, independent of the liveness data, so no label leaks into the feature).
+2. Per image (NUAA) or sampled video frame (replay-dev): the model-free metrics, BIQI's wavelet statistics
+   and NIQE's patch features, cached under --cache so a rerun skips the slow part.
+3. NIQE's pristine Gaussian is fitted from the sharp patches of the *training* live images only, per fold.
+4. Validation: NUAA in k subject-disjoint folds; replay-dev leave-one-source-out (trained on all NUAA plus
+   the other source); NUAA-only model on replay-dev (cross data set). APCER/BPCER/ACER at the recommended
+   threshold and EER per fold.
+5. The final model is fitted on everything and written with a metrics JSON the model card quotes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import platform
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from iqa import metrics
+from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, preprocess
+from liveness import metrics as liveness_metrics
+from liveness.data.samples import Sample, nuaa, read_manifest, subject_folds
+from liveness.data.video import read_frames
+from liveness.types import RGBImage
+from liveness.vision.decode import decode_image
+
+FloatArray = npt.NDArray[np.float64]
+MAX_SIDE = 640
+THRESHOLD = 0.5
+VERSION = "1.0.0"
+# Bump when a metric definition changes, so cached raw features are recomputed.
+FEATURE_VERSION = "3"
+BIQI_IMAGES = (
+    "astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "brick", "grass", "gravel", "moon",
+    "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle", "cell", "clock",
+)  # fmt: skip
+# Distortion levels from mild to severe; quality target = 100 x rank / n_levels (0 = pristine).
+BIQI_LEVELS: dict[str, tuple[float, ...]] = {
+    "jpeg": (70, 50, 30, 20, 10, 5),  # JPEG quality
+    "jpeg2000": (200, 100, 50, 25, 12, 6),  # OpenCV JPEG 2000 compression x1000 (rate)
+    "noise": (2, 4, 8, 14, 22, 35),  # white noise sigma, grey levels
+    "blur": (0.6, 1.0, 1.5, 2.2, 3.2, 5.0),  # Gaussian sigma, px
+}
+REPLAY_CROP_SCALE = 1.4
+REPLAY_CROP_SIZE = 448
+
+
+# --- BIQI ------------------------------------------------------------------------------------------------
+
+
+def _distort(
+    image: npt.NDArray[np.uint8], kind: str, level: float, rng: np.random.Generator
+) -> npt.NDArray[np.uint8]:
+    """One synthetic distortion of a uint8 grey image."""
+    if kind == "jpeg":
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(level)])
+    elif kind == "jpeg2000":
+        ok, buf = cv2.imencode(".jp2", image, [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, int(level)])
+    elif kind == "noise":
+        noisy = image.astype(np.float32) + rng.normal(0.0, level, image.shape).astype(np.float32)
+        return np.clip(noisy, 0, 255).astype(np.uint8)
+    elif kind == "blur":
+        return cv2.GaussianBlur(image, (0, 0), level)
+    else:
+        raise ValueError(f"unknown distortion {kind!r}")
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode {kind}")
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+
+
+def _biqi_images() -> list[npt.NDArray[np.uint8]]:
+    import skimage.data
+
+    out = []
+    for name in BIQI_IMAGES:
+        img = getattr(skimage.data, name)()
+        img = img[0] if isinstance(img, tuple) else img
+        img = img if img.ndim == 2 else cv2.cvtColor(img[..., :3], cv2.COLOR_RGB2GRAY)
+        out.append(preprocess_grey_u8(img))
+    return out
+
+
+def preprocess_grey_u8(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Downscale a grey uint8 image like `preprocess` does (longer side <= MAX_SIDE)."""
+    h, w = grey.shape
+    if max(h, w) <= MAX_SIDE:
+        return grey
+    k = MAX_SIDE / max(h, w)
+    return cv2.resize(grey, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+
+
+def fit_biqi(seed: int) -> tuple[metrics.BiqiModel, dict[str, float]]:
+    """Fit BIQI's softmax distortion classifier and linear quality regressors on synthetic distortions."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import cross_val_score
+
+    rng = np.random.default_rng(seed)
+    feats: list[FloatArray] = []
+    kinds: list[int] = []
+    quality: list[float] = []
+    pristine: list[FloatArray] = []
+    for img in tqdm(_biqi_images(), desc="BIQI distortions", unit="image"):
+        pristine.append(metrics.biqi_features(img.astype(np.float32)))
+        for k, (kind, levels) in enumerate(BIQI_LEVELS.items()):
+            for rank, level in enumerate(levels, start=1):
+                distorted = _distort(img, kind, level, rng)
+                feats.append(metrics.biqi_features(distorted.astype(np.float32)))
+                kinds.append(k)
+                quality.append(100.0 * rank / len(levels))
+    x = np.asarray(feats)
+    y = np.asarray(kinds)
+    q = np.asarray(quality)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    clf = LogisticRegression(C=1.0, max_iter=5000)
+    clf.fit(z, y)
+    accuracy = float(np.mean(cross_val_score(LogisticRegression(C=1.0, max_iter=5000), z, y, cv=4)))
+    zp = (np.asarray(pristine) - mean) / scale
+    coefs, intercepts = [], []
+    for k in range(len(BIQI_LEVELS)):
+        zk = np.vstack([z[y == k], zp])
+        qk = np.concatenate([q[y == k], np.zeros(len(zp))])
+        reg = Ridge(alpha=1.0).fit(zk, qk)
+        coefs.append(reg.coef_)
+        intercepts.append(float(reg.intercept_))
+    model = metrics.BiqiModel(
+        feature_mean=mean,
+        feature_scale=scale,
+        class_coef=clf.coef_.astype(np.float64),
+        class_intercept=clf.intercept_.astype(np.float64),
+        quality_coef=np.asarray(coefs),
+        quality_intercept=np.asarray(intercepts),
+    )
+    return model, {"biqi_training_images": float(len(x)), "biqi_distortion_cv_accuracy": accuracy}
+
+
+# --- items and the raw-feature cache -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One scored picture: a data set image, or one sampled frame of a video."""
+
+    key: str
+    dataset: str
+    is_live: bool
+    attack: str
+    subject: str
+
+
+def _nuaa_raw(path: str) -> metrics.RawFeatures:
+    """Worker: decode one NUAA JPEG exactly as the service does and compute its raw features."""
+    cv2.setNumThreads(1)
+    image = decode_image(Path(path).read_bytes())
+    return metrics.raw_features(preprocess(image, MAX_SIDE))
+
+
+class _Cache:
+    """Raw features of one data set in one .npz: fixed arrays per item, NIQE patches concatenated."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> tuple[list[Item], list[metrics.RawFeatures]] | None:
+        if not self.path.is_file():
+            return None
+        with np.load(self.path, allow_pickle=False) as z:
+            offsets = z["offsets"]
+            items = [
+                Item(str(k), str(d), bool(lv), str(a), str(s))
+                for k, d, lv, a, s in zip(
+                    z["keys"], z["dataset"], z["is_live"], z["attack"], z["subject"], strict=True
+                )
+            ]
+            raws = [
+                metrics.RawFeatures(
+                    z["model_free"][i], z["biqi"][i], z["niqe"][offsets[i] : offsets[i + 1]],
+                    z["sharpness"][offsets[i] : offsets[i + 1]],
+                )
+                for i in range(len(items))
+            ]  # fmt: skip
+        return items, raws
+
+    def save(self, items: Sequence[Item], raws: Sequence[metrics.RawFeatures]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sizes = [len(r.niqe_patches) for r in raws]
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            keys=np.array([i.key for i in items]),
+            dataset=np.array([i.dataset for i in items]),
+            is_live=np.array([i.is_live for i in items]),
+            attack=np.array([i.attack for i in items]),
+            subject=np.array([i.subject for i in items]),
+            model_free=np.stack([r.model_free for r in raws]),
+            biqi=np.stack([r.biqi for r in raws]),
+            niqe=np.concatenate([r.niqe_patches for r in raws]),
+            sharpness=np.concatenate([r.niqe_sharpness for r in raws]),
+            offsets=np.concatenate([[0], np.cumsum(sizes)]),
+        )
+        tmp.replace(self.path)
+
+
+def _as_sample(item: Item, index: int) -> Sample:
+    """An Item as a Sample (for liveness.data.samples.subject_folds), remembering its row index."""
+    label = "live" if item.is_live else "spoof"
+    return Sample(
+        Path(item.key), label, item.attack, item.subject, "image", item.dataset, extra={"index": str(index)}
+    )
+
+
+def _item(sample: Sample, key: str) -> Item:
+    return Item(key, sample.dataset, sample.is_live, sample.attack, sample.subject)
+
+
+def nuaa_raw(root: Path, cache: Path, jobs: int) -> tuple[list[Item], list[metrics.RawFeatures]]:
+    store = _Cache(cache / f"raw_nuaa_v{FEATURE_VERSION}.npz")
+    cached = store.load()
+    if cached is not None:
+        return cached
+    samples = list(nuaa(root))
+    items = [_item(s, str(s.path.relative_to(root))) for s in samples]
+    paths = [str(s.path) for s in samples]
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        raws = list(tqdm(pool.imap(_nuaa_raw, paths, chunksize=8), total=len(paths), desc="nuaa", unit="img"))
+    store.save(items, raws)
+    return items, raws
+
+
+def _replay_pictures(root: Path, video_every: int) -> Iterator[tuple[Sample, str, RGBImage]]:
+    """(sample, key, RGB picture) for replay-dev: sampled video frames; face crops where spoofs are crops.
+
+    The krzysiek spoofs are face crops while its live data is a full-frame video; its live frames are
+    cropped around the detected face (square, 1.4 x the box, 448 px) so the test cannot learn
+    'crop versus full frame'. The tranvanluyt videos are both full frames and are used as they are.
+    """
+    from liveness.vision import face
+
+    manifest = root / "manifest.csv"
+    for sample in read_manifest(manifest, dataset="replay-dev"):
+        rel = str(sample.path.relative_to(root))
+        if sample.kind == "image":
+            yield sample, rel, decode_image(sample.path.read_bytes())
+            continue
+        crop_faces = sample.is_live and any(
+            s.kind == "image" and s.subject == sample.subject for s in read_manifest(manifest, "replay-dev")
+        )
+        for i, (frame, _) in enumerate(read_frames(sample.path, every=video_every)):
+            if crop_faces:
+                boxes = face.detect_boxes(frame)
+                if not boxes:
+                    continue
+                frame = face.crop(frame, boxes[0], REPLAY_CROP_SCALE, REPLAY_CROP_SIZE)
+            yield sample, f"{rel}#{i * video_every}", frame
+
+
+def replay_raw(root: Path, cache: Path, video_every: int) -> tuple[list[Item], list[metrics.RawFeatures]]:
+    store = _Cache(cache / f"raw_replay-dev_every{video_every}_v{FEATURE_VERSION}.npz")
+    cached = store.load()
+    if cached is not None:
+        return cached
+    items, raws = [], []
+    for sample, key, picture in tqdm(_replay_pictures(root, video_every), desc="replay-dev", unit="img"):
+        items.append(_item(sample, key))
+        raws.append(metrics.raw_features(preprocess(picture, MAX_SIDE)))
+    store.save(items, raws)
+    return items, raws
+
+
+# --- fitting and evaluation ----------------------------------------------------------------------------
+
+
+def fit_niqe(raws: Sequence[metrics.RawFeatures], live: Sequence[bool]) -> metrics.NiqeModel:
+    """NIQE's pristine Gaussian from the sharp patches of the live images among `raws`."""
+    patches = [
+        metrics.pristine_patches(r.niqe_patches, r.niqe_sharpness)
+        for r, lv in zip(raws, live, strict=True)
+        if lv
+    ]
+    return metrics.NiqeModel.fit(np.concatenate(patches))
+
+
+def feature_matrix(
+    raws: Sequence[metrics.RawFeatures], biqi: metrics.BiqiModel, niqe: metrics.NiqeModel
+) -> FloatArray:
+    return np.stack([metrics.combine(r, biqi, niqe) for r in raws])
+
+
+def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_]) -> LdaClassifier:
+    """Standardise, then LDA with the eigen solver and Ledoit-Wolf shrinkage; exported as arrays."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(scaler.transform(x), y.astype(int))
+    return LdaClassifier(
+        mean=scaler.mean_.astype(np.float64),
+        scale=scaler.scale_.astype(np.float64),
+        coef=lda.coef_[0].astype(np.float64),
+        intercept=float(lda.intercept_[0]),
+    )
+
+
+def fit(
+    raws: Sequence[metrics.RawFeatures], live: npt.NDArray[np.bool_], biqi: metrics.BiqiModel
+) -> tuple[LdaClassifier, metrics.NiqeModel]:
+    niqe = fit_niqe(raws, list(live))
+    return fit_lda(feature_matrix(raws, biqi, niqe), live), niqe
+
+
+def error_rates(scores: FloatArray, live: npt.NDArray[np.bool_], attacks: Sequence[str]) -> dict[str, float]:
+    """APCER (worst species), BPCER, ACER at THRESHOLD, and the EER, from liveness.metrics."""
+    rates = liveness_metrics.rates_at(scores, live, THRESHOLD, list(attacks))
+    eer, eer_threshold = liveness_metrics.eer(scores, live)
+    return {
+        "apcer": rates.apcer, "bpcer": rates.bpcer, "acer": rates.acer, "eer": eer,
+        "eer_threshold": eer_threshold, "auc": liveness_metrics.auc(scores, live),
+    }  # fmt: skip
+
+
+def _evaluate(
+    name: str,
+    train_idx: npt.NDArray[np.intp],
+    val_idx: npt.NDArray[np.intp],
+    raws: Sequence[metrics.RawFeatures],
+    live: npt.NDArray[np.bool_],
+    attacks: Sequence[str],
+    biqi: metrics.BiqiModel,
+) -> dict[str, float | str | int]:
+    clf, niqe = fit([raws[i] for i in train_idx], live[train_idx], biqi)
+    scores = clf.proba(feature_matrix([raws[i] for i in val_idx], biqi, niqe))
+    rates = error_rates(scores, live[val_idx], [attacks[i] for i in val_idx])
+    return {"fold": name, "n_live": int(live[val_idx].sum()), "n_spoof": int((~live[val_idx]).sum()), **rates}
+
+
+def _summary(folds: list[dict[str, float | str | int]]) -> dict[str, float]:
+    keys = ("apcer", "bpcer", "acer", "eer")
+    return {f"mean_{k}": float(np.mean([float(f[k]) for f in folds])) for k in keys}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@click.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="Folder holding nuaa/ and replay-dev/ (e.g. ../shared/data).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("services/iqa/models"),
+    show_default=True,
+    help="Where iqa.npz and metrics.json are written.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the BIQI noise distortions.")
+@click.option("--folds", type=int, default=3, show_default=True, help="Subject-disjoint NUAA folds.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".cache/iqa"),
+    show_default=True,
+    help="Raw-feature cache (delete it to recompute).",
+)
+@click.option("--video-every", type=int, default=10, show_default=True, help="Use every n-th video frame.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Processes for NUAA feature extraction.")
+def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: int, jobs: int) -> None:
+    """Train the whole-image quality (iqa) test and write its artifact and validation metrics."""
+    np.random.seed(seed)
+    cv2.setNumThreads(1)
+    started = time.perf_counter()
+    biqi, biqi_stats = fit_biqi(seed)
+
+    n_items, n_raws = nuaa_raw(data / "nuaa", cache, jobs)
+    r_items, r_raws = replay_raw(data / "replay-dev", cache, video_every)
+    items = n_items + r_items
+    raws = n_raws + r_raws
+    live = np.array([i.is_live for i in items])
+    attacks = [i.attack for i in items]
+    dataset = np.array([i.dataset for i in items])
+    subject = np.array([i.subject for i in items])
+    index = np.arange(len(items))
+
+    report: dict[str, object] = {"version": VERSION, "threshold": THRESHOLD, **biqi_stats}
+    nuaa_idx = index[dataset == "nuaa"]
+    nuaa_samples = [_as_sample(items[i], int(i)) for i in nuaa_idx]
+    nuaa_folds = []
+    for f, (train, val) in enumerate(tqdm(subject_folds(nuaa_samples, folds), desc="nuaa folds")):
+        tr = np.array([int(s.extra["index"]) for s in train])
+        va = np.array([int(s.extra["index"]) for s in val])
+        result = _evaluate(f"nuaa-{f}", tr, va, raws, live, attacks, biqi)
+        result["subjects"] = ",".join(sorted({s.subject for s in val}))
+        nuaa_folds.append(result)
+    report["nuaa_folds"] = nuaa_folds
+    report["nuaa"] = _summary(nuaa_folds)
+
+    replay_idx = index[dataset == "replay-dev"]
+    replay_folds = []
+    for source in sorted(set(subject[replay_idx])):
+        val = replay_idx[subject[replay_idx] == source]
+        train = np.concatenate([nuaa_idx, replay_idx[subject[replay_idx] != source]])
+        replay_folds.append(_evaluate(f"replay-dev-{source}", train, val, raws, live, attacks, biqi))
+    report["replay_dev_folds"] = replay_folds
+    report["replay_dev"] = _summary(replay_folds)
+    report["cross_nuaa_to_replay_dev"] = _evaluate(
+        "nuaa->replay-dev", nuaa_idx, replay_idx, raws, live, attacks, biqi
+    )
+
+    clf, niqe = fit(raws, live, biqi)
+    artifact = IqaArtifact(
+        version=VERSION, classifier=clf, biqi=biqi, niqe=niqe, max_side=MAX_SIDE, threshold=THRESHOLD
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    artifact.save(out / ARTIFACT)
+    report.update(
+        n_train={"nuaa": int(len(nuaa_idx)), "replay-dev": int(len(replay_idx)), "live": int(live.sum()),
+                 "spoof": int((~live).sum())},
+        lda_coef=dict(zip(metrics.METRICS, clf.coef.round(4).tolist(), strict=True)),
+        sha256=_sha256(out / ARTIFACT),
+        size_bytes=(out / ARTIFACT).stat().st_size,
+        train_seconds=round(time.perf_counter() - started, 1),
+        python=platform.python_version(),
+        folds=folds,
+        video_every=video_every,
+        seed=seed,
+    )  # fmt: skip
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    click.echo(
+        json.dumps({k: report[k] for k in ("nuaa", "replay_dev", "cross_nuaa_to_replay_dev")}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    cli()

@@ -1,0 +1,215 @@
+"""Each Galbally measure on small synthetic cases with known values, and against independent code."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from iqa import metrics
+
+
+@pytest.fixture(scope="module")
+def pair(camera: metrics.Grey) -> tuple[metrics.Grey, metrics.Grey]:
+    """A 128x96 crop of the cameraman and its 5x5 Gaussian blur."""
+    ref = np.ascontiguousarray(camera[200:296, 200:328])
+    return ref, metrics.blur(ref)
+
+
+IDENTICAL = {
+    "MSE": 0.0, "PSNR": metrics.PSNR_CAP_DB, "SNR": metrics.PSNR_CAP_DB, "SC": 1.0, "MD": 0.0, "AD": 0.0,
+    "NAE": 0.0, "RAMD": 0.0, "LMSE": 0.0, "NXC": 1.0, "MAS": 1.0, "MAMS": 0.0, "TED": 0.0, "TCD": 0.0,
+    "SME": 0.0, "SPE": 0.0, "GME": 0.0, "GPE": 0.0, "SSIM": 1.0, "VIF": 1.0, "RRED": 0.0,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(IDENTICAL.items()))
+def test_identical_images(name: str, expected: float, camera: metrics.Grey) -> None:
+    img = camera[:64, :80]
+    assert metrics.metric(name, img, img.copy()) == pytest.approx(expected, abs=1e-5)
+
+
+def test_model_free_metrics_are_the_table_order_without_biqi_and_niqe() -> None:
+    assert metrics.MODEL_FREE + ("BIQI", "NIQE") == metrics.METRICS
+    assert len(metrics.METRICS) == 25 and len(set(metrics.METRICS)) == 25
+
+
+# A flat grey 100 against a flat grey 90: every pixel differs by 10.
+FLAT = {
+    "MSE": 100.0,
+    "PSNR": 10 * math.log10(100.0**2 / 100.0),
+    "SNR": 10 * math.log10(100.0**2 / 10.0**2),
+    "SC": 100.0**2 / 90.0**2,
+    "MD": 10.0,
+    "AD": 10.0,
+    "NAE": 0.1,
+    "RAMD": 10.0,
+    "NXC": 0.9,
+    "MAS": 1.0,  # parallel rows
+    "MAMS": 10.0 / 255.0,
+    "LMSE": 0.0,  # a flat image has no Laplacian energy: 0 by convention
+    "TED": 0.0,
+    "TCD": 0.0,
+    "SPE": 0.0,
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(FLAT.items()))
+def test_flat_offset_known_values(name: str, expected: float) -> None:
+    ref = np.full((32, 48), 100.0, np.float32)
+    test = np.full((32, 48), 90.0, np.float32)
+    assert metrics.metric(name, ref, test) == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+def test_sme_of_a_flat_offset_is_the_dc_term_only() -> None:
+    ref = np.full((32, 48), 100.0, np.float32)
+    test = np.full((32, 48), 90.0, np.float32)
+    n = ref.size
+    assert metrics.metric("SME", ref, test) == pytest.approx((10.0 * n) ** 2 / n, rel=1e-5)
+
+
+def test_pixel_metrics_against_plain_numpy(pair: tuple[metrics.Grey, metrics.Grey]) -> None:
+    ref, test = (a.astype(np.float64) for a in pair)
+    d = ref - test
+    assert metrics.metric("MSE", *pair) == pytest.approx(np.mean(d**2), rel=1e-6)
+    assert metrics.metric("SNR", *pair) == pytest.approx(
+        10 * np.log10(np.sum(ref**2) / np.sum(d**2)), rel=1e-6
+    )
+    assert metrics.metric("PSNR", *pair) == pytest.approx(
+        10 * np.log10(ref.max() ** 2 / np.mean(d**2)), rel=1e-6
+    )
+    assert metrics.metric("RAMD", *pair) == pytest.approx(np.sort(np.abs(d).ravel())[-10:].mean(), rel=1e-6)
+    assert metrics.metric("NAE", *pair) == pytest.approx(np.abs(d).sum() / np.abs(ref).sum(), rel=1e-6)
+
+
+def test_lmse_uses_the_four_neighbour_laplacian(pair: tuple[metrics.Grey, metrics.Grey]) -> None:
+    ref, test = (np.pad(a.astype(np.float64), 1, mode="reflect") for a in pair)
+
+    def lap(a: np.ndarray) -> np.ndarray:
+        return a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:] - 4 * a[1:-1, 1:-1]
+
+    expected = np.sum((lap(ref) - lap(test)) ** 2) / np.sum(lap(ref) ** 2)
+    assert metrics.metric("LMSE", *pair) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ssim_matches_scikit_image(pair: tuple[metrics.Grey, metrics.Grey]) -> None:
+    ref, test = pair
+    expected = structural_similarity(
+        ref, test, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
+    assert metrics.metric("SSIM", ref, test) == pytest.approx(expected, abs=1e-4)
+
+
+def test_spectral_metrics_match_the_full_fft(pair: tuple[metrics.Grey, metrics.Grey]) -> None:
+    ref, test = (a.astype(np.float64) for a in pair)
+    f, g = np.fft.fft2(ref), np.fft.fft2(test)
+    sme = np.mean((np.abs(f) - np.abs(g)) ** 2)
+    spe = np.mean(np.angle(f * np.conj(g)) ** 2)
+    assert metrics.metric("SME", *pair) == pytest.approx(sme, rel=1e-4)
+    assert metrics.metric("SPE", *pair) == pytest.approx(spe, rel=1e-3)
+    mag = np.abs(f)
+    low = mag[
+        np.ix_(np.abs(np.fft.fftfreq(ref.shape[0])) <= 0.075, np.abs(np.fft.fftfreq(ref.shape[1])) <= 0.075)
+    ]
+    hlfi = abs(low.sum() - (mag.sum() - low.sum())) / mag.sum()
+    assert metrics.metric("HLFI", *pair) == pytest.approx(hlfi, rel=1e-4)
+
+
+def test_odd_sized_images_are_handled(camera: metrics.Grey) -> None:
+    img = camera[:33, :47]
+    values = [metrics.metric(name, img, metrics.blur(img)) for name in metrics.MODEL_FREE]
+    assert np.isfinite(values).all()
+
+
+def test_blur_lowers_similarity_monotonically(camera: metrics.Grey) -> None:
+    ref = camera[100:228, 100:260]
+    mild, strong = cv2.GaussianBlur(ref, (0, 0), 0.8), cv2.GaussianBlur(ref, (0, 0), 3.0)
+    for name in ("SSIM", "VIF", "NXC"):
+        assert metrics.metric(name, ref, mild) > metrics.metric(name, ref, strong), name
+    for name in ("MSE", "LMSE", "GME", "SME", "TED"):
+        assert metrics.metric(name, ref, mild) < metrics.metric(name, ref, strong), name
+
+
+def test_jqi_scores_heavy_jpeg_lower(camera: metrics.Grey) -> None:
+    img = camera.astype(np.uint8)
+
+    def jpeg(q: int) -> metrics.Grey:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32)
+
+    bad, good = jpeg(5), jpeg(90)
+    assert metrics.metric("JQI", bad, bad) < metrics.metric("JQI", good, good)
+
+
+def test_ggd_fit_recovers_gaussian_and_laplacian_shapes() -> None:
+    rng = np.random.default_rng(0)
+    shape, var = metrics.ggd_fit(rng.normal(0, 3, 200_000))
+    assert shape == pytest.approx(2.0, abs=0.05) and var == pytest.approx(9.0, rel=0.02)
+    shape, _ = metrics.ggd_fit(rng.laplace(0, 1, 200_000))
+    assert shape == pytest.approx(1.0, abs=0.05)
+
+
+def test_aggd_fit_of_a_symmetric_gaussian() -> None:
+    x = np.random.default_rng(1).normal(0, 2, (3, 100_000))
+    shape, mean, left, right = metrics.aggd_fit(x)
+    np.testing.assert_allclose(shape, 2.0, atol=0.06)
+    np.testing.assert_allclose(mean, 0.0, atol=0.05)
+    np.testing.assert_allclose(left, 4.0, rtol=0.03)
+    np.testing.assert_allclose(right, 4.0, rtol=0.03)
+
+
+def test_niqe_is_zero_against_its_own_patches_and_grows_with_noise(camera: metrics.Grey) -> None:
+    feats, sharp = metrics.niqe_patch_features(camera)
+    assert feats.shape == (25, 36) and sharp.shape == (25,)  # 512 // 96 = 5 patches a side
+    model = metrics.NiqeModel.fit(feats)
+    assert model.distance(feats) == pytest.approx(0.0, abs=1e-6)
+    noisy = camera + np.random.default_rng(0).normal(0, 20, camera.shape).astype(np.float32)
+    assert model.distance(metrics.niqe_patch_features(noisy)[0]) > 1.0
+
+
+def test_pristine_patches_keep_the_sharpest() -> None:
+    feats = np.arange(8, dtype=np.float64).reshape(4, 2)
+    kept = metrics.pristine_patches(feats, np.array([1.0, 10.0, 7.4, 7.5]))
+    np.testing.assert_array_equal(kept, feats[[1, 3]])
+
+
+def test_biqi_is_the_probability_weighted_quality() -> None:
+    model = metrics.BiqiModel(
+        feature_mean=np.zeros(18),
+        feature_scale=np.ones(18),
+        class_coef=np.zeros((4, 18)),
+        class_intercept=np.log([1.0, 1.0, 2.0, 4.0]),
+        quality_coef=np.zeros((4, 18)),
+        quality_intercept=np.array([10.0, 20.0, 40.0, 80.0]),
+    )
+    # P = (1, 1, 2, 4) / 8 -> (10 + 20 + 80 + 320) / 8
+    assert model.score(np.zeros(18)) == pytest.approx(430.0 / 8.0)
+    restored = metrics.BiqiModel.from_arrays(model.arrays())
+    assert restored.score(np.ones(18)) == pytest.approx(model.score(np.ones(18)))
+
+
+def test_biqi_features_have_18_finite_values(camera: metrics.Grey) -> None:
+    feats = metrics.biqi_features(camera)
+    assert feats.shape == (18,) and np.isfinite(feats).all()
+    assert np.all(feats[1::2] > 0)  # GGD shapes
+
+
+def test_raw_features_and_per_metric_timings(camera: metrics.Grey) -> None:
+    timings: dict[str, float] = {}
+    raw = metrics.raw_features(camera, timings)
+    assert raw.model_free.shape == (23,) and raw.biqi.shape == (18,) and raw.niqe_patches.shape[1] == 36
+    assert set(timings) == set(metrics.METRICS) and all(t >= 0 for t in timings.values())
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (48, 200)])
+def test_small_and_flat_images_give_finite_features(shape: tuple[int, int]) -> None:
+    for img in (
+        np.zeros(shape, np.float32),
+        np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32),
+    ):
+        raw = metrics.raw_features(img)
+        assert np.isfinite(raw.model_free).all() and np.isfinite(raw.biqi).all()
+        assert np.isfinite(raw.niqe_patches).all()

@@ -1,0 +1,140 @@
+"""IqaModel: artifact loading, LDA-from-arrays parity with scikit-learn, settings, check() statuses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.preprocessing import StandardScaler
+
+from iqa import metrics
+from iqa.model import IqaArtifact, IqaModel, IqaSettings, clip_frame_indexes, preprocess
+from iqa.train import fit_lda
+from liveness.types import CheckOptions, Media, Status
+
+
+def test_lda_from_arrays_equals_sklearn_predict_proba() -> None:
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (80, 25)), rng.normal(0.4, 1.5, (70, 25))]) * rng.uniform(0.1, 1e4, 25)
+    y = np.array([False] * 80 + [True] * 70)
+    clf = fit_lda(x, y)
+    scaler = StandardScaler().fit(x)
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(scaler.transform(x), y.astype(int))
+    probe = rng.normal(0.2, 1.2, (40, 25)) * x.std(axis=0)
+    np.testing.assert_allclose(clf.proba(probe), lda.predict_proba(scaler.transform(probe))[:, 1], atol=1e-12)
+
+
+def test_committed_artifact_loads_without_pickle() -> None:
+    settings = IqaSettings()
+    if not settings.model_path.is_file():
+        pytest.skip(f"{settings.model_path.name} not trained yet")
+    artifact = IqaArtifact.load(settings.model_path)
+    assert artifact.feature_names == metrics.METRICS
+    assert artifact.classifier.coef.shape == (25,) and np.isfinite(artifact.classifier.coef).all()
+    assert artifact.niqe.cov.shape == (36, 36) and artifact.biqi.class_coef.shape[1] == 18
+    assert 0.0 < artifact.threshold < 1.0
+
+
+def test_artifact_round_trip(tiny_artifact_path: Path, tmp_path: Path) -> None:
+    artifact = IqaArtifact.load(tiny_artifact_path)
+    artifact.save(tmp_path / "copy.npz")
+    again = IqaArtifact.load(tmp_path / "copy.npz")
+    x = np.random.default_rng(0).normal(size=(5, 25))
+    np.testing.assert_array_equal(artifact.classifier.proba(x), again.classifier.proba(x))
+    assert again.version == "test-1" and again.max_side == 160
+
+
+def test_artifact_with_other_features_is_refused(tiny_artifact_path: Path, tmp_path: Path) -> None:
+    with np.load(tiny_artifact_path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["feature_names"] = arrays["feature_names"][::-1]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="feature names"):
+        IqaArtifact.load(tmp_path / "bad.npz")
+
+
+def test_settings_from_env() -> None:
+    s = IqaSettings.from_env({"IQA_MODEL_PATH": "m.npz", "IQA_THREADS": "2", "IQA_CLIP_FRAMES": "5"})
+    assert s.model_path == Path("m.npz") and s.threads == 2 and s.clip_frames == 5
+    assert IqaSettings.from_env({}) == IqaSettings()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"IQA_THREADS": "0"}, {"IQA_THREADS": "two"}, {"IQA_CLIP_FRAMES": "-1"}, {"IQA_MIN_CONTRAST": "x"}],
+)
+def test_bad_settings_fail_at_start_up(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        IqaSettings.from_env(env)
+
+
+def test_missing_model_fails_at_start_up(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        IqaModel(IqaSettings(model_path=tmp_path / "none.npz"))
+
+
+@pytest.mark.parametrize(
+    ("n", "count", "expected"),
+    [(1, 3, [0]), (9, 1, [4]), (9, 3, [0, 4, 8]), (2, 3, [0, 1]), (10, 3, [0, 4, 9]), (0, 3, [])],
+)
+def test_clip_frame_indexes(n: int, count: int, expected: list[int]) -> None:
+    assert clip_frame_indexes(n, count) == expected
+
+
+def test_preprocess_downscales_only() -> None:
+    big = np.zeros((960, 1280, 3), np.uint8)
+    small = np.zeros((100, 50, 3), np.uint8)
+    assert preprocess(big, 640).shape == (480, 640)
+    assert preprocess(small, 640).shape == (100, 50)
+    assert preprocess(big, 640).dtype == np.float32
+
+
+@pytest.fixture()
+def model(tiny_artifact_path: Path) -> IqaModel:
+    return IqaModel(IqaSettings(model_path=tiny_artifact_path, clip_frames=3))
+
+
+def test_info(model: IqaModel) -> None:
+    info = model.info
+    assert info.name == "iqa" and info.version == "test-1"
+    assert info.accepts_image and info.accepts_clip and not info.needs_face
+    assert info.max_frames == 3 and info.recommended_threshold == 0.5
+
+
+def test_check_image(model: IqaModel, sharp_rgb: np.ndarray) -> None:
+    media = Media(frames=(sharp_rgb,), timestamps_ms=(0,), is_clip=False)
+    result = model.check(media, [], CheckOptions())
+    assert result.status == Status.OK and 0.0 <= result.score <= 1.0
+    expected, _ = model.score_image(sharp_rgb)
+    assert result.score == pytest.approx(expected)
+
+
+def test_check_clip_averages_evenly_spaced_frames(model: IqaModel, sharp_rgb: np.ndarray) -> None:
+    blurred = (sharp_rgb * 0.5).astype(np.uint8)
+    frames = (sharp_rgb, blurred, blurred, sharp_rgb, blurred)
+    result = model.check(
+        Media(frames=frames, timestamps_ms=(0, 40, 80, 120, 160), is_clip=True), [], CheckOptions()
+    )
+    scores = [model.score_image(frames[i])[0] for i in (0, 2, 4)]
+    assert result.status == Status.OK and result.detail == "frames=0,2,4"
+    assert result.score == pytest.approx(np.mean(scores))
+
+
+def test_flat_image_is_low_quality(model: IqaModel) -> None:
+    flat = np.full((120, 160, 3), 128, np.uint8)
+    result = model.check(Media(frames=(flat,), timestamps_ms=(0,), is_clip=False), [], CheckOptions())
+    assert result.status == Status.LOW_QUALITY and "flat" in result.detail
+
+
+def test_tiny_model_separates_sharp_from_blurred(model: IqaModel, sharp_rgb: np.ndarray) -> None:
+    import cv2
+
+    sharp, _ = model.score_image(sharp_rgb)
+    blurred, _ = model.score_image(cv2.GaussianBlur(sharp_rgb, (0, 0), 1.5))
+    assert sharp > 0.5 > blurred
+
+
+def test_warmup_runs(model: IqaModel) -> None:
+    model.warmup()
