@@ -58,7 +58,9 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
         ) from None
     except UnidentifiedImageError as exc:
         raise InvalidInput(f"{what}: not a JPEG, PNG or WebP image ({exc.__class__.__name__})") from None
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
+        # ValueError: Pillow refuses a zTXt/iTXt/iCCP chunk that inflates past MAX_TEXT_CHUNK (a metadata
+        # decompression bomb) while reading the header.
         raise InvalidInput(f"{what}: unreadable image header ({exc})") from None
     with img:
         if img.format not in FORMATS:
@@ -74,8 +76,7 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
             raise InvalidInput(f"{what}: animated images are not supported; send a clip of frames instead")
         try:
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
+            return _to_rgb(ImageOps.exif_transpose(img))
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
             raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
 
