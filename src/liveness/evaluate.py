@@ -60,13 +60,30 @@ Scorer = Callable[[Sample], Awaitable[Outcome]]
 
 
 def select(samples: Sequence[Sample], limit: int | None, seed: int) -> list[Sample]:
-    """At most `limit` samples, drawn at random with `seed` (data sets list one class first), order kept."""
+    """At most `limit` samples drawn at random with `seed`, stratified by label, in the original order.
+
+    Each label keeps its share of the data set but at least one sample (when `limit` allows), so a small
+    --limit on an unbalanced set (replay-dev: 71 spoof crops, 3 videos) still has both classes.
+    """
     items = list(samples)
     if limit is None or limit >= len(items):
         return items
     if limit < 1:
         raise click.BadParameter("--limit must be >= 1")
-    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = {}
+    for i, s in enumerate(items):
+        by_label.setdefault(s.label, []).append(i)
+    labels = sorted(by_label)
+    quota = {lab: max(1, round(limit * len(by_label[lab]) / len(items))) for lab in labels}
+    # Rounding and the minimum of one can overshoot or undershoot: fix on the largest classes.
+    while sum(quota.values()) > limit:
+        largest = max(labels, key=lambda lab: (quota[lab], lab))
+        quota[largest] -= 1
+    while sum(quota.values()) < limit:
+        spare = [lab for lab in labels if quota[lab] < len(by_label[lab])]
+        quota[max(spare, key=lambda lab: (len(by_label[lab]) - quota[lab], lab))] += 1
+    keep = sorted(i for lab in labels for i in rng.sample(by_label[lab], min(quota[lab], len(by_label[lab]))))
     return [items[i] for i in keep]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from liveness.data.samples import Sample
 from liveness.evaluate import cli, select
 from liveness.runtime.testing import serve_model
 from liveness.vision.decode import encode_jpeg
@@ -168,12 +170,29 @@ async def test_eval_limit_and_split(manifest: Path, tmp_path: Path) -> None:
     assert report["counts"]["samples"] == 3 and report["hter"] is None
 
 
-def test_select_is_seeded_and_keeps_order() -> None:
-    items = list(range(20))
-    first = select(items, 5, seed=1)  # type: ignore[arg-type]
-    assert first == sorted(first) and len(first) == 5
-    assert select(items, 5, seed=1) == first  # type: ignore[arg-type]
-    assert select(items, None, seed=1) == items  # type: ignore[arg-type]
+def _labelled(n_live: int, n_spoof: int) -> list[Sample]:
+    return [
+        Sample(
+            path=Path(f"{i}.jpg"),
+            label=label,
+            attack="none" if label == "live" else "replay",
+            subject="s",
+            kind="image",
+        )
+        for i, label in enumerate(["live"] * n_live + ["spoof"] * n_spoof)
+    ]
+
+
+def test_select_is_seeded_stratified_and_keeps_order() -> None:
+    items = _labelled(3, 71)  # replay-dev's imbalance
+    chosen = select(items, 6, seed=1)
+    # live share 3/74 * 6 = 0.24 -> at least 1; spoof gets the other 5.
+    assert Counter(s.label for s in chosen) == {"live": 1, "spoof": 5}
+    assert [s.path for s in chosen] == sorted((s.path for s in chosen), key=lambda p: int(p.stem))
+    assert select(items, 6, seed=1) == chosen
+    assert select(items, None, seed=1) == items
+    assert Counter(s.label for s in select(_labelled(10, 10), 7, seed=0)) == {"live": 4, "spoof": 3}
+    assert len(select(_labelled(10, 10), 1, seed=0)) == 1
 
 
 def test_usage_errors(manifest: Path, tmp_path: Path) -> None:
