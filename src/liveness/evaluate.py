@@ -254,6 +254,17 @@ def _hter_section(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
     return _section(compute)
 
 
+def _split_section(outcomes: Sequence[Outcome], threshold: float) -> dict[str, Any]:
+    """Score figures per data set split, when the samples come from more than one."""
+    splits = sorted({o.sample.split for o in outcomes})
+    if len(splits) < 2:
+        return {}
+    return {
+        split or "(none)": _score_section([o for o in outcomes if o.sample.split == split], threshold)
+        for split in splits
+    }
+
+
 def _per_test_section(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     """Each test's own scores as the gateway reported them (status OK only), at its own EER threshold."""
     names = sorted({name for o in outcomes for name in o.tests})
@@ -312,6 +323,7 @@ def build_report(
         "scores": _score_section(outcomes, threshold),
         "decisions": decisions,
         "hter": _hter_section(outcomes),
+        "by_split": _split_section(outcomes, threshold),
         "latency_ms": _latency(outcomes),
         "note": RESEARCH_NOTE,
     }
@@ -467,6 +479,23 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"ACER {_pct(hter['acer'])}).",
                 "",
             ]
+    by_split = report.get("by_split")
+    if by_split:
+        lines += [
+            "## By split",
+            "",
+            "| split | scored | AUC | EER | ACER at threshold |",
+            "|---|---|---|---|---|",
+        ]
+        for split, sec in by_split.items():
+            if "error" in sec:
+                lines.append(f"| {split} | {sec['n_scored']} | n/a | n/a | {sec['error']} |")
+            else:
+                acer = _pct(sec["at_threshold"]["acer"])
+                lines.append(
+                    f"| {split} | {sec['n_scored']} | {sec['auc']:.4f} | {_pct(sec['eer'])} | {acer} |"
+                )
+        lines.append("")
     per_test = report.get("per_test")
     if per_test:
         lines += [

@@ -101,6 +101,10 @@ async def test_eval_one_test(manifest: Path, tmp_path: Path) -> None:
     assert hter["threshold"] == pytest.approx(180 / 255, abs=0.01)
     assert hter["bpcer"] == pytest.approx(1.0) and hter["apcer_pooled"] == pytest.approx(0.0)
     assert hter["hter"] == pytest.approx(0.5)
+    # Per split: dev has live .784 .706 and print .235 (AUC 1); test has 2 live, 2 replay, also separable.
+    assert set(report["by_split"]) == {"dev", "test"}
+    assert report["by_split"]["dev"]["n_scored"] == 3 and report["by_split"]["test"]["n_scored"] == 4
+    assert report["by_split"]["test"]["auc"] == pytest.approx(1.0)
     rows = {r["path"]: r for r in report["samples"]}
     assert rows["live/v.mp4"]["kind"] == "video" and rows["live/v.mp4"]["score"] == pytest.approx(
         170 / 255, abs=0.03
