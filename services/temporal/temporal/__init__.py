@@ -1,0 +1,1 @@
+"""Temporal liveness test: frame sequences, blinks, motion, expression challenge and identity."""

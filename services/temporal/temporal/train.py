@@ -1,0 +1,451 @@
+"""Train the temporal test's two networks and export them to ONNX with a metrics JSON for the model card.
+
+`--target expression`: FER2013 neutral/happy/surprise classifier (seed 002's challenge branch), from scratch.
+`--target sequence`: LSTM-CNN live/spoof over face-crop sequences (seed 004), on replay-dev videos, NUAA
+frame runs and synthetic print/screen sequences made from NUAA stills (see `temporal.sequence_data`).
+
+Decoded data are cached under `--cache` (FER arrays, face crops), so a rerun skips decoding and detection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import numpy.typing as npt
+
+from temporal.expression import EXPRESSIONS, INPUT_NAME, INPUT_SIZE
+from temporal.sequence import CROP_SCALE, CROP_SIZE, SEQ_LEN
+from temporal.sequence import INPUT_NAME as SEQ_INPUT
+
+EXPRESSION_FILE = "expression.onnx"
+SEQUENCE_FILE = "sequence.onnx"
+OPSET = 17
+PARITY_TOL = 1e-4
+
+
+def _seed_everything(seed: int) -> None:
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+
+
+def _limit_threads(threads: int) -> None:
+    """Cap TensorFlow's threads: the training machine is shared by several jobs on two cores."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+# --- expression (FER2013) -------------------------------------------------------------------------------
+
+
+def load_fer(fer_root: Path, cache: Path) -> dict[str, npt.NDArray[Any]]:
+    """FER2013 train/val/test images of EXPRESSIONS as uint8 (n, 48, 48) and int labels; cached as npz."""
+    path = cache / "fer_expressions.npz"
+    if path.exists():
+        with np.load(path) as npz:
+            return {k: npz[k] for k in npz.files}
+    import cv2
+    from tqdm import tqdm
+
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for split in ("train", "val", "test"):
+        images, labels = [], []
+        files = [
+            (f, c)
+            for c, name in enumerate(EXPRESSIONS)
+            for f in sorted((fer_root / split / name).glob("*.jpg"))
+        ]
+        if not files:
+            raise click.ClickException(f"{fer_root / split}: no FER2013 images of {EXPRESSIONS}")
+        for file, label in tqdm(files, desc=f"decode fer2013/{split}", unit="img"):
+            grey = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
+            if grey is None or grey.shape != (INPUT_SIZE, INPUT_SIZE):
+                grey = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+            images.append(grey)
+            labels.append(label)
+        arrays[f"x_{split}"] = np.stack(images).astype(np.uint8)
+        arrays[f"y_{split}"] = np.array(labels, dtype=np.int64)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return arrays
+
+
+def build_expression_net(width: int = 24) -> Any:
+    """A FaceLiveNet-sized (about 0.35 M parameters) VGG-style CNN: 48x48x1 -> softmax over EXPRESSIONS."""
+    import keras
+    from keras import layers
+
+    def conv(x: Any, filters: int) -> Any:
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name=INPUT_NAME)
+    x = conv(inputs, width)
+    x = layers.MaxPooling2D()(x)
+    x = conv(conv(x, 2 * width), 2 * width)
+    x = layers.MaxPooling2D()(x)
+    x = conv(conv(x, 4 * width), 4 * width)
+    x = layers.MaxPooling2D()(x)
+    x = conv(x, 8 * width)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.4)(x)
+    x = layers.Dense(128, activation="relu")(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(len(EXPRESSIONS), activation="softmax", name="expression")(x)
+    return keras.Model(inputs, outputs, name="expression_net")
+
+
+def _augment(image: Any, label: Any) -> tuple[Any, Any]:
+    """Random mirror and a shift of up to 4 px (reflect-padded crop): cheap enough for two shared cores."""
+    import tensorflow as tf
+
+    image = tf.image.random_flip_left_right(image)
+    padded = tf.pad(image, [[4, 4], [4, 4], [0, 0]], mode="REFLECT")
+    return tf.image.random_crop(padded, (INPUT_SIZE, INPUT_SIZE, 1)), label
+
+
+def train_expression(
+    data: Path, out: Path, cache: Path, seed: int, epochs: int, threads: int
+) -> dict[str, Any]:
+    """Fit on FER train, select the epoch on FER val (PublicTest), report FER test (PrivateTest)."""
+    import keras
+    import tensorflow as tf
+
+    from temporal.expression import normalise_grey
+
+    arrays = load_fer(data / "fer2013", cache)
+    x_train = np.stack([normalise_grey(g) for g in arrays["x_train"]])
+    x_val = np.stack([normalise_grey(g) for g in arrays["x_val"]])
+    x_test = np.stack([normalise_grey(g) for g in arrays["x_test"]])
+    y_train, y_val, y_test = arrays["y_train"], arrays["y_val"], arrays["y_test"]
+    counts = np.bincount(y_train, minlength=len(EXPRESSIONS))
+    class_weight = {i: float(len(y_train) / (len(EXPRESSIONS) * c)) for i, c in enumerate(counts)}
+
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
+        .map(_augment, num_parallel_calls=2)
+        .batch(128)
+        .prefetch(2)
+    )
+    model = build_expression_net()
+    steps = epochs * int(np.ceil(len(x_train) / 128))
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    best = cache / "expression_best.weights.h5"
+    started = time.monotonic()
+    history = model.fit(
+        train_ds,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=[
+            keras.callbacks.ModelCheckpoint(
+                str(best), monitor="val_accuracy", save_best_only=True, save_weights_only=True
+            )
+        ],
+        verbose=1,
+    )
+    train_s = time.monotonic() - started
+    model.load_weights(str(best))
+    p_val = model.predict(x_val, batch_size=256, verbose=0)
+    p_test = model.predict(x_test, batch_size=256, verbose=0)
+    confusion = np.zeros((len(EXPRESSIONS), len(EXPRESSIONS)), dtype=int)
+    for t, p in zip(y_test, p_test.argmax(1), strict=True):
+        confusion[t, p] += 1
+    metrics: dict[str, Any] = {
+        "data": "FER2013 (shared copy, deduplicated): train=Training, val=PublicTest, test=PrivateTest",
+        "classes": list(EXPRESSIONS),
+        "counts": {s: np.bincount(arrays[f"y_{s}"], minlength=3).tolist() for s in ("train", "val", "test")},
+        "val_accuracy": float((p_val.argmax(1) == y_val).mean()),
+        "test_accuracy": float((p_test.argmax(1) == y_test).mean()),
+        "test_recall_per_class": {
+            name: float(confusion[i, i] / confusion[i].sum()) for i, name in enumerate(EXPRESSIONS)
+        },
+        "test_confusion_rows_true_cols_pred": confusion.tolist(),
+        "best_epoch": int(np.argmax(history.history["val_accuracy"]) + 1),
+        "epochs": epochs,
+        "train_seconds": round(train_s, 1),
+        "parameters": int(model.count_params()),
+        "seed": seed,
+    }
+    onnx_path = out / EXPRESSION_FILE
+    export_onnx(
+        model,
+        onnx_path,
+        {
+            "version": "expression-1",
+            "classes": ",".join(EXPRESSIONS),
+            "input": "grey 48x48 in [0,1], NHWC",
+            "crop_scale": "1.15",
+            "data": "FER2013 train (research-only)",
+        },
+    )
+    metrics["onnx_max_abs_diff"] = parity(model, onnx_path, x_test[:256])
+    return metrics
+
+
+# --- sequence (LSTM-CNN) ---------------------------------------------------------------------------------
+
+
+def build_sequence_net() -> Any:
+    """Seed 004's LSTM-CNN, scaled to CPU: per-frame 3-conv CNN (TimeDistributed) -> LSTM(30) -> P(live).
+
+    As in the seed, the LSTM's outputs at every step are stacked and classified by one output layer.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((SEQ_LEN, CROP_SIZE, CROP_SIZE, 3), name=SEQ_INPUT)
+    x = inputs
+    for filters in (16, 32, 64):
+        x = layers.TimeDistributed(layers.Conv2D(filters, 3, padding="same", activation="relu"))(x)
+        x = layers.TimeDistributed(layers.MaxPooling2D())(x)
+    x = layers.TimeDistributed(layers.GlobalAveragePooling2D())(x)
+    x = layers.TimeDistributed(layers.Dense(64, activation="relu"))(x)
+    x = layers.Dropout(0.3)(x)
+    x = layers.LSTM(30, return_sequences=True)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="live")(x)
+    return keras.Model(inputs, outputs, name="lstm_cnn")
+
+
+def _species(source: str, label: int) -> str:
+    if label == 1:
+        return "none"
+    if source == "nuaa":
+        return "print"
+    if source.startswith("synthetic-"):
+        return source
+    return "replay"
+
+
+def _window_set(
+    cache: Any, tracks: list[Any]
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], list[str], list[str]]:
+    from temporal.sequence_data import windows
+
+    rows, labels, species, sources = [], [], [], []
+    for t in tracks:
+        stride = SEQ_LEN if t.source.startswith("synthetic") else (4 if t.source == "nuaa" else 2)
+        for w in windows(t, cache.has_face, stride):
+            rows.append(w)
+            labels.append(float(t.label))
+            species.append(_species(t.source, t.label))
+            sources.append(t.source.split("-")[0] if t.source.startswith("synthetic") else t.source)
+    x = cache.crops[np.array(rows)] if rows else np.zeros((0, SEQ_LEN, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    return x, np.array(labels, np.float32), species, sources
+
+
+def train_sequence(data: Path, out: Path, cache_dir: Path, seed: int, epochs: int) -> dict[str, Any]:
+    """Fit on the training people's windows; report EER/ACER on the held-out people's windows."""
+    import keras
+    import tensorflow as tf
+
+    from liveness import metrics as pad
+    from temporal.sequence import to_input
+    from temporal.sequence_data import CACHE_NAME, build_cache, load_cache, split_tracks
+
+    path = cache_dir / CACHE_NAME
+    if not path.exists():
+        build_cache(data, path, seed)
+    cache = load_cache(path)
+    train_tracks, val_tracks = split_tracks(cache.tracks)
+    x_train, y_train, sp_train, _ = _window_set(cache, train_tracks)
+    x_val, y_val, sp_val, src_val = _window_set(cache, val_tracks)
+    live = float(y_train.mean())
+    class_weight = {0: 0.5 / (1.0 - live), 1: 0.5 / live}
+
+    def augment(x: Any, y: Any) -> tuple[Any, Any]:
+        x = tf.cast(x, tf.float32) / 255.0
+        flip = tf.random.uniform(()) < 0.5
+        x = tf.cond(flip, lambda: tf.reverse(x, axis=[2]), lambda: x)
+        x = tf.clip_by_value(
+            x * tf.random.uniform((), 0.8, 1.2) + tf.random.uniform((), -0.08, 0.08), 0.0, 1.0
+        )
+        return x, y
+
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
+        .map(augment, num_parallel_calls=2)
+        .batch(32)
+        .prefetch(2)
+    )
+    val_x = to_input(x_val)
+    model = build_sequence_net()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc")],
+    )
+    best = cache_dir / "sequence_best.weights.h5"
+    started = time.monotonic()
+    model.fit(
+        train_ds,
+        validation_data=(val_x, y_val),
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=[
+            keras.callbacks.ModelCheckpoint(
+                str(best), monitor="val_auc", mode="max", save_best_only=True, save_weights_only=True
+            )
+        ],
+        verbose=1,
+    )
+    train_s = time.monotonic() - started
+    model.load_weights(str(best))
+    p_val = model.predict(val_x, batch_size=64, verbose=0).reshape(-1)
+    p_train = model.predict(to_input(x_train[::4]), batch_size=64, verbose=0).reshape(-1)
+    is_live = y_val > 0.5
+    overall = pad.summarize(p_val, is_live, sp_val, threshold=0.5).to_dict()
+    per_source: dict[str, Any] = {}
+    for source in sorted(set(src_val)):
+        mask = np.array([s == source for s in src_val])
+        if is_live[mask].any() and (~is_live[mask]).any():
+            per_source[source] = pad.summarize(
+                p_val[mask], is_live[mask], [sp_val[i] for i in np.flatnonzero(mask)], threshold=0.5
+            ).to_dict()
+    counts = {
+        name: {"windows": int(len(sp)), "by_species": {k: sp.count(k) for k in sorted(set(sp))}}
+        for name, sp in (("train", sp_train), ("validation", sp_val))
+    }
+    metrics: dict[str, Any] = {
+        "train_people": sorted({t.subject for t in train_tracks}),
+        "validation_people": sorted({t.subject for t in val_tracks}),
+        "windows": counts,
+        "validation": overall,
+        "validation_by_source": per_source,
+        "train_accuracy_every_4th_window": float(((p_train >= 0.5) == (y_train[::4] > 0.5)).mean()),
+        "epochs": epochs,
+        "train_seconds": round(train_s, 1),
+        "parameters": int(model.count_params()),
+        "seed": seed,
+    }
+    onnx_path = out / SEQUENCE_FILE
+    export_onnx(
+        model,
+        onnx_path,
+        {
+            "version": "sequence-1",
+            "input": f"{SEQ_LEN} RGB face crops {CROP_SIZE}x{CROP_SIZE} in [0,1], NTHWC",
+            "crop_scale": str(CROP_SCALE),
+            "colour": "RGB",
+            "output": "P(live)",
+            "data": "NUAA s01+s02, replay-dev, synthetic attacks from NUAA stills (research-only)",
+        },
+    )
+    metrics["onnx_max_abs_diff"] = parity(model, onnx_path, val_x[:32])
+    return metrics
+
+
+# --- ONNX export ------------------------------------------------------------------------------------------
+
+
+def export_onnx(model: Any, path: Path, metadata: dict[str, str]) -> None:
+    """Convert a Keras functional model with a dynamic batch, writing `metadata` into metadata_props."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name=model.inputs[0].name)]
+    model.output_names = [o.name.split(":")[0].split("/")[0] for o in model.outputs]
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(path))
+
+
+def parity(model: Any, path: Path, batch: npt.NDArray[np.float32]) -> float:
+    """max |keras - onnx| on `batch`; raises when above PARITY_TOL."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = model.predict(batch, verbose=0)
+    got = session.run(None, {session.get_inputs()[0].name: batch})[0]
+    diff = float(np.max(np.abs(expected - got)))
+    if diff > PARITY_TOL:
+        raise click.ClickException(f"{path.name}: ONNX differs from Keras by {diff:.2e} > {PARITY_TOL}")
+    return diff
+
+
+# --- command ----------------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("../shared/data"),
+    show_default=True,
+    help="Folder holding fer2013/, nuaa/ and replay-dev/.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("services/temporal/models"),
+    show_default=True,
+    help="Where the ONNX artifacts and metrics JSON go.",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--target", type=click.Choice(["expression", "sequence", "all"]), default="all", show_default=True
+)
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".cache/temporal"),
+    show_default=True,
+    help="Decoded arrays and face crops are kept here between runs.",
+)
+@click.option("--expression-epochs", type=int, default=10, show_default=True)
+@click.option("--sequence-epochs", type=int, default=12, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
+def cli(
+    data: Path,
+    out: Path,
+    seed: int,
+    target: str,
+    cache: Path,
+    expression_epochs: int,
+    sequence_epochs: int,
+    threads: int,
+) -> None:
+    """Train the temporal test's expression and/or sequence network, export ONNX and write metrics."""
+    _limit_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    if target in ("expression", "all"):
+        _seed_everything(seed)
+        metrics = train_expression(data, out, cache, seed, expression_epochs, threads)
+        (out / "expression_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        click.echo(json.dumps(metrics, indent=2))
+    if target in ("sequence", "all"):
+        _seed_everything(seed)
+        metrics = train_sequence(data, out, cache, seed, sequence_epochs)
+        (out / "sequence_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        click.echo(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    cli()
