@@ -1,0 +1,174 @@
+"""Multi-scale face-crop CNN liveness test (MS-FANS style), scored from an ONNX artifact.
+
+Pure domain code: square crops at several scales around the face box (liveness.vision.face.crops, the same
+function training uses), one ONNX inference for every scored frame, P(live) pooled over frames. No grpc here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from liveness.types import Box, CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
+from liveness.vision.face import crops
+
+NAME = "cnn2d"
+SCALES: tuple[float, ...] = (1.1, 1.3, 1.5)
+"""Crop scales relative to the face box's longer side (MS-FANS uses 1.1-1.5: the context shows paper and
+screen edges)."""
+CROP_SIZE = 64
+"""Side of every crop in pixels; the network sees (len(SCALES), CROP_SIZE, CROP_SIZE, 3) RGB per face."""
+INPUT_NAME = "crops"
+LIVE_CLASS = 1
+"""Index of the live class in the network's 2-way softmax (0 = spoof)."""
+
+
+def preprocess(
+    image: RGBImage, box: Box, scales: Sequence[float] = SCALES, size: int = CROP_SIZE
+) -> npt.NDArray[np.float32]:
+    """The network input for one face: float32 (len(scales), size, size, 3), RGB in [0, 255].
+
+    Scaling to [-1, 1] happens inside the network, so training and serving cannot disagree about it.
+    """
+    return np.stack(crops(image, box, scales, size)).astype(np.float32)
+
+
+def _env_int(env: Mapping[str, str], key: str, default: int, low: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
+    if value < low:
+        raise ValueError(f"{key} must be >= {low}, got {value}")
+    return value
+
+
+def _env_float(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{key} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{key} must be in [{low}, {high}], got {value}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Cnn2dSettings:
+    """Start-up configuration of the cnn2d test; `from_env` reads CNN2D_* variables."""
+
+    model_path: Path = Path(__file__).resolve().parents[1] / "models" / "cnn2d.onnx"
+    threads: int = 1  # onnxruntime intra-op threads; match the pod's CPU limit
+    max_frames: int = 8  # frames of a clip that are scored (the runtime keeps this many, evenly spaced)
+    threshold: float = 0.5  # recommended decision threshold on P(live), reported in TestInfo
+
+    def __post_init__(self) -> None:
+        if self.threads < 1 or self.max_frames < 1 or not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"invalid cnn2d settings: {self}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Cnn2dSettings:
+        """Settings from CNN2D_MODEL_PATH, _THREADS, _MAX_FRAMES, _THRESHOLD; bad values raise ValueError."""
+        default = cls()
+        path = env.get("CNN2D_MODEL_PATH")
+        return cls(
+            model_path=Path(path) if path else default.model_path,
+            threads=_env_int(env, "CNN2D_THREADS", default.threads, 1),
+            max_frames=_env_int(env, "CNN2D_MAX_FRAMES", default.max_frames, 1),
+            threshold=_env_float(env, "CNN2D_THRESHOLD", default.threshold, 0.0, 1.0),
+        )
+
+
+def _evenly(indices: Sequence[int], count: int) -> list[int]:
+    """At most `count` of `indices`, evenly spaced, first and last included."""
+    if len(indices) <= count:
+        return list(indices)
+    picks = np.linspace(0, len(indices) - 1, num=count).round().astype(int)
+    return [indices[i] for i in picks]
+
+
+class Cnn2dModel:
+    """Scores faces with the multi-scale CNN; satisfies liveness.types.LivenessModel."""
+
+    def __init__(self, settings: Cnn2dSettings) -> None:
+        if not settings.model_path.is_file():
+            raise FileNotFoundError(f"cnn2d model not found: {settings.model_path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = settings.threads
+        options.inter_op_num_threads = 1
+        self._settings = settings
+        self._session = ort.InferenceSession(
+            str(settings.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self._scales = tuple(float(s) for s in meta.get("scales", ",".join(map(str, SCALES))).split(","))
+        self._size = int(meta.get("crop_size", CROP_SIZE))
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or list(inputs[0].shape[1:]) != [len(self._scales), self._size, self._size, 3]:
+            raise ValueError(
+                f"{settings.model_path.name}: unexpected input {inputs[0].name} {inputs[0].shape}"
+            )
+        self._input = inputs[0].name
+        digest = hashlib.sha256(settings.model_path.read_bytes()).hexdigest()[:12]
+        self._info = TestInfo(
+            name=NAME,
+            version=f"{meta.get('version', '0')}+{digest}",
+            accepts_image=True,
+            accepts_clip=True,
+            min_frames=1,
+            max_frames=settings.max_frames,  # the runtime keeps this many evenly spaced frames of a clip
+            recommended_threshold=settings.threshold,
+            needs_face=True,
+            model_card=(
+                f"Multi-scale face-crop CNN (MS-FANS style): crops at scales {self._scales} of the face "
+                f"box, {self._size}px, one CNN stream per scale, LSTM scale fusion; research-grade, "
+                "trained on NUAA only."
+            ),
+        )
+
+    @property
+    def info(self) -> TestInfo:
+        return self._info
+
+    def score_faces(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """P(live) for each face: `batch` is float32 (N, n_scales, size, size, 3) from `preprocess`."""
+        probs = self._session.run(None, {self._input: batch})[0]
+        return np.asarray(probs[:, LIVE_CLASS], dtype=np.float32)
+
+    def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
+        """Mean P(live) over up to `max_frames` frames; NO_FACE / MULTIPLE_FACES from the observations.
+
+        Any frame with several faces makes the answer MULTIPLE_FACES: a second face may be the presented
+        photo or screen, so scoring only the largest one could pass an attack.
+        """
+        if any(obs.status is Status.MULTIPLE_FACES for obs in faces):
+            n = max(obs.count for obs in faces)
+            return TestResult(score=0.0, status=Status.MULTIPLE_FACES, detail=f"{n} faces in a frame")
+        usable = [i for i, obs in enumerate(faces) if obs.status is Status.OK and i < len(media)]
+        if not usable:
+            return TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
+        chosen = _evenly(usable, self._settings.max_frames)
+        batch = np.stack(
+            [preprocess(media.frames[i], faces[i].face.box, self._scales, self._size) for i in chosen]  # type: ignore[union-attr]
+        )
+        scores = self.score_faces(batch)
+        score = float(np.clip(scores.mean(), 0.0, 1.0))
+        detail = f"{len(chosen)} of {len(media)} frames scored; min {scores.min():.3f} max {scores.max():.3f}"
+        return TestResult(score=score, status=Status.OK, detail=detail)
+
+    def warmup(self) -> None:
+        """One inference on a synthetic face so the first request does not pay for ORT's lazy set-up."""
+        self.score_faces(np.zeros((1, len(self._scales), self._size, self._size, 3), dtype=np.float32))

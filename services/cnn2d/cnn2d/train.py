@@ -1,0 +1,336 @@
+"""Train the multi-scale CNN on NUAA, validate on subject-disjoint folds and replay-dev, export ONNX.
+
+`liveness train cnn2d --data DIR` (or `python -m cnn2d.train --data DIR`):
+
+1. detect and crop every face once into `--cache` (npz; see cnn2d.data);
+2. with `--folds k`, train one model per subject-disjoint NUAA fold and score its held-out subjects;
+3. train the served model on all NUAA subjects, score replay-dev (a cross-data-set check: replay-dev is
+   never trained on), export ONNX with a dynamic batch, check max |keras - onnx| <= 1e-4, and write
+   `cnn2d.onnx` and `metrics.json` (quoted by MODEL_CARD.md) into `--out`.
+
+The recipe is fixed-length (no early stopping on validation data), with seeds fixed everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import numpy.typing as npt
+
+from cnn2d.augment import AugmentSettings, augment_face
+from cnn2d.data import Crops, cached
+from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, SCALES
+from liveness import metrics
+from liveness.data.samples import nuaa, stratified_subject_folds
+from liveness.types import Box
+
+log = logging.getLogger(__name__)
+
+VERSION = "1.0.0"
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+THRESHOLD = 0.5
+
+
+def _tf(threads: int) -> Any:
+    """Import TensorFlow with `threads` CPU threads (other engineers share this machine's cores)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return tf
+
+
+def _seed_all(seed: int) -> None:
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def _batches(crops: Crops, batch_size: int, epochs: int, seed: int, aug: AugmentSettings) -> Any:
+    """A keras PyDataset of augmented batches: x (B, n_scales, size, size, 3), y one-hot for every output."""
+    import keras
+
+    class _Faces(keras.utils.PyDataset):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.random.default_rng(seed).permutation(len(crops))
+
+        def __len__(self) -> int:
+            return int(np.ceil(len(crops) / batch_size))
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            self.order = np.random.default_rng(seed + self.epoch).permutation(len(crops))
+
+        def __getitem__(
+            self, index: int
+        ) -> tuple[npt.NDArray[np.float32], tuple[npt.NDArray[np.float32], ...]]:
+            rows = self.order[index * batch_size : (index + 1) * batch_size]
+            rng = np.random.default_rng((seed, self.epoch, index))
+            xs, ys = [], []
+            for r in rows:
+                box = Box(*(float(v) for v in crops.boxes[r]))
+                x, live = augment_face(
+                    crops.context[r], box, bool(crops.live[r]), rng, SCALES, CROP_SIZE, aug
+                )
+                xs.append(x)
+                ys.append(live)
+            y = np.zeros((len(ys), 2), np.float32)
+            y[np.arange(len(ys)), np.asarray(ys, dtype=int)] = 1.0  # column LIVE_CLASS=1 is live
+            x_batch = np.stack(xs).astype(np.float32)
+            return x_batch, (y,) * (1 + len(SCALES))
+
+    return _Faces()
+
+
+def train_model(
+    crops: Crops, epochs: int, batch_size: int, seed: int, aug: AugmentSettings, desc: str
+) -> Any:
+    """Train a fresh network on `crops`; returns the inference (single-output) Keras model.
+
+    MS-FANS schedule: auxiliary per-scale losses weigh 0.5 for the first half of training, then 0, so the
+    streams first learn to separate on their own and the fusion is tuned last.
+    """
+    import keras
+
+    from cnn2d.net import build
+
+    _seed_all(seed)
+    train, infer = build(len(SCALES), CROP_SIZE, input_name=INPUT_NAME)
+    data = _batches(crops, batch_size, epochs, seed, aug)
+    steps = len(data) * epochs
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02, warmup_steps=0)
+    optimizer = keras.optimizers.Adam(schedule)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.05)
+    first = max(1, epochs // 2)
+    log.info("%s: %d faces (%d live), %d epochs", desc, len(crops), int(crops.live.sum()), epochs)
+    for phase, (start, stop, aux_weight) in enumerate(((0, first, 0.5), (first, epochs, 0.0))):
+        if stop <= start:
+            continue
+        train.compile(
+            optimizer=optimizer,
+            loss=[loss] * (1 + len(SCALES)),
+            loss_weights=[1.0] + [aux_weight] * len(SCALES),
+        )
+        click.echo(f"{desc}: phase {phase + 1} (aux loss weight {aux_weight}), epochs {start + 1}-{stop}")
+        train.fit(data, initial_epoch=start, epochs=stop, verbose=1)
+    return infer
+
+
+def predict(model: Any, inputs: npt.NDArray[np.uint8], batch_size: int = 256) -> npt.NDArray[np.float64]:
+    """P(live) of exact serving inputs (N, n_scales, size, size, 3)."""
+    out = [
+        model(inputs[i : i + batch_size].astype(np.float32), training=False).numpy()[:, LIVE_CLASS]
+        for i in range(0, len(inputs), batch_size)
+    ]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def _nuaa_fold_masks(
+    data_root: Path, crops: Crops, k: int, seed: int
+) -> list[tuple[list[str], npt.NDArray[np.bool_]]]:
+    """(validation subjects, validation mask over crops) for each of the k subject-disjoint folds."""
+    folds = stratified_subject_folds(nuaa(data_root / "nuaa"), k, seed=seed)
+    out = []
+    for _, val in folds:
+        subjects = sorted({s.subject for s in val})
+        out.append((subjects, np.isin(crops.group, subjects)))
+    return out
+
+
+def _summary(scores: npt.NDArray[np.float64], live: npt.NDArray[np.bool_], attack: str) -> dict[str, Any]:
+    attacks = [attack] * len(live)
+    return metrics.summarize(scores, live, attacks, threshold=THRESHOLD).to_dict()
+
+
+def replay_report(scores: npt.NDArray[np.float64], crops: Crops) -> dict[str, Any]:
+    """Frame-level rates and one decision per clip (mean P(live) over its faces >= threshold)."""
+    clips = {}
+    for clip in sorted(set(crops.clip.tolist())):
+        mask = crops.clip == clip
+        live = bool(crops.live[mask][0])
+        mean = float(scores[mask].mean())
+        clips[clip] = {
+            "live": live,
+            "faces": int(mask.sum()),
+            "mean_score": mean,
+            "frames_accepted": float((scores[mask] >= THRESHOLD).mean()),
+            "decided_live": mean >= THRESHOLD,
+            "correct": (mean >= THRESHOLD) == live,
+        }
+    return {
+        "frames": _summary(scores, crops.live, "replay"),
+        "clips": clips,
+        "clips_correct": sum(c["correct"] for c in clips.values()),
+        "clips_total": len(clips),
+    }
+
+
+def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[str, Any]:
+    """ONNX with a dynamic batch and metadata; checks parity with Keras on `probe` inputs."""
+    import onnx
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = (tf.TensorSpec((None, len(SCALES), CROP_SIZE, CROP_SIZE, 3), tf.float32, name=INPUT_NAME),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    meta = {
+        "version": VERSION,
+        "scales": ",".join(str(s) for s in SCALES),
+        "crop_size": str(CROP_SIZE),
+        "colour_order": "RGB",
+        "input_range": "0-255 float32, (batch, scales, size, size, 3)",
+        "output": "softmax [P(spoof), P(live)]",
+        "crop": "liveness.vision.face.crops around the HOG box",
+    }
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = probe.astype(np.float32)
+    diff = float(np.abs(session.run(None, {INPUT_NAME: x})[0] - model(x, training=False).numpy()).max())
+    if diff > PARITY_TOLERANCE:
+        raise RuntimeError(f"ONNX parity failed: max |keras - onnx| = {diff:.2e} > {PARITY_TOLERANCE}")
+    data = path.read_bytes()
+    return {
+        "opset": OPSET,
+        "max_abs_diff": diff,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "metadata": meta,
+    }
+
+
+@click.command()
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder holding nuaa/ and replay-dev/.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(__file__).resolve().parents[1] / "models",
+    show_default=True,
+    help="Where cnn2d.onnx and metrics.json go.",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option(
+    "--folds",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Subject-disjoint NUAA folds to validate on first; 0 skips validation.",
+)
+@click.option(
+    "--final/--no-final",
+    default=True,
+    show_default=True,
+    help="Train and export the served model on all NUAA subjects.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".cache/cnn2d"),
+    show_default=True,
+    help="Face-crop cache (detection runs once).",
+)
+@click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
+def cli(
+    data: Path,
+    out: Path,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    folds: int,
+    final: bool,
+    cache: Path,
+    threads: int,
+) -> None:
+    """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _tf(threads)
+    started = time.perf_counter()
+    aug = AugmentSettings()
+    nuaa_crops = cached(cache, "nuaa", data)
+    replay = cached(cache, "replay-dev", data)
+    report: dict[str, Any] = {
+        "version": VERSION,
+        "seed": seed,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "scales": list(SCALES),
+        "crop_size": CROP_SIZE,
+        "threshold": THRESHOLD,
+        "augment": asdict(aug),
+        "nuaa_faces": len(nuaa_crops),
+        "replay_dev_faces": len(replay),
+    }
+    if folds:
+        fold_rows = []
+        for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
+            t0 = time.perf_counter()
+            model = train_model(
+                nuaa_crops.take(~val_mask), epochs, batch_size, seed, aug, f"fold {i + 1}/{folds}"
+            )
+            val = nuaa_crops.take(val_mask)
+            scores = predict(model, val.inputs)
+            row = {
+                "fold": i,
+                "val_subjects": subjects,
+                "train_s": time.perf_counter() - t0,
+                **_summary(scores, val.live, "print"),
+            }
+            fold_rows.append(row)
+            r = row["at_threshold"]
+            click.echo(
+                f"fold {i + 1}: subjects {subjects} APCER {r['apcer']:.4f} BPCER {r['bpcer']:.4f} "
+                f"ACER {r['acer']:.4f} EER {row['eer']:.4f}"
+            )
+        report["nuaa_folds"] = fold_rows
+        report["nuaa_mean_acer"] = float(np.mean([r["at_threshold"]["acer"] for r in fold_rows]))
+        report["nuaa_mean_eer"] = float(np.mean([r["eer"] for r in fold_rows]))
+    if final:
+        t0 = time.perf_counter()
+        model = train_model(nuaa_crops, epochs, batch_size, seed, aug, "final (all NUAA)")
+        report["final_train_s"] = time.perf_counter() - t0
+        report["replay_dev"] = replay_report(predict(model, replay.inputs), replay)
+        rep = report["replay_dev"]
+        click.echo(
+            f"replay-dev: {rep['clips_correct']}/{rep['clips_total']} clips correct; "
+            f"frame ACER {rep['frames']['at_threshold']['acer']:.4f}"
+        )
+        report["onnx"] = export_onnx(
+            model, out / "cnn2d.onnx", nuaa_crops.inputs[:: max(1, len(nuaa_crops) // 64)]
+        )
+    report["total_s"] = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    name = "metrics.json" if final else "metrics-folds.json"
+    (out / name).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    click.echo(f"wrote {out / name} ({report['total_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    cli()

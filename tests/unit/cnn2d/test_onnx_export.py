@@ -1,0 +1,70 @@
+"""The Keras network exports to ONNX with a dynamic batch and matches Keras within 1e-4 (imports TF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from cnn2d.model import CROP_SIZE, INPUT_NAME, SCALES, Cnn2dModel, Cnn2dSettings
+
+pytest.importorskip("tensorflow", reason="the train extra (tensorflow-cpu, tf2onnx) is not installed")
+pytest.importorskip("tf2onnx", reason="the train extra (tensorflow-cpu, tf2onnx) is not installed")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, dict[str, object]]:
+    import keras
+
+    from cnn2d.net import build
+    from cnn2d.train import export_onnx
+
+    keras.utils.set_random_seed(3)
+    train, infer = build(len(SCALES), CROP_SIZE, input_name=INPUT_NAME)
+    # Move BatchNorm statistics off their identity initialisation so the check covers them too.
+    rng = np.random.default_rng(0)
+    for layer in infer.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights(
+                [
+                    gamma * rng.uniform(0.5, 1.5, gamma.shape),
+                    beta + rng.normal(0, 0.1, beta.shape),
+                    mean + rng.normal(0, 0.1, mean.shape),
+                    var * rng.uniform(0.5, 2.0, var.shape),
+                ]
+            )
+    probe = rng.integers(0, 256, (4, len(SCALES), CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    path = tmp_path_factory.mktemp("cnn2d_onnx") / "cnn2d.onnx"
+    report = export_onnx(infer, path, probe)
+    return infer, path, report
+
+
+def test_parity_within_tolerance(exported: tuple[object, Path, dict[str, object]]) -> None:
+    model, path, report = exported
+    assert float(report["max_abs_diff"]) <= 1e-4  # type: ignore[arg-type]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for batch in (1, 5):  # the batch axis is dynamic
+        x = rng.uniform(0, 255, (batch, len(SCALES), CROP_SIZE, CROP_SIZE, 3)).astype(np.float32)
+        onnx_out = session.run(None, {INPUT_NAME: x})[0]
+        keras_out = model(x, training=False).numpy()  # type: ignore[attr-defined]
+        assert onnx_out.shape == (batch, 2)
+        np.testing.assert_allclose(onnx_out, keras_out, atol=1e-4)
+        np.testing.assert_allclose(onnx_out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_metadata_drives_serving(exported: tuple[object, Path, dict[str, object]]) -> None:
+    _, path, report = exported
+    meta = (
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        .get_modelmeta()
+        .custom_metadata_map
+    )
+    assert meta["scales"] == ",".join(map(str, SCALES)) and meta["crop_size"] == str(CROP_SIZE)
+    assert meta["colour_order"] == "RGB"
+    model = Cnn2dModel(Cnn2dSettings(model_path=path))
+    assert model.info.version.startswith(meta["version"])
+    model.warmup()
