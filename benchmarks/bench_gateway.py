@@ -62,7 +62,8 @@ async def main(concurrency: int, requests: int, n_tests: int) -> None:
     async with AsyncExitStack() as stack:
         addresses = [await stack.enter_async_context(serve_model(DoubleModel(n, score=0.8))) for n in names]
         clients = [await stack.enter_async_context(TestClient(a)) for a in addresses]
-        config = GatewayConfig(tests=tuple(Endpoint(n, a, 1.0) for n, a in zip(names, addresses, strict=True)))
+        endpoints = tuple(Endpoint(n, a, 1.0) for n, a in zip(names, addresses, strict=True))
+        config = GatewayConfig(tests=endpoints)
         settings = ServerSettings(port=0, grace_s=0)
         running = await server.start(GatewayApp(config, settings.limits), settings)
         gw = await stack.enter_async_context(GatewayClient(running.address))
@@ -86,7 +87,8 @@ async def main(concurrency: int, requests: int, n_tests: int) -> None:
     print(f"{'tests directly (baseline)':<28}{pct(base, 50):>9.2f}{pct(base, 95):>9.2f}{pct(base, 99):>9.2f}")
     print(f"{'through the gateway':<28}{pct(ours, 50):>9.2f}{pct(ours, 95):>9.2f}{pct(ours, 99):>9.2f}")
     overhead = pct(ours, 50) - pct(base, 50)
-    print(f"overhead p50: {overhead:.2f} ms (goal <= 5 ms); ratio gateway/direct p50: {pct(ours, 50) / pct(base, 50):.2f}")
+    ratio = pct(ours, 50) / pct(base, 50)
+    print(f"overhead p50: {overhead:.2f} ms (goal <= 5 ms); ratio gateway/direct p50: {ratio:.2f}")
     print(f"face detection, one 640x480 noise frame (not in the figures above): {detect_ms:.1f} ms")
 
 

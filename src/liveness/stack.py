@@ -17,8 +17,9 @@ from types import TracebackType
 from typing import IO
 
 import grpc
-from gateway import config as gateway_config
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from gateway import config as gateway_config
 
 HOST = "127.0.0.1"
 

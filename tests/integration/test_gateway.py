@@ -9,9 +9,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 import grpc
 import pytest
+
 from gateway.config import Endpoint, GatewayConfig, Thresholds
 from gateway.servicer import GatewayApp
-
 from liveness.client import GatewayClient, clip_media, image_media
 from liveness.runtime import server
 from liveness.runtime.config import ServerSettings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -98,8 +99,8 @@ def actions_from_proto(challenge: pb.Challenge) -> tuple[Action, ...]:
     return tuple(actions)
 
 
-def action_to_proto(action: Action) -> int:
-    return int(pb.Action.Value("ACTION_" + action.name))
+def action_to_proto(action: Action) -> pb.Action:
+    return cast(pb.Action, pb.Action.Value("ACTION_" + action.name))
 
 
 def options_from_proto(
@@ -109,8 +110,8 @@ def options_from_proto(
     return CheckOptions(challenge=actions_from_proto(challenge), reference=ref)
 
 
-def status_to_proto(status: Status) -> int:
-    return int(pb.Status.Value("STATUS_" + status.name))
+def status_to_proto(status: Status) -> pb.Status:
+    return cast(pb.Status, pb.Status.Value("STATUS_" + status.name))
 
 
 def status_from_proto(value: int) -> Status:

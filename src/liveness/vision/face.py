@@ -81,7 +81,7 @@ def _grey_for_detection(image: RGBImage, max_side: int) -> tuple[npt.NDArray[np.
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     if factor < 1.0:
         grey = cv2.resize(grey, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
-    return grey, factor
+    return np.asarray(grey, dtype=np.uint8), factor
 
 
 def detect_boxes(image: RGBImage, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[Box]:

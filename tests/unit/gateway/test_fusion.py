@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from gateway.config import Thresholds
 from gateway.fusion import Vote, fuse
-
 from liveness.types import Decision, Status
 
 OK, TIMEOUT, NA, NO_FACE, UNAVAIL = (
