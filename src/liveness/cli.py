@@ -62,6 +62,7 @@ class LazyGroup(click.Group):
         "bench": "liveness.bench:cli",
         "calibrate": "gateway.calibrate:cli",
         "web": "liveness.web:cli",
+        "dev-ca": "gateway.devca:cli",
     },
 )
 @click.version_option(package_name="liveness")
