@@ -200,3 +200,5 @@ def validate_observations(observations: Sequence[FaceObservation], media: Media)
             raise InvalidInput(
                 f"faces: region {i} has {lm.shape[0]} landmarks; expected {N_LANDMARKS} or none"
             )
+        if lm is not None and not np.isfinite(lm).all():
+            raise InvalidInput(f"faces: region {i} has non-finite landmarks")
