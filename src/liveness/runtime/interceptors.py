@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from liveness.errors import LivenessError
 from liveness.runtime.logging import request_id_var
@@ -45,9 +46,17 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         _, service, method = handler_call_details.method.split("/")
         metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)}
         inner = handler.unary_unary
+        deserialize = handler.request_deserializer
         quiet = service in _QUIET_SERVICES
 
-        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapper(raw: Any, context: grpc.aio.ServicerContext) -> Any:
+            # Parsed here rather than by grpc, which answers UNKNOWN for bytes that are not the message.
+            try:
+                request = deserialize(raw) if deserialize is not None else raw
+            except DecodeError:
+                rpc_metrics().observe(service, method, "INVALID_ARGUMENT", 0.0)
+                message = "malformed request: not a valid protobuf message"
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
             rid = metadata.get(REQUEST_ID_KEY) or getattr(request, "request_id", "") or uuid.uuid4().hex
             token = request_id_var.set(rid[:128])
             start = time.perf_counter()
@@ -82,6 +91,6 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             wrapper,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=None,
             response_serializer=handler.response_serializer,
         )
