@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Build one serving image per service with podman, from the repository root.
+#
+#   deploy/build-images.sh [--runtime PATH] [--base-image IMAGE] [--tag TAG] [--python PY] [SERVICE ...]
+#
+# 1. Wheels: the core dependencies of pyproject.toml (never the train/test extras) are downloaded or built
+#    on the host into build/wheels (gitignored), because TLS to package registries fails inside a build
+#    container here; the images install them with --no-index. Versions are constrained to the ones in the
+#    venv of PY (the versions the tests ran against) when that venv exists.
+# 2. Base image: deploy/base-image/build.sh when BASE_IMAGE is not in local storage yet.
+# 3. `podman build -f services/<name>/Dockerfile .` -> localhost/liveness-<name>:TAG, then dangling
+#    images are pruned so repeated builds do not pile up.
+# --runtime is an OCI runtime for the RUN steps (a sandbox without CAP_SYS_RESOURCE needs a wrapper that
+# drops rlimits); by default podman uses its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runtime=""
+base_image="localhost/liveness-base:bookworm"
+tag="dev"
+py=".venv/bin/python"
+services=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --runtime) runtime="$2"; shift 2 ;;
+    --base-image) base_image="$2"; shift 2 ;;
+    --tag) tag="$2"; shift 2 ;;
+    --python) py="$2"; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "unknown option: $1" >&2; exit 2 ;;
+    *) services+=("$1"); shift ;;
+  esac
+done
+[[ ${#services[@]} -gt 0 ]] || services=(iqa cnn2d temporal voxel3d gateway)
+[[ -x "$py" ]] || py="$(command -v python3)"
+podman_args=()
+[[ -z "$runtime" ]] || podman_args+=(--runtime "$runtime")
+
+wheels="build/wheels"
+mkdir -p "$wheels"
+"$py" deploy/requirements.py > "$wheels/requirements.txt"
+# face_recognition names the dlib sdist (a long compile); dlib-bin ships the same module (see Makefile).
+echo "face_recognition==1.3.0" > "$wheels/requirements-nodeps.txt"
+"$py" -m pip freeze --exclude-editable 2>/dev/null | grep -v '^-e ' > "$wheels/constraints.txt" || true
+stamp="$wheels/.complete"
+if [[ ! -f "$stamp" || "$wheels/requirements.txt" -nt "$stamp" ]]; then
+  echo "wheels -> $wheels" >&2
+  "$py" -m pip wheel -q -w "$wheels" -r "$wheels/requirements.txt" -c "$wheels/constraints.txt"
+  "$py" -m pip wheel -q --no-deps -w "$wheels" -r "$wheels/requirements-nodeps.txt"
+  touch "$stamp"
+fi
+
+if ! podman image exists "$base_image"; then
+  deploy/base-image/build.sh --tag "$base_image"
+fi
+
+for name in "${services[@]}"; do
+  [[ -f "services/$name/Dockerfile" ]] || { echo "services/$name/Dockerfile is missing" >&2; exit 1; }
+  echo "build localhost/liveness-$name:$tag" >&2
+  podman "${podman_args[@]}" build --format docker --layers \
+    --build-arg "BASE_IMAGE=$base_image" \
+    -f "services/$name/Dockerfile" -t "localhost/liveness-$name:$tag" .
+done
+podman image prune -f >/dev/null
+podman images --filter reference='localhost/liveness-*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'

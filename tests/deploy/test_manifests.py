@@ -1,0 +1,239 @@
+"""deploy/k8s renders for every overlay, validates against the Kubernetes schema, has what the issue asks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.config import parse
+from tests.deploy.conftest import OVERLAYS, SERVICES, TESTS, Manifest, by_kind, containers
+
+KUBERNETES_VERSION = "1.32.0"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_against_kubernetes_schema(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    kubernetes_validate = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate not installed (it is in the test extra)"
+    )
+    for obj in rendered[overlay]:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_schema_validation_catches_a_bad_manifest(rendered: dict[str, list[Manifest]]) -> None:
+    """The validation above can fail: a misspelt probe field is rejected."""
+    kubernetes_validate = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate not installed (it is in the test extra)"
+    )
+    bad: dict[str, Any] = yaml.safe_load(yaml.safe_dump(by_kind(rendered["dev"], "Deployment")["iqa"]))
+    bad["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["grcp"] = {"port": 50051}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_deployment_and_service_per_service(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    objects = rendered[overlay]
+    deployments, services = by_kind(objects, "Deployment"), by_kind(objects, "Service")
+    assert set(deployments) == set(SERVICES)
+    assert set(services) == set(SERVICES)
+    for name in SERVICES:
+        assert services[name]["spec"]["selector"] == deployments[name]["spec"]["selector"]["matchLabels"]
+        assert {p["name"]: p["port"] for p in services[name]["spec"]["ports"]}["grpc"] == 50051
+    assert all(o["metadata"].get("namespace") == "liveness" for o in objects if o["kind"] != "Namespace")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_tests_use_headless_services_for_client_side_round_robin(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    services = by_kind(rendered[overlay], "Service")
+    for name in TESTS:
+        assert services[name]["spec"]["clusterIP"] == "None", f"{name}: not headless"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_gateway_config_names_every_test_by_its_headless_service(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    objects = rendered[overlay]
+    (config_map,) = [
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("gateway")
+    ]
+    config = parse(yaml.safe_load(config_map["data"]["fusion.yaml"]))
+    assert {t.name for t in config.tests} == set(TESTS)
+    for endpoint in config.tests:
+        assert endpoint.address == f"dns:///{endpoint.name}:50051"
+        assert endpoint.weight > 0
+    gateway = by_kind(objects, "Deployment")["gateway"]
+    env = {e["name"]: e.get("value") for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    mounts = gateway["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    config_mount = next(m for m in mounts if m["name"] == "config")
+    assert env["GATEWAY_CONFIG"] == f"{config_mount['mountPath']}/fusion.yaml"
+    volumes = {v["name"]: v for v in gateway["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_for_tls_and_api_keys_are_mounted_as_files(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    objects = rendered[overlay]
+    secrets = {o["metadata"]["name"].rsplit("-", 1)[0]: o for o in objects if o["kind"] == "Secret"}
+    assert secrets["liveness-tls"]["type"] == "kubernetes.io/tls"
+    assert set(secrets["liveness-tls"]["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    assert set(secrets["liveness-api-keys"]["data"]) == {"api-keys"}
+    gateway = by_kind(objects, "Deployment")["gateway"]["spec"]["template"]["spec"]
+    mounted = {v["secret"]["secretName"] for v in gateway["volumes"] if "secret" in v}
+    assert mounted == {s["metadata"]["name"] for s in secrets.values()}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_service_has_its_own_image_and_tag(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    deployments = by_kind(rendered[overlay], "Deployment")
+    for name in SERVICES:
+        (image,) = [c["image"] for c in containers(deployments[name])]
+        repo, _, tag = image.rpartition(":")
+        assert repo.endswith(f"/liveness-{name}"), image
+        assert tag and tag != "latest", image
+
+
+def test_overlays_differ_in_tags_and_scale(rendered: dict[str, list[Manifest]]) -> None:
+    dev, prod = (by_kind(rendered[o], "Deployment") for o in ("dev", "prod"))
+    assert dev["iqa"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":dev")
+    assert all(d["spec"]["replicas"] >= 2 for d in prod.values())
+    assert not by_kind(rendered["dev"], "HorizontalPodAutoscaler")
+
+
+def test_prod_autoscales_and_budgets_disruptions_per_test(rendered: dict[str, list[Manifest]]) -> None:
+    objects = rendered["prod"]
+    hpas, pdbs = by_kind(objects, "HorizontalPodAutoscaler"), by_kind(objects, "PodDisruptionBudget")
+    deployments = by_kind(objects, "Deployment")
+    for name in TESTS:
+        hpa = hpas[name]
+        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
+        assert deployments[name]["spec"]["replicas"] == hpa["spec"]["minReplicas"]
+        assert pdbs[name]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+
+
+def _ports(container: Manifest) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container["ports"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_native_grpc_probes_and_grace_period(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    for name, deployment in by_kind(rendered[overlay], "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == _ports(container)["grpc"], f"{name}.{probe}"
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["LIVENESS_HOST"] == "0.0.0.0"
+        assert int(env["LIVENESS_PORT"]) == _ports(container)["grpc"]
+        assert int(env["LIVENESS_METRICS_PORT"]) == _ports(container)["metrics"]
+        assert pod["terminationGracePeriodSeconds"] > float(env["LIVENESS_GRACE_S"]), name
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_gateway_reaches_the_tests(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    objects = rendered[overlay]
+    policies = by_kind(objects, "NetworkPolicy")
+    default_deny = policies["default-deny"]["spec"]
+    assert default_deny["podSelector"] == {} and set(default_deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in default_deny and "egress" not in default_deny
+    deployments = by_kind(objects, "Deployment")
+    gateway_labels = deployments["gateway"]["spec"]["template"]["metadata"]["labels"]
+    for name in TESTS:
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        rules = [
+            rule
+            for p in policies.values()
+            if _selects(p["spec"]["podSelector"], labels)
+            for rule in p["spec"].get("ingress", [])
+        ]
+        grpc_rules = [r for r in rules if any(port["port"] in ("grpc", 50051) for port in r.get("ports", []))]
+        assert grpc_rules, f"{name}: no ingress rule for the gRPC port"
+        for rule in grpc_rules:
+            assert rule.get("from"), f"{name}: gRPC open to every source"
+            for peer in rule["from"]:
+                assert "namespaceSelector" not in peer and "ipBlock" not in peer, f"{name}: {peer}"
+                assert _selects(peer["podSelector"], gateway_labels), f"{name}: {peer} is not the gateway"
+                assert peer["podSelector"]["matchLabels"], f"{name}: every pod may call it"
+
+
+# The policy scan CI runs (deploy/verify.sh also runs checkov where it is installed). Each rule is HIGH:
+# a finding fails the build. Names follow checkov's where one exists.
+def _policy_findings(deployment: Manifest) -> list[str]:
+    name = deployment["metadata"]["name"]
+    pod = deployment["spec"]["template"]["spec"]
+    found = []
+    pod_sc = pod.get("securityContext", {})
+    if pod_sc.get("runAsNonRoot") is not True:
+        found.append(f"{name}: CKV_K8S_23 pod may run as root")
+    if pod_sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        found.append(f"{name}: CKV_K8S_31 no RuntimeDefault seccomp profile")
+    if pod.get("automountServiceAccountToken") is not False:
+        found.append(f"{name}: CKV_K8S_38 service account token mounted")
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            found.append(f"{name}: {key} shares the node's namespaces")
+    if any("hostPath" in v for v in pod.get("volumes", [])):
+        found.append(f"{name}: hostPath volume")
+    for c in containers(deployment):
+        sc = c.get("securityContext", {})
+        where = f"{name}/{c['name']}"
+        if sc.get("readOnlyRootFilesystem") is not True:
+            found.append(f"{where}: CKV_K8S_22 writable root file system")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{where}: CKV_K8S_20 privilege escalation allowed")
+        if sc.get("privileged"):
+            found.append(f"{where}: CKV_K8S_16 privileged")
+        if "ALL" not in sc.get("capabilities", {}).get("drop", []) or sc.get("capabilities", {}).get("add"):
+            found.append(f"{where}: CKV_K8S_37 capabilities not dropped")
+        if int(sc.get("runAsUser", pod_sc.get("runAsUser", 0))) < 10000:
+            found.append(f"{where}: CKV_K8S_40 UID below 10000")
+        resources = c.get("resources", {})
+        for kind in ("requests", "limits"):
+            for res in ("cpu", "memory"):
+                if res not in resources.get(kind, {}):
+                    found.append(f"{where}: CKV_K8S_10-13 no {res} {kind[:-1]}")
+        for probe in ("readinessProbe", "livenessProbe"):
+            if probe not in c:
+                found.append(f"{where}: CKV_K8S_8/9 no {probe}")
+        if not re.search(r":[\w.-]+$", c["image"]) or c["image"].endswith(":latest"):
+            found.append(f"{where}: CKV_K8S_14 image tag missing or latest")
+        for env in c.get("env", []):
+            if "secretKeyRef" in env.get("valueFrom", {}):
+                found.append(f"{where}: CKV_K8S_35 secret in an environment variable")
+    return found
+
+
+def test_policy_rules_fire_on_an_insecure_deployment(rendered: dict[str, list[Manifest]]) -> None:
+    insecure: Manifest = yaml.safe_load(yaml.safe_dump(by_kind(rendered["dev"], "Deployment")["iqa"]))
+    pod = insecure["spec"]["template"]["spec"]
+    del pod["securityContext"]
+    pod["automountServiceAccountToken"] = True
+    pod["containers"][0]["securityContext"] = {"privileged": True}
+    pod["containers"][0]["image"] = "localhost/liveness-iqa:latest"
+    del pod["containers"][0]["resources"]["limits"]
+    findings = " ".join(_policy_findings(insecure))
+    for check in ("CKV_K8S_23", "CKV_K8S_31", "CKV_K8S_38", "CKV_K8S_22", "CKV_K8S_16", "CKV_K8S_14"):
+        assert check in findings, check
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_high_policy_findings(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+    findings = [f for d in by_kind(rendered[overlay], "Deployment").values() for f in _policy_findings(d)]
+    assert findings == []
+    service_accounts = by_kind(rendered[overlay], "ServiceAccount")
+    assert all(sa.get("automountServiceAccountToken") is False for sa in service_accounts.values())
