@@ -451,10 +451,14 @@ def _nae(p: _Pair) -> float:
 
 
 def _ramd(p: _Pair) -> float:
-    """Mean of the R = 10 largest absolute differences."""
-    flat = p.abs_diff.ravel()
-    r = min(RAMD_R, flat.size)
-    return float(np.partition(flat, flat.size - r)[flat.size - r :].mean())
+    """Mean of the R = 10 largest absolute differences.
+
+    The R largest values lie in the R rows with the largest row maxima, so only those rows are partitioned.
+    """
+    a = p.abs_diff
+    r = min(RAMD_R, a.size)
+    rows = a[np.argsort(a.max(axis=1))[-r:]].ravel() if a.shape[0] > r else a.ravel()
+    return float(np.partition(rows, rows.size - r)[rows.size - r :].mean(dtype=np.float64))
 
 
 def _lmse(p: _Pair) -> float:
@@ -552,13 +556,22 @@ def _sme(p: _Pair) -> float:
     return float((d * d).sum(axis=0, dtype=np.float64) @ weights) / (f.shape[0] * (f.shape[1] - 1) * 2)
 
 
-def _wrapped_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey) -> float:
-    """Mean squared phase difference between complex fields a and b, wrapped to [-pi, pi]."""
+GRADIENT_EPS = 0.01
+"""Gradients weaker than this (grey levels per pixel) have no meaningful direction; GPE counts them as 0."""
+
+
+def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey) -> float:
+    """Mean squared angle between gradient fields a and b, wrapped to [-pi, pi].
+
+    Where either gradient is below GRADIENT_EPS (flat areas) the angle is rounding noise, so it counts 0.
+    """
     re = ax * bx + ay * by
     im = ay * bx - ax * by
     phase = cv2.phase(re, im)  # 0..2pi
     phase = np.minimum(phase, 2 * np.pi - phase)
-    return float(np.dot(phase.ravel(), phase.ravel())) / phase.size
+    eps_sq = GRADIENT_EPS * GRADIENT_EPS
+    defined = (ax * ax + ay * ay > eps_sq) & (bx * bx + by * by > eps_sq)
+    return float(np.square(phase, where=defined, out=np.zeros_like(phase)).sum(dtype=np.float64)) / phase.size
 
 
 def _spe(p: _Pair) -> float:
@@ -578,9 +591,9 @@ def _gme(p: _Pair) -> float:
 
 
 def _gpe(p: _Pair) -> float:
-    """Gradient phase error: mean squared (wrapped) difference of the gradient directions."""
+    """Gradient phase error: mean squared (wrapped) gradient direction difference (see GRADIENT_EPS)."""
     gx, gy, tx, ty = p.gradients
-    return _wrapped_phase_sq(gx, gy, tx, ty)
+    return _gradient_phase_sq(gx, gy, tx, ty)
 
 
 def _ssim(p: _Pair) -> float:

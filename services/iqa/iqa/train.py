@@ -45,7 +45,7 @@ MAX_SIDE = 640
 THRESHOLD = 0.5
 VERSION = "1.0.0"
 # Bump when a metric definition changes, so cached raw features are recomputed.
-FEATURE_VERSION = "3"
+FEATURE_VERSION = "4"
 BIQI_IMAGES = (
     "astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "brick", "grass", "gravel", "moon",
     "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle", "cell", "clock",
