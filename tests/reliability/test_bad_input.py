@@ -77,7 +77,7 @@ def _assert_code(case: Case, code: grpc.StatusCode, details: str) -> None:
 
 
 @pytest.fixture(scope="module", params=("double", *TEST_NAMES))
-def test_target(request: pytest.FixtureRequest) -> Iterator[Target]:
+def service_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """A LivenessTest server: the double (needs faces, so face regions are validated) or a real test."""
     name = request.param
     if name == "double":
@@ -103,14 +103,14 @@ def gateway_target() -> Iterator[Target]:
 
 
 @pytest.mark.parametrize("case", cases(), ids=case_ids())
-def test_test_service_battery(test_target: Target, case: Case) -> None:
-    info = test_target.model.info if test_target.model else None
+def test_test_service_battery(service_target: Target, case: Case) -> None:
+    info = service_target.model.info if service_target.model else None
     if case.faces and info is not None and not info.needs_face:
-        pytest.skip(f"{test_target.name} does not use face regions, so it does not validate them")
-    recorder = test_target.model if isinstance(test_target.model, RecordingModel) else None
+        pytest.skip(f"{service_target.name} does not use face regions, so it does not validate them")
+    recorder = service_target.model if isinstance(service_target.model, RecordingModel) else None
     if recorder:
         recorder.shapes.clear()
-    code, details, reply = _call_test(test_target, case)
+    code, details, reply = _call_test(service_target, case)
     _assert_code(case, code, details)
     if reply is not None:
         assert reply.status in TEST_STATUSES, f"{case.id}: status {pb.Status.Name(reply.status)}"
