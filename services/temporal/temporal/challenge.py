@@ -55,10 +55,11 @@ def match_in_order(
         hits = hits[hits > after]
         if len(hits) == 0:
             best = np.nan_to_num(track[after + 1 :], nan=0.0)
-            results.append(ActionResult(action, False, -1, float(best.max()) if len(best) else 0.0))
+            best_value = float(np.clip(best.max(), 0.0, 1.0)) if len(best) else 0.0
+            results.append(ActionResult(action, False, -1, best_value))
             broken = True
             continue
         frame = int(hits[0])
-        results.append(ActionResult(action, True, frame, float(track[frame])))
+        results.append(ActionResult(action, True, frame, float(np.clip(track[frame], 0.0, 1.0))))
         after = frame
     return tuple(results)

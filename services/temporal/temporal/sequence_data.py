@@ -28,7 +28,9 @@ from temporal.synth import KINDS, make_sequence
 
 VIDEO_EVERY = 3
 SYNTH_EVERY = 3  # one synthetic attack per this many NUAA live stills
-CACHE_NAME = "sequence_tracks.npz"
+CACHE_NAMES = ("sequence_tracks_nuaa.npz", "sequence_tracks_replay.npz")
+# Replay-dev frames are up to 1920x1080 with the face a small part of it: detect on a larger copy.
+REPLAY_DETECTOR = facelib.DetectorSettings(detect_max_side=640)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +52,28 @@ class _Writer:
         self.has_face: list[bool] = []
         self.tracks: list[dict[str, Any]] = []
 
-    def add_track(self, source: str, subject: str, label: int, frames: list[tuple[RGBImage, Any]]) -> None:
-        """frames: (image, box or None to detect)."""
+    def add_track(
+        self,
+        source: str,
+        subject: str,
+        label: int,
+        frames: list[tuple[RGBImage, Any]],
+        detector: facelib.DetectorSettings = facelib.DEFAULT_DETECTOR,
+        whole_if_missed: bool = False,
+    ) -> None:
+        """frames: (image, box or None to detect); `whole_if_missed` uses the whole image for face crops."""
         start = len(self.crops)
         for image, known_box in frames:
             landmarks = np.full((facelib.N_LANDMARKS, 2), np.nan, np.float32)
             box = known_box
             if box is None:
-                obs = facelib.observe(image)
+                obs = facelib.observe(image, settings=detector)
                 if obs.face is not None:
                     box = obs.face.box
                     if obs.face.landmarks is not None:
                         landmarks = obs.face.landmarks
+                elif whole_if_missed:
+                    box = Box(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
             if box is None:
                 self.crops.append(np.zeros((64, 64, 3), np.uint8))
                 self.boxes.append([np.nan] * 4)
@@ -76,15 +88,18 @@ class _Writer:
         )
 
     def save(self, path: Path) -> None:
+        """Write atomically, so an interrupted run leaves no half-written cache behind."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial.npz")
         np.savez_compressed(
-            path,
+            partial,
             crops=np.stack(self.crops),
             boxes=np.array(self.boxes, np.float32),
             landmarks=np.stack(self.landmarks),
             has_face=np.array(self.has_face),
             tracks=np.array(json.dumps(self.tracks)),
         )
+        partial.replace(path)
 
 
 def _load(path: Path) -> RGBImage:
@@ -104,8 +119,15 @@ def _nuaa_runs(root: Path) -> dict[tuple[str, str, str], list[Sample]]:
     return runs
 
 
-def build_cache(data: Path, path: Path, seed: int) -> None:
-    """Detect, crop and synthesise every track once; writes `path` (a few hundred MB of RAM while running)."""
+def build_cache(data: Path, cache: Path, seed: int) -> None:
+    """Detect, crop and synthesise every track once; writes the CACHE_NAMES files that are missing."""
+    if not (cache / CACHE_NAMES[0]).exists():
+        _build_nuaa(data, cache / CACHE_NAMES[0], seed)
+    if not (cache / CACHE_NAMES[1]).exists():
+        _build_replay(data, cache / CACHE_NAMES[1])
+
+
+def _build_nuaa(data: Path, path: Path, seed: int) -> None:
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -127,6 +149,13 @@ def build_cache(data: Path, path: Path, seed: int) -> None:
             seq = make_sequence(images[k], box, SEQ_LEN, kind, rng)
             writer.add_track(f"synthetic-{kind}", subject, 0, list(zip(seq.frames, seq.boxes, strict=True)))
             synth_count += 1
+    writer.save(path)
+
+
+def _build_replay(data: Path, path: Path) -> None:
+    from tqdm import tqdm
+
+    writer = _Writer()
     replay = data / "replay-dev"
     by_track: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     for s in read_manifest(replay / "manifest.csv", dataset="replay-dev"):
@@ -135,10 +164,16 @@ def build_cache(data: Path, path: Path, seed: int) -> None:
         if samples[0].kind == "video":
             for s in samples:
                 frames = [(f, None) for f, _ in read_frames(s.path, every=VIDEO_EVERY)]
-                writer.add_track(f"replay-dev/{folder}", folder, int(label == "live"), frames)
+                writer.add_track(
+                    f"replay-dev/{folder}", folder, int(label == "live"), frames, REPLAY_DETECTOR
+                )
         else:
+            # Face crops cut by the data set author's detector: where HOG misses the face (it fills the
+            # picture), the whole crop is the face box.
             frames = [(_load(s.path), None) for s in sorted(samples, key=lambda s: s.path.name)]
-            writer.add_track(f"replay-dev/{folder}", folder, int(label == "live"), frames)
+            writer.add_track(
+                f"replay-dev/{folder}", folder, int(label == "live"), frames, REPLAY_DETECTOR, True
+            )
     writer.save(path)
 
 
@@ -151,10 +186,24 @@ class TrackCache:
     tracks: tuple[Track, ...]
 
 
-def load_cache(path: Path) -> TrackCache:
-    with np.load(path) as npz:
-        tracks = tuple(Track(**t) for t in json.loads(str(npz["tracks"])))
-        return TrackCache(npz["crops"], npz["boxes"], npz["landmarks"], npz["has_face"], tracks)
+def load_cache(cache: Path) -> TrackCache:
+    """All CACHE_NAMES files of `cache` joined into one set of arrays (track rows renumbered)."""
+    parts: list[dict[str, Any]] = []
+    tracks: list[Track] = []
+    offset = 0
+    for name in CACHE_NAMES:
+        with np.load(cache / name) as npz:
+            part = {k: npz[k] for k in ("crops", "boxes", "landmarks", "has_face")}
+            for t in json.loads(str(npz["tracks"])):
+                t["start"] += offset
+                t["stop"] += offset
+                tracks.append(Track(**t))
+        offset += len(part["crops"])
+        parts.append(part)
+    joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return TrackCache(
+        joined["crops"], joined["boxes"], joined["landmarks"], joined["has_face"], tuple(tracks)
+    )
 
 
 def windows(track: Track, has_face: npt.NDArray[np.bool_], stride: int) -> list[list[int]]:

@@ -263,12 +263,10 @@ def train_sequence(data: Path, out: Path, cache_dir: Path, seed: int, epochs: in
 
     from liveness import metrics as pad
     from temporal.sequence import to_input
-    from temporal.sequence_data import CACHE_NAME, build_cache, load_cache, split_tracks
+    from temporal.sequence_data import build_cache, load_cache, split_tracks
 
-    path = cache_dir / CACHE_NAME
-    if not path.exists():
-        build_cache(data, path, seed)
-    cache = load_cache(path)
+    build_cache(data, cache_dir, seed)
+    cache = load_cache(cache_dir)
     train_tracks, val_tracks = split_tracks(cache.tracks)
     x_train, y_train, sp_train, _ = _window_set(cache, train_tracks)
     x_val, y_val, sp_val, src_val = _window_set(cache, val_tracks)

@@ -1,0 +1,111 @@
+"""temporal speed for a 16-frame 640x480 clip: TemporalModel.check, plus JPEG decoding of the 16 frames.
+
+Face detection is excluded: the gateway detects once and sends a box and 68 landmarks per frame, so the
+observations are computed here before timing. What `check` includes: landmark-based blink and motion
+analysis, the LSTM-CNN on 8 face crops, the expression network on every face frame (when the challenge
+asks for SMILE or SURPRISE), and face_recognition embeddings of `identity_frames` frames (plus detection
+and one embedding of the reference image when one is sent).
+
+    .venv/bin/python benchmarks/bench_temporal.py [--video ../shared/data/replay-dev/krzysiek/live/real.mp4]
+
+Without --video the clip is scikit-image's astronaut on a 640x480 canvas, moving a few pixels per frame.
+Timings are wall-clock and process CPU time (the steadier figure on a shared machine), one ONNX thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import skimage.data  # noqa: E402
+
+from liveness.data.video import read_frames  # noqa: E402
+from liveness.types import Action, CheckOptions, Media  # noqa: E402
+from liveness.vision import face as facelib  # noqa: E402
+from liveness.vision.decode import decode_frames, encode_jpeg  # noqa: E402
+from temporal.model import TemporalModel, TemporalSettings  # noqa: E402
+
+N_FRAMES = 16
+SIZE = (640, 480)
+
+
+def _astronaut_clip() -> list[np.ndarray]:
+    face = cv2.resize(skimage.data.astronaut(), (400, 400), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(N_FRAMES):
+        canvas = np.full((SIZE[1], SIZE[0], 3), 90, np.uint8)
+        dx, dy = 100 + 2 * i, 40 + (i % 3)
+        canvas[dy : dy + 400, dx : dx + 400] = face
+        frames.append(canvas)
+    return frames
+
+
+def _video_clip(path: Path) -> list[np.ndarray]:
+    frames = [f for f, _ in read_frames(path, count=N_FRAMES)]
+    return [cv2.resize(f, SIZE, interpolation=cv2.INTER_AREA) for f in frames]
+
+
+def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
+    """(median wall ms, p90 wall ms, median CPU ms) over `repeats` calls after one warm-up call."""
+    fn()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall.append((time.perf_counter() - w0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    wall.sort()
+    return statistics.median(wall), wall[int(0.9 * (len(wall) - 1))], statistics.median(cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--video", type=Path, help="take the 16 frames from this video (resized to 640x480)")
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+
+    frames = _video_clip(args.video) if args.video else _astronaut_clip()
+    timestamps = tuple(round(i * 1000 / 15) for i in range(N_FRAMES))
+    media = Media(tuple(frames), timestamps, is_clip=True)
+    faces = facelib.observe_media(media)  # the gateway's work, not timed
+    found = sum(o.face is not None for o in faces)
+    print(f"clip: {N_FRAMES} frames {SIZE[0]}x{SIZE[1]} from {args.video or 'astronaut'}; faces in {found}")
+    jpegs = [(encode_jpeg(f), t) for f, t in zip(frames, timestamps, strict=True)]
+
+    results = []
+    decode = _time(lambda: decode_frames(jpegs), args.repeats)
+    results.append(("decode 16 JPEG frames", decode))
+    for label, settings, options in (
+        ("check, identity on 2 frames", TemporalSettings(), CheckOptions()),
+        ("check, identity off", TemporalSettings(identity_frames=0), CheckOptions()),
+        (
+            "check + challenge SMILE,BLINK,TURN_LEFT",
+            TemporalSettings(),
+            CheckOptions(challenge=(Action.SMILE, Action.BLINK, Action.TURN_LEFT)),
+        ),
+        ("check + reference image", TemporalSettings(), CheckOptions(reference=frames[0])),
+    ):
+        model = TemporalModel(settings)
+        model.warmup()
+        result = model.check(media, faces, options)
+        print(f"  {label}: score={result.score:.3f} status={result.status.value} detail={result.detail!r}")
+        results.append((label, _time(lambda m=model, o=options: m.check(media, faces, o), args.repeats)))
+
+    print(f"\n{'step':42s} {'wall median ms':>15s} {'wall p90 ms':>12s} {'cpu median ms':>14s}")
+    for label, (med, p90, cpu) in results:
+        print(f"{label:42s} {med:15.1f} {p90:12.1f} {cpu:14.1f}")
+    total = decode[0] + results[1][1][0]
+    print(f"\ndecode + check (identity on 2 frames, no challenge): {total:.1f} ms wall (target <= 300 ms)")
+
+
+if __name__ == "__main__":
+    main()
