@@ -236,13 +236,9 @@ def _patches(a: Grey, size: int) -> Grey:
     )
 
 
-def _aggd_blocks(
-    x: npt.NDArray[np.float32], size: int
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """`aggd_fit` of every size x size block of each map in x (k, H, W), H and W multiples of size.
-
-    NIQE's hot loop (10 maps at two scales): block sums through a reshaped view, no patch copies.
-    """
+def _block_moments(x: npt.NDArray[np.float32], size: int) -> list[FloatArray]:
+    """Per size x size block of each map in x (k, H, W): sums of x^2 left and right of 0, counts of
+    negative and positive values, mean |x| and mean x^2, as (k, n_blocks) arrays (the AGGD moments)."""
     k, h, w = x.shape
     n = size * size
 
@@ -251,14 +247,15 @@ def _aggd_blocks(
             a.reshape(k, h // size, size, w // size, size).sum(axis=(2, 4), dtype=np.float64).reshape(k, -1)
         )
 
-    n_pos = block_sum(x > 0)
+    positive = x > 0
+    n_pos = block_sum(positive)
     n_neg = block_sum(x < 0)
     mean_abs = block_sum(np.abs(x)) / n
     sq = x * x
     total_sq = block_sum(sq)
-    np.multiply(sq, x > 0, out=sq)
+    sq *= positive
     right_sq = block_sum(sq)
-    return _aggd_from_moments(total_sq - right_sq, right_sq, n_neg, n_pos, mean_abs, total_sq / n)
+    return [total_sq - right_sq, right_sq, n_neg, n_pos, mean_abs, total_sq / n]
 
 
 # Neighbours of NIQE's paired products: right, below, below-right, below-left.
@@ -287,11 +284,17 @@ def niqe_patch_features(grey: Grey) -> tuple[FloatArray, FloatArray]:
         if sharpness is None:
             sharpness = _patches(sigma, side).mean(axis=1, dtype=np.float64)
         padded = cv2.copyMakeBorder(m, 0, 1, 1, 1, cv2.BORDER_WRAP)
-        maps = np.empty((5, h, w), np.float32)
-        maps[0] = m[:h, :w]
-        for i, (dy, dx) in enumerate(_NIQE_SHIFTS, start=1):
-            np.multiply(m[:h, :w], padded[dy : dy + h, 1 + dx : 1 + dx + w], out=maps[i])
-        shape, mean, lvar, rvar = _aggd_blocks(maps, side)
+        # One band of patch rows at a time, so the five maps and their temporaries stay in the CPU cache.
+        bands = []
+        maps = np.empty((5, side, w), np.float32)
+        for r0 in range(0, h, side):
+            rows = m[r0 : r0 + side, :w]
+            maps[0] = rows
+            for i, (dy, dx) in enumerate(_NIQE_SHIFTS, start=1):
+                np.multiply(rows, padded[r0 + dy : r0 + dy + side, 1 + dx : 1 + dx + w], out=maps[i])
+            bands.append(_block_moments(maps, side))
+        moments = (np.concatenate(parts, axis=1) for parts in zip(*bands, strict=True))
+        shape, mean, lvar, rvar = _aggd_from_moments(*moments)
         feats += [shape[0], (lvar[0] + rvar[0]) / 2.0]
         for k in range(1, 5):
             feats += [shape[k], mean[k], lvar[k], rvar[k]]
@@ -596,25 +599,54 @@ def _gpe(p: _Pair) -> float:
     return _gradient_phase_sq(gx, gy, tx, ty)
 
 
+STRIP_ROWS = 48
+"""Row-strip height for the filter-heavy measures: each strip's temporaries stay in the CPU cache, which
+makes SSIM and VIF about 3x faster than whole-image arrays; results are identical (halo rows included)."""
+
+
+def _strips(first: int, stop: int, rows: int = STRIP_ROWS) -> list[tuple[int, int]]:
+    """[r0, r1) output row ranges covering first..stop."""
+    return [(r0, min(r0 + rows, stop)) for r0 in range(first, stop, rows)]
+
+
 def _ssim(p: _Pair) -> float:
     """Mean SSIM (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, K = (0.01, 0.03), L = 255.
 
-    Averaged over the window-valid region (5-pixel border dropped), as the reference code does.
+    Averaged over the window-valid region (5-pixel border dropped), as the reference code does. Computed
+    in row strips with a 5-row halo, so every averaged value equals the whole-image computation.
     """
     c1, c2 = (0.01 * _MAX_PX) ** 2, (0.03 * _MAX_PX) ** 2
     x, y = p.ref, p.test
+    h, w = x.shape
+    pad = 5 if min(h, w) > 10 else 0
+    ranges = _strips(pad, h - pad) if pad else [(0, h)]
 
     def g(a: Grey) -> Grey:
         return cv2.GaussianBlur(a, (11, 11), 1.5)
 
-    mx, my = g(x), g(y)
-    mxx, myy, mxy = mx * mx, my * my, mx * my
-    sxx, syy, sxy = g(x * x) - mxx, g(y * y) - myy, g(x * y) - mxy
-    ssim_map = ((2 * mxy + c1) * (2 * sxy + c2)) / ((mxx + myy + c1) * (sxx + syy + c2))
-    pad = 5 if min(x.shape) > 10 else 0
-    return float(
-        ssim_map[pad : ssim_map.shape[0] - pad, pad : ssim_map.shape[1] - pad].mean(dtype=np.float64)
-    )
+    total = 0.0
+    for r0, r1 in ranges:
+        xs, ys = x[r0 - pad : r1 + pad], y[r0 - pad : r1 + pad]
+        mx, my = g(xs), g(ys)
+        mxx, myy, mxy = mx * mx, my * my, mx * my
+        sxx, syy, sxy = g(xs * xs), g(ys * ys), g(xs * ys)
+        sxx -= mxx
+        syy -= myy
+        sxy -= mxy
+        # In place: mxy <- (2 mxy + c1)(2 sxy + c2); mxx <- (mxx + myy + c1)(sxx + syy + c2)
+        mxy *= 2
+        mxy += c1
+        sxy *= 2
+        sxy += c2
+        mxy *= sxy
+        mxx += myy
+        mxx += c1
+        sxx += syy
+        sxx += c2
+        mxx *= sxx
+        mxy /= mxx
+        total += float(mxy[pad : mxy.shape[0] - pad, pad : w - pad].sum(dtype=np.float64))
+    return total / ((h - 2 * pad) * (w - 2 * pad))
 
 
 def _gauss_kernel(n: int, sigma: float) -> npt.NDArray[np.float32]:
@@ -622,7 +654,11 @@ def _gauss_kernel(n: int, sigma: float) -> npt.NDArray[np.float32]:
 
 
 def _vif(p: _Pair) -> float:
-    """Pixel-domain VIF (Sheikh and Bovik 2006, the 'vifp' of LIVE's code): 4 scales, sigma_n^2 = 2."""
+    """Pixel-domain VIF (Sheikh and Bovik 2006, the 'vifp' of LIVE's code): 4 scales, sigma_n^2 = 2.
+
+    Filters are 'valid' (no border), as in the reference; each scale's statistics are summed over row
+    strips with halo rows, which gives the same sums as whole-image arrays.
+    """
     sigma_nsq = 2.0
     ref, test = p.ref, p.test
     num = den = 0.0
@@ -639,18 +675,30 @@ def _vif(p: _Pair) -> float:
             ref, test = g(ref)[::2, ::2], g(test)[::2, ::2]
         if min(ref.shape) <= n:
             break
-        mu1, mu2 = g(ref), g(test)
-        s1 = np.maximum(g(ref * ref) - mu1 * mu1, 0)
-        s2 = np.maximum(g(test * test) - mu2 * mu2, 0)
-        s12 = g(ref * test) - mu1 * mu2
-        gain = s12 / (s1 + 1e-10)
-        sv = np.maximum(s2 - gain * s12, 1e-10)
-        # Where the reference or the distorted patch is flat, or the gain is negative, the reference code
-        # sets the gain to 0, which makes the numerator term 0 whatever sv is.
-        keep = (s1 >= 1e-10) & (s2 >= 1e-10) & (gain >= 0)
-        info = np.log1p(gain * gain * s1 / (sv + sigma_nsq))
-        num += float(info.sum(where=keep, dtype=np.float64)) / math.log(10)
-        den += float(np.log1p(s1 / sigma_nsq).sum(dtype=np.float64)) / math.log(10)
+        for r0, r1 in _strips(half, ref.shape[0] - half):
+            rs, ts = ref[r0 - half : r1 + half], test[r0 - half : r1 + half]
+            mu1, mu2 = g(rs), g(ts)
+            s1 = g(rs * rs)
+            s1 -= mu1 * mu1
+            np.maximum(s1, 0, out=s1)
+            s2 = g(ts * ts)
+            s2 -= mu2 * mu2
+            np.maximum(s2, 0, out=s2)
+            s12 = g(rs * ts)
+            s12 -= mu1 * mu2
+            gain = s12 / (s1 + 1e-10)
+            sv = s2 - gain * s12
+            np.maximum(sv, 1e-10, out=sv)
+            # Where the reference or the distorted patch is flat, or the gain is negative, the reference
+            # code sets the gain to 0, which makes the numerator term 0 whatever sv is.
+            keep = (s1 >= 1e-10) & (s2 >= 1e-10) & (gain >= 0)
+            sv += sigma_nsq
+            gain *= gain
+            gain *= s1
+            gain /= sv
+            num += float(np.log1p(gain).sum(where=keep, dtype=np.float64)) / math.log(10)
+            s1 /= sigma_nsq
+            den += float(np.log1p(s1).sum(dtype=np.float64)) / math.log(10)
     return num / den if den > 0 else 1.0
 
 
