@@ -97,11 +97,26 @@ class GatewayClient:
         timeout_s: float | None = None,
         challenge: pb.Challenge | None = None,
         reference: pb.Image | None = None,
+        session: pb.CreateSessionResponse | None = None,
     ) -> pb.EvaluateResponse:
+        """Evaluate `media`; with `session` (from create_session) the clip answers its challenge."""
         rid = request_id or uuid.uuid4().hex
         request = pb.EvaluateRequest(request_id=rid, media=media, challenge=challenge, reference=reference)
-        metadata = _metadata(rid) + ((("x-api-key", self._api_key),) if self._api_key else ())
-        return await self._stub.Evaluate(request, timeout=timeout_s, metadata=metadata)
+        if session is not None:
+            request.session_id, request.nonce = session.session_id, session.nonce
+        return await self._stub.Evaluate(request, timeout=timeout_s, metadata=self._call_metadata(rid))
+
+    async def create_session(
+        self, request_id: str | None = None, timeout_s: float | None = None
+    ) -> pb.CreateSessionResponse:
+        """A new single-use session: the challenge and flash colours to show, valid until expires_at_ms."""
+        rid = request_id or uuid.uuid4().hex
+        return await self._stub.CreateSession(
+            pb.CreateSessionRequest(request_id=rid), timeout=timeout_s, metadata=self._call_metadata(rid)
+        )
+
+    def _call_metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
+        return _metadata(request_id) + ((("x-api-key", self._api_key),) if self._api_key else ())
 
     async def close(self) -> None:
         await self._channel.close()

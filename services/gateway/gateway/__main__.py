@@ -1,11 +1,21 @@
-"""`python -m gateway`: config and settings from the environment, then serve Liveness until signalled."""
+"""`python -m gateway`: config and settings from the environment, then serve Liveness until signalled.
+
+Security is off unless configured: LIVENESS_TLS_CERT/_KEY (+ _CLIENT_CA) serve TLS (mTLS) to clients,
+GATEWAY_BACKEND_CA/_CERT/_KEY make the calls to the tests TLS (mTLS), `security.api_keys` in the config
+turns API keys and per-key rate limiting on, GATEWAY_SESSION_KEY (hex) signs session tokens.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+
+import grpc
 
 from gateway.config import load
 from gateway.servicer import GatewayApp
+from gateway.sessions import session_key_from_env
+from liveness import security
 from liveness.runtime import logging as jsonlog
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.server import run
@@ -14,7 +24,18 @@ from liveness.runtime.server import run
 def main() -> None:
     settings = ServerSettings.from_env()
     jsonlog.configure("gateway", settings.log_level)
-    asyncio.run(run(GatewayApp(load(), settings.limits), settings))
+    config = load()
+    app = GatewayApp(
+        config,
+        settings.limits,
+        backend_credentials=security.channel_credentials_from_env(os.environ),
+        session_key=session_key_from_env(os.environ),
+    )
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if config.api_keys.enabled:
+        interceptors.append(security.ApiKeyInterceptor(config.api_keys))
+    credentials = security.server_credentials_from_env(os.environ)
+    asyncio.run(run(app, settings, credentials=credentials, interceptors=interceptors))
 
 
 if __name__ == "__main__":

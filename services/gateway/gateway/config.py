@@ -9,11 +9,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.sessions import SessionSettings
 from liveness.runtime.config import env_value
+from liveness.security import ApiKeys, RateLimit
+
+if TYPE_CHECKING:
+    from gateway.fusion import Calibration
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d")
@@ -57,6 +62,11 @@ class GatewayConfig:
     describe_ttl_s: float = 30.0
     thresholds: Thresholds = field(default_factory=Thresholds)
     tests: tuple[Endpoint, ...] = ()
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    api_keys: ApiKeys = field(default_factory=ApiKeys)
+    # A learned fusion (`liveness calibrate`); None: the weighted mean of the scores.
+    calibration: Calibration | None = None
+    calibration_info: Mapping[str, Any] = field(default_factory=dict)  # what it was fitted on, dev metrics
 
     def __post_init__(self) -> None:
         if self.budget_ms <= 0 or self.margin_ms < 0 or self.margin_ms >= self.budget_ms:
@@ -81,12 +91,56 @@ class GatewayConfig:
         raise KeyError(name)
 
 
+def _section(data: Mapping[str, Any], name: str, known: set[str]) -> dict[str, Any]:
+    section = data.get(name) or {}
+    if not isinstance(section, Mapping):
+        raise ValueError(f"{name}: expected a mapping")
+    unknown = set(section) - known
+    if unknown:
+        raise ValueError(f"{name}: unknown keys {sorted(unknown)}")
+    return dict(section)
+
+
+def _calibration(data: Mapping[str, Any]) -> tuple[Calibration | None, dict[str, Any]]:
+    # fusion imports Thresholds from this module, so it is imported when a config is parsed.
+    from gateway.fusion import Calibration
+
+    spec = _section(data, "fusion", {"method", "bias", "tests", "isotonic", "fitted"})
+    if not spec or spec.get("method", "mean") == "mean":
+        return None, dict(spec.get("fitted") or {})
+    tests = spec.get("tests") or {}
+    iso = spec.get("isotonic") or {}
+    calibration = Calibration(
+        method=str(spec["method"]),
+        bias=float(spec.get("bias", 0.0)),
+        coefs={str(k): float(v["coef"]) for k, v in tests.items()},
+        mean_logits={str(k): float(v["mean_logit"]) for k, v in tests.items()},
+        knots_x=tuple(float(x) for x in iso.get("x", ())),
+        knots_y=tuple(float(y) for y in iso.get("y", ())),
+    )
+    return calibration, dict(spec.get("fitted") or {})
+
+
 def parse(data: Mapping[str, Any]) -> GatewayConfig:
     """Build a config from parsed YAML; unknown keys are errors so typos do not pass silently."""
-    known = {"version", "budget_ms", "margin_ms", "describe_ttl_s", "thresholds", "tests"}
+    known = {
+        "version",
+        "budget_ms",
+        "margin_ms",
+        "describe_ttl_s",
+        "thresholds",
+        "tests",
+        "sessions",
+        "security",
+        "fusion",
+    }
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"unknown gateway config keys: {sorted(unknown)}")
+    sessions = _section(data, "sessions", set(SessionSettings.__dataclass_fields__))
+    security = _section(data, "security", {"api_keys", "rate_limit"})
+    rate = security.get("rate_limit") or {}
+    calibration, fitted = _calibration(data)
     tests = []
     for name, spec in (data.get("tests") or {}).items():
         extra = set(spec) - {"address", "weight", "timeout_ms"}
@@ -108,6 +162,13 @@ def parse(data: Mapping[str, Any]) -> GatewayConfig:
         describe_ttl_s=float(data.get("describe_ttl_s", 30.0)),
         thresholds=Thresholds(**{k: float(v) for k, v in th.items()}),
         tests=tuple(tests),
+        sessions=SessionSettings(**sessions),
+        api_keys=ApiKeys(
+            hashes={str(k): str(v) for k, v in (security.get("api_keys") or {}).items()},
+            rate_limit=RateLimit(**{k: v for k, v in rate.items()}),
+        ),
+        calibration=calibration,
+        calibration_info=fitted,
     )
 
 

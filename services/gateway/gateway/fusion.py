@@ -1,9 +1,17 @@
-"""Weighted score fusion: a pure function from the tests' results to live / spoof / uncertain."""
+"""Weighted score fusion: a pure function from the tests' results to live / spoof / uncertain.
+
+Without a calibration the fused score is the weighted mean of the scores that answered OK. With one (learned
+by `liveness calibrate` on a dev set, stored as plain numbers in the gateway config) it is a calibrated
+probability: logistic, P(live) = sigmoid(bias + sum_i coef_i * logit(score_i)), where a test that did not
+answer OK contributes its dev-set mean logit (the neutral value the model saw for it); or isotonic, a
+non-decreasing piecewise-linear map of the weighted mean. The decision rules are the same either way.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from gateway.config import Thresholds
 from liveness.types import Decision, Status
@@ -22,6 +30,70 @@ class Vote:
     score: float
 
 
+LOGIT_CLIP = 1e-4  # scores are clipped to [LOGIT_CLIP, 1 - LOGIT_CLIP] before the logit
+
+
+def logit(p: float) -> float:
+    p = min(max(p, LOGIT_CLIP), 1.0 - LOGIT_CLIP)
+    return math.log(p / (1.0 - p))
+
+
+def sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """A learned map from the tests' scores to P(live): "logistic" or "isotonic" (see the module doc)."""
+
+    method: str
+    bias: float = 0.0
+    coefs: Mapping[str, float] = field(default_factory=dict)  # logistic: per test, on logit(score)
+    mean_logits: Mapping[str, float] = field(default_factory=dict)  # logistic: stand-in for a missing test
+    knots_x: tuple[float, ...] = ()  # isotonic: weighted-mean score at each knot, increasing
+    knots_y: tuple[float, ...] = ()  # isotonic: P(live) at each knot, non-decreasing
+
+    def __post_init__(self) -> None:
+        if self.method == "logistic":
+            if set(self.coefs) != set(self.mean_logits):
+                raise ValueError("fusion: every logistic coefficient needs a mean_logit, and vice versa")
+        elif self.method == "isotonic":
+            xs, ys = self.knots_x, self.knots_y
+            if len(xs) < 2 or len(xs) != len(ys):
+                raise ValueError("fusion: isotonic needs at least two (x, y) knots of equal count")
+            if any(b <= a for a, b in zip(xs, xs[1:], strict=False)) or any(
+                b < a for a, b in zip(ys, ys[1:], strict=False)
+            ):
+                raise ValueError("fusion: isotonic knots need increasing x and non-decreasing y")
+            if not all(0.0 <= y <= 1.0 for y in ys):
+                raise ValueError("fusion: isotonic y values must be probabilities")
+        else:
+            raise ValueError(f"fusion: method must be logistic or isotonic, got {self.method!r}")
+
+    def probability(self, ok: Sequence[Vote], weighted_mean: float) -> float:
+        """P(live) from the votes that answered OK (and, for isotonic, their weighted mean)."""
+        if self.method == "isotonic":
+            return _interp(weighted_mean, self.knots_x, self.knots_y)
+        scores = {v.name: v.score for v in ok}
+        z = self.bias + sum(
+            coef * (logit(scores[name]) if name in scores else self.mean_logits[name])
+            for name, coef in self.coefs.items()
+        )
+        return sigmoid(z)
+
+
+def _interp(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
+    if x <= xs[0]:
+        return ys[0]
+    for x0, x1, y0, y1 in zip(xs, xs[1:], ys, ys[1:], strict=False):
+        if x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1]
+
+
 @dataclass(frozen=True, slots=True)
 class Fused:
     decision: Decision
@@ -31,8 +103,10 @@ class Fused:
     fused: frozenset[str]
 
 
-def fuse(votes: Sequence[Vote], thresholds: Thresholds) -> Fused:
-    """Renormalise weights over the tests that answered OK and compare the weighted mean with thresholds.
+def fuse(votes: Sequence[Vote], thresholds: Thresholds, calibration: Calibration | None = None) -> Fused:
+    """Renormalise weights over the tests that answered OK and compare the fused score with thresholds.
+
+    The fused score is the weighted mean, or the calibrated probability when `calibration` is given.
 
     A test that does not apply to the media (NOT_APPLICABLE) carries no weight. The answer is degraded when
     an applicable test timed out, was unavailable or failed. It is UNCERTAIN when the tests that answered OK
@@ -49,6 +123,8 @@ def fuse(votes: Sequence[Vote], thresholds: Thresholds) -> Fused:
         reasons = ", ".join(f"{v.name}: {v.status.name.lower()}" for v in applicable) or "no test applies"
         return Fused(Decision.UNCERTAIN, 0.0, degraded, f"no test answered ({reasons})", names)
     score = sum(v.weight * v.score for v in ok) / ok_weight
+    if calibration is not None:
+        score = calibration.probability(ok, score)
     if ok_weight < thresholds.min_weight_fraction * applicable_weight:
         missing = ", ".join(
             f"{v.name}: {v.status.name.lower()}" for v in applicable if v.status is not Status.OK

@@ -3,12 +3,18 @@
 Each backend call's deadline is the request's remaining budget minus a margin (a tighter client deadline
 wins). A test that times out, is unreachable or fails is reported with that status and left out of fusion,
 and the answer is marked degraded; the gateway itself fails only on bad input.
+
+Liveness.CreateSession hands out a server-random challenge and flash sequence (gateway.sessions). An
+Evaluate that carries the session burns it, sends the session's challenge to the tests, checks the flash
+colours on the clip (gateway.flash) and applies the session rules (sessions.judge) to the fused decision.
+Expired or used sessions fail with FAILED_PRECONDITION, forged ones with PERMISSION_DENIED.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +23,16 @@ from dataclasses import dataclass, replace
 import grpc
 
 from gateway.config import Endpoint, GatewayConfig
+from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
+from gateway.sessions import FlashSchedule, Session, SessionStore, judge
 from liveness.client import open_channel
+from liveness.errors import FailedPrecondition, InvalidInput
 from liveness.runtime import convert
 from liveness.runtime.interceptors import REQUEST_ID_KEY
 from liveness.runtime.logging import request_id_var
-from liveness.types import FaceObservation, Media, Status, TestInfo
+from liveness.security import current_key_id
+from liveness.types import ActionResult, Box, FaceObservation, Media, Status, TestInfo
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
 from liveness.vision import face
@@ -36,9 +46,11 @@ DESCRIBE_TIMEOUT_S = 0.5
 class Backend:
     """A long-lived channel to one test, with its Describe answer cached for `ttl_s`."""
 
-    def __init__(self, endpoint: Endpoint, ttl_s: float) -> None:
+    def __init__(
+        self, endpoint: Endpoint, ttl_s: float, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
         self.endpoint = endpoint
-        self._channel = open_channel(endpoint.address)
+        self._channel = open_channel(endpoint.address, credentials)
         self.stub = pb_grpc.LivenessTestStub(self._channel)
         self._ttl_s = ttl_s
         self.info: TestInfo | None = None
@@ -103,6 +115,31 @@ def _face_status(detection: asyncio.Future[list[FaceObservation]] | None, chosen
     return by_index.get(chosen, observations[0]).status
 
 
+def _challenge_results(answers: Sequence[pb.CheckResponse]) -> list[ActionResult] | None:
+    """The challenge results of the first test that answered OK with some, or None when none did."""
+    for answer in answers:
+        if answer.status == pb.STATUS_OK and len(answer.challenge_results):
+            return [
+                ActionResult(
+                    action=convert.actions_from_proto(pb.Challenge(actions=[r.action]))[0],
+                    satisfied=r.satisfied,
+                    frame_index=r.frame_index,
+                    confidence=r.confidence,
+                )
+                for r in answer.challenge_results
+            ]
+    return None
+
+
+def _flash_box(observations: Sequence[FaceObservation], chosen: int) -> Box | None:
+    """The face box of the chosen frame, else of any frame with exactly one face."""
+    ordered = sorted(observations, key=lambda o: abs(o.frame_index - chosen))
+    for obs in ordered:
+        if obs.status is Status.OK and obs.face is not None:
+            return obs.face.box
+    return None
+
+
 _RPC_STATUS = {
     grpc.StatusCode.DEADLINE_EXCEEDED: Status.TIMEOUT,
     grpc.StatusCode.UNAVAILABLE: Status.UNAVAILABLE,
@@ -119,12 +156,53 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         executor: ThreadPoolExecutor,
         limits: MediaLimits,
         detector: face.DetectorSettings = face.DEFAULT_DETECTOR,
+        sessions: SessionStore | None = None,
     ) -> None:
         self._config = config
         self._backends = list(backends)
         self._executor = executor
         self._limits = limits
         self._detector = detector
+        self._sessions = sessions
+
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateSessionResponse:
+        if self._sessions is None:
+            raise FailedPrecondition("sessions are not enabled on this gateway")
+        session = self._sessions.create(owner=current_key_id.get())
+        log.info(
+            "session created", extra={"actions": len(session.challenge), "flash_steps": len(session.flash)}
+        )
+        return pb.CreateSessionResponse(
+            session_id=session.token,
+            nonce=session.nonce,
+            expires_at_ms=session.expires_at_ms,
+            challenge=pb.Challenge(actions=[convert.action_to_proto(a) for a in session.challenge]),
+            flash=pb.FlashSequence(
+                steps=[
+                    pb.FlashStep(
+                        color=pb.Color(red=s.color[0], green=s.color[1], blue=s.color[2]),
+                        duration_ms=s.duration_ms,
+                    )
+                    for s in session.flash
+                ]
+            ),
+        )
+
+    def _redeem(self, request: pb.EvaluateRequest, media: Media) -> Session | None:
+        """The request's session, burned; None without one. Raises on every session rule broken."""
+        if not request.session_id and not request.nonce:
+            if self._sessions is not None and self._sessions.settings.required:
+                raise FailedPrecondition("this gateway requires a session: call CreateSession first")
+            return None
+        if self._sessions is None:
+            raise FailedPrecondition("sessions are not enabled on this gateway")
+        if len(request.challenge.actions):
+            raise InvalidInput("challenge: a session sets the challenge; leave it empty")
+        if not media.is_clip:
+            raise InvalidInput("session: send a clip that answers the challenge, not a single image")
+        return self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
 
     async def Evaluate(
         self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
@@ -137,6 +215,10 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         deadline = start + budget_s - self._config.margin_ms / 1000.0
         loop = asyncio.get_running_loop()
         media = await loop.run_in_executor(self._executor, self._validate, request)
+        session = self._redeem(request, media)
+        challenge = request.challenge
+        if session is not None:
+            challenge = pb.Challenge(actions=[convert.action_to_proto(a) for a in session.challenge])
 
         stale = [b for b in self._backends if b.stale]
         if stale:
@@ -157,8 +239,12 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             )
         rid = request_id_var.get() or request.request_id
         tasks = [
-            asyncio.create_task(self._call(p, request, detection, face_frames, deadline, rid)) for p in plans
+            asyncio.create_task(self._call(p, request, challenge, detection, face_frames, deadline, rid))
+            for p in plans
         ]
+        flash_task = None
+        if session is not None:
+            flash_task = asyncio.create_task(self._flash(media, session, detection, chosen, deadline))
         answers = {
             p.backend.endpoint.name: a for p, a in zip(plans, await asyncio.gather(*tasks), strict=True)
         }
@@ -173,13 +259,43 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             status = convert.status_from_proto(answer.status)
             votes.append(Vote(ep.name, ep.weight, status, answer.score))
             results.append((ep, answer))
-        fused = fuse(votes, self._config.thresholds)
+        fused = fuse(votes, self._config.thresholds, self._config.calibration)
         detail = fused.detail
+        decision = fused.decision
+        session_result = None
+        if session is not None and flash_task is not None:
+            flash = await flash_task
+            seen = _challenge_results([a for _, a in results])
+            decision, why = judge(
+                decision, session.challenge, seen, flash.status, flash.satisfied, flash.detail
+            )
+            if why:
+                detail = f"{why}; {detail}"
+            session_result = pb.SessionResult(
+                challenge_satisfied=seen is not None
+                and len(seen) == len(session.challenge)
+                and all(r.satisfied for r in seen),
+                challenge_results=[
+                    pb.ActionResult(
+                        action=convert.action_to_proto(r.action),
+                        satisfied=r.satisfied,
+                        frame_index=r.frame_index,
+                        confidence=r.confidence,
+                    )
+                    for r in seen or ()
+                ],
+                flash=pb.FlashResult(
+                    status=convert.status_to_proto(flash.status),
+                    correlation=flash.correlation,
+                    satisfied=flash.satisfied,
+                    detail=flash.detail,
+                ),
+            )
         if face_status in (Status.NO_FACE, Status.MULTIPLE_FACES):
             detail = f"{face_status.name.lower().replace('_', ' ')} in the frame; {detail}"
         response = pb.EvaluateResponse(
             request_id=rid,
-            decision=pb.Decision.Value("DECISION_" + fused.decision.name),
+            decision=pb.Decision.Value("DECISION_" + decision.name),
             score=fused.score,
             tests=[
                 pb.TestResult(result=a, weight=ep.weight, fused=ep.name in fused.fused) for ep, a in results
@@ -188,11 +304,13 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             elapsed_ms=(time.monotonic() - start) * 1000.0,
             detail=detail,
             face_status=convert.status_to_proto(face_status) if face_status else pb.STATUS_UNSPECIFIED,
+            session=session_result,
         )
         log.info(
             "evaluated",
             extra={
-                "decision": fused.decision.name,
+                "decision": decision.name,
+                "session": session is not None,
                 "score": round(fused.score, 4),
                 "degraded": fused.degraded,
                 "latency_ms": round(response.elapsed_ms, 1),
@@ -200,6 +318,38 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             },
         )
         return response
+
+    async def _flash(
+        self,
+        media: Media,
+        session: Session,
+        detection: asyncio.Future[list[FaceObservation]] | None,
+        chosen: int,
+        deadline: float,
+    ) -> FlashCheck:
+        """The flash check on the decoded clip, with the face box found for the tests (or found here)."""
+        schedule = FlashSchedule(session.flash)
+        if not schedule.steps:
+            return check_flash(media.frames, media.timestamps_ms, None, schedule, 0.0)
+        loop = asyncio.get_running_loop()
+        try:
+            if detection is not None:
+                observations = await asyncio.wait_for(asyncio.shield(detection), deadline - time.monotonic())
+            else:
+                observations = await asyncio.wait_for(
+                    loop.run_in_executor(
+                        self._executor, face.observe, media.frames[chosen], chosen, self._detector
+                    ),
+                    deadline - time.monotonic(),
+                )
+                observations = [observations]
+        except TimeoutError:
+            return FlashCheck(Status.TIMEOUT, 0.0, False, "face detection did not finish within the budget")
+        box = _flash_box(observations, chosen)
+        minimum = self._config.sessions.flash_min_correlation
+        return await loop.run_in_executor(
+            self._executor, check_flash, media.frames, media.timestamps_ms, box, schedule, minimum
+        )
 
     def _validate(self, request: pb.EvaluateRequest) -> Media:
         """Decode and check everything the client sent, so bad input fails here with INVALID_ARGUMENT."""
@@ -238,6 +388,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         self,
         plan: _Plan,
         request: pb.EvaluateRequest,
+        challenge: pb.Challenge,
         detection: asyncio.Future[list[FaceObservation]] | None,
         face_frames: Sequence[int],
         deadline: float,
@@ -245,7 +396,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
     ) -> pb.CheckResponse:
         backend, ep, info = plan.backend, plan.backend.endpoint, plan.backend.info
         assert info is not None
-        check = pb.CheckRequest(request_id=request_id, challenge=request.challenge)
+        check = pb.CheckRequest(request_id=request_id, challenge=challenge)
         if request.HasField("reference"):
             check.reference.CopyFrom(request.reference)
         pairs = convert.clip_pairs(request.media)
@@ -289,9 +440,17 @@ class GatewayApp:
 
     name = "gateway"
 
-    def __init__(self, config: GatewayConfig, limits: MediaLimits) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        limits: MediaLimits,
+        backend_credentials: grpc.ChannelCredentials | None = None,
+        session_key: bytes | None = None,
+    ) -> None:
         self._config = config
         self._limits = limits
+        self._backend_credentials = backend_credentials
+        self._sessions = SessionStore(config.sessions, session_key or secrets.token_bytes(32))
         self._backends: list[Backend] = []
         self._servicer: GatewayServicer | None = None
 
@@ -303,11 +462,15 @@ class GatewayApp:
         pb_grpc.add_LivenessServicer_to_server(_Deferred(self), server)
 
     async def start(self, executor: ThreadPoolExecutor) -> None:
-        self._backends = [Backend(ep, self._config.describe_ttl_s) for ep in self._config.tests]
+        self._backends = [
+            Backend(ep, self._config.describe_ttl_s, self._backend_credentials) for ep in self._config.tests
+        ]
         await asyncio.get_running_loop().run_in_executor(executor, face.load)
         # Best effort: tests that are not up yet are described on the first request that needs them.
         await asyncio.gather(*(b.refresh(DESCRIBE_TIMEOUT_S) for b in self._backends))
-        self._servicer = GatewayServicer(self._config, self._backends, executor, self._limits)
+        self._servicer = GatewayServicer(
+            self._config, self._backends, executor, self._limits, sessions=self._sessions
+        )
 
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self._backends))
@@ -329,3 +492,8 @@ class _Deferred(pb_grpc.LivenessServicer):
         self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> pb.EvaluateResponse:
         return await self._app.servicer.Evaluate(request, context)
+
+    async def CreateSession(
+        self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateSessionResponse:
+        return await self._app.servicer.CreateSession(request, context)

@@ -1,0 +1,263 @@
+"""Sessions: a server-random challenge and flash-colour sequence that a clip must answer once, in time.
+
+A session id is a token `<id>.<expires_at_ms>.<hmac>` signed with the gateway's secret key, so an id that the
+gateway did not issue (forged, tampered expiry) fails before any lookup. The single-use nonce and the session
+itself live in an in-process store bounded in size and time; a multi-replica gateway therefore needs sticky
+sessions or a shared store (and the same `GATEWAY_SESSION_KEY` on every replica).
+
+Pure: no gRPC. Failures raise liveness.errors types (PermissionDenied for forged tokens or wrong nonces,
+FailedPrecondition for expired, used or unknown sessions), which the server interceptor maps to status codes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from liveness.errors import FailedPrecondition, InvalidInput, PermissionDenied
+from liveness.types import Action, ActionResult, Decision, Status
+
+RGB = tuple[int, int, int]
+
+# Saturated, well-separated screen colours: each step changes the face's chroma in a known direction.
+PALETTE: dict[str, RGB] = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "magenta": (255, 0, 255),
+    "cyan": (0, 255, 255),
+}
+ACTIONS = (Action.BLINK, Action.SMILE, Action.SURPRISE, Action.TURN_LEFT, Action.TURN_RIGHT)
+
+
+@dataclass(frozen=True, slots=True)
+class FlashStep:
+    """Show `color` (8-bit sRGB) full-screen for `duration_ms`."""
+
+    color: RGB
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """How sessions are made and kept (config `sessions:`; key from GATEWAY_SESSION_KEY)."""
+
+    ttl_s: float = 180.0
+    max_sessions: int = 10_000  # the oldest session is dropped beyond this, so memory stays bounded
+    actions: int = 2  # challenge length
+    flash_steps: int = 6  # with 6 colours, two random sequences rarely agree for long
+    flash_min_ms: int = 250
+    flash_max_ms: int = 400
+    flash_min_correlation: float = 0.5  # the flash check passes at or above this correlation
+    required: bool = False  # when true, Evaluate without a session is refused
+
+    def __post_init__(self) -> None:
+        if self.ttl_s <= 0 or self.max_sessions < 1:
+            raise ValueError(
+                f"sessions: need ttl_s > 0 and max_sessions >= 1, got {self.ttl_s}, {self.max_sessions}"
+            )
+        if not (1 <= self.actions <= len(ACTIONS)):
+            raise ValueError(f"sessions.actions must be in 1..{len(ACTIONS)}, got {self.actions}")
+        if self.flash_steps < 0 or not (0 < self.flash_min_ms <= self.flash_max_ms):
+            raise ValueError("sessions: need flash_steps >= 0 and 0 < flash_min_ms <= flash_max_ms")
+        if not (-1.0 <= self.flash_min_correlation <= 1.0):
+            raise ValueError("sessions.flash_min_correlation must be in [-1, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What the client was asked to do; `nonce` is single-use; `owner` is the API key id that made it."""
+
+    token: str
+    nonce: str
+    expires_at_ms: int
+    challenge: tuple[Action, ...]
+    flash: tuple[FlashStep, ...]
+    owner: str = ""
+
+
+def random_challenge(n: int, rng: secrets.SystemRandom) -> tuple[Action, ...]:
+    """n distinct actions in random order (at most one head turn, so the clip stays short to perform)."""
+    pool = list(ACTIONS)
+    rng.shuffle(pool)
+    chosen: list[Action] = []
+    for action in pool:
+        turns = {Action.TURN_LEFT, Action.TURN_RIGHT}
+        if action in turns and turns & set(chosen):
+            continue
+        chosen.append(action)
+        if len(chosen) == n:
+            break
+    while len(chosen) < n:  # only reached when n > 4: allow the second turn
+        chosen.append(next(a for a in pool if a not in chosen))
+    return tuple(chosen)
+
+
+def random_flash(settings: SessionSettings, rng: secrets.SystemRandom) -> tuple[FlashStep, ...]:
+    """Random colours (no colour twice in a row) with random durations."""
+    steps: list[FlashStep] = []
+    names = list(PALETTE)
+    previous = ""
+    for _ in range(settings.flash_steps):
+        name = rng.choice([n for n in names if n != previous])
+        previous = name
+        steps.append(FlashStep(PALETTE[name], rng.randint(settings.flash_min_ms, settings.flash_max_ms)))
+    return tuple(steps)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def session_key_from_env(env: Mapping[str, str] = os.environ) -> bytes:
+    """GATEWAY_SESSION_KEY (hex, >= 32 bytes) or a fresh random key (sessions then die with the process)."""
+    raw = env.get("GATEWAY_SESSION_KEY", "")
+    if not raw:
+        return secrets.token_bytes(32)
+    try:
+        key = bytes.fromhex(raw)
+    except ValueError:
+        raise ValueError("GATEWAY_SESSION_KEY must be hex") from None
+    if len(key) < 32:
+        raise ValueError(f"GATEWAY_SESSION_KEY must hold at least 32 bytes, got {len(key)}")
+    return key
+
+
+class SessionStore:
+    """Issues signed sessions and burns them on first use; bounded by `max_sessions`, expired ones purged.
+
+    Thread-safe: the gateway calls it from the event loop, tests from anywhere.
+    """
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        key: bytes,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        if len(key) < 32:
+            raise ValueError("the session key must hold at least 32 bytes")
+        self.settings = settings
+        self._key = key
+        self._clock_ms = clock_ms
+        self._rng = secrets.SystemRandom()
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._lock = threading.Lock()
+        self.evicted = 0  # sessions dropped unused because the store was full
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
+
+    def create(self, owner: str = "") -> Session:
+        """A new session with a random challenge and flash sequence."""
+        expires = self._clock_ms() + int(self.settings.ttl_s * 1000)
+        body = f"{_b64(secrets.token_bytes(16))}.{expires}"
+        session = Session(
+            token=f"{body}.{self._sign(body)}",
+            nonce=_b64(secrets.token_bytes(16)),
+            expires_at_ms=expires,
+            challenge=random_challenge(self.settings.actions, self._rng),
+            flash=random_flash(self.settings, self._rng),
+            owner=owner,
+        )
+        with self._lock:
+            self._purge()
+            while len(self._sessions) >= self.settings.max_sessions:
+                self._sessions.popitem(last=False)
+                self.evicted += 1
+            self._sessions[session.token] = session
+        return session
+
+    def redeem(self, token: str, nonce: str, owner: str = "") -> Session:
+        """Check the token, expiry, nonce and owner, then burn the session (even if the clip later fails,
+        so a replay of the same session never gets a second try)."""
+        if not token or not nonce:
+            raise InvalidInput("session: send both session_id and nonce")
+        parts = token.split(".")
+        if len(parts) != 3 or not hmac.compare_digest(self._sign(f"{parts[0]}.{parts[1]}"), parts[2]):
+            raise PermissionDenied("session: the session id is not one this gateway issued")
+        if int(parts[1]) <= self._clock_ms():
+            with self._lock:
+                self._sessions.pop(token, None)
+            raise FailedPrecondition("session: expired; create a new session")
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None:
+                raise FailedPrecondition(
+                    "session: unknown or already used (sessions are single-use and live in one gateway "
+                    "replica); create a new session"
+                )
+            if not hmac.compare_digest(session.nonce, nonce):
+                raise PermissionDenied("session: the nonce does not match the session")
+            if session.owner != owner:
+                raise PermissionDenied("session: it was created with another API key")
+            del self._sessions[token]
+        return session
+
+    def _purge(self) -> None:
+        now = self._clock_ms()
+        expired = [t for t, s in self._sessions.items() if s.expires_at_ms <= now]
+        for token in expired:
+            del self._sessions[token]
+
+
+@dataclass(frozen=True, slots=True)
+class FlashSchedule:
+    """The colour shown at each moment of a clip that starts with the first step."""
+
+    steps: Sequence[FlashStep] = field(default_factory=tuple)
+
+    @property
+    def duration_ms(self) -> int:
+        return sum(s.duration_ms for s in self.steps)
+
+    def color_at(self, t_ms: float) -> RGB | None:
+        """The colour shown `t_ms` after the start, or None past the end."""
+        elapsed = 0
+        for step in self.steps:
+            elapsed += step.duration_ms
+            if t_ms < elapsed:
+                return step.color
+        return None
+
+
+def judge(
+    decision: Decision,
+    challenge: Sequence[Action],
+    results: Sequence[ActionResult] | None,
+    flash_status: Status,
+    flash_satisfied: bool,
+    flash_detail: str,
+) -> tuple[Decision, str]:
+    """The session rules on top of the fused decision, and why.
+
+    SPOOF when a check ran and failed (an action not seen in order, or a face whose colour did not follow the
+    flash): a replay cannot answer a challenge drawn seconds ago. UNCERTAIN when a check could not run
+    (`results` None: no test verified the challenge; the flash not measurable). Otherwise the fused decision.
+    """
+    if results is not None:
+        missed = [r.action.name for r in results if not r.satisfied]
+        if missed or len(results) != len(challenge):
+            return (
+                Decision.SPOOF,
+                f"challenge not followed ({', '.join(missed) or 'incomplete'} not seen in order)",
+            )
+    if flash_status is Status.OK and not flash_satisfied:
+        return Decision.SPOOF, f"flash colours not reflected by the face: {flash_detail}"
+    if results is None and challenge:
+        return Decision.UNCERTAIN, "the challenge could not be verified (no test answered it)"
+    if flash_status not in (Status.OK, Status.NOT_APPLICABLE):
+        return Decision.UNCERTAIN, f"the flash colours could not be checked: {flash_detail}"
+    return decision, ""
