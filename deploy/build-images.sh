@@ -38,12 +38,17 @@ podman_args=()
 
 wheels="build/wheels"
 mkdir -p "$wheels"
-"$py" deploy/requirements.py > "$wheels/requirements.txt"
+# Rewrite a file only when its content changes: its mtime decides whether the wheels are rebuilt.
+update() { if cmp -s "$1" "$2"; then rm -f "$1"; else mv "$1" "$2"; fi; }
+"$py" deploy/requirements.py > "$wheels/requirements.txt.new"
+update "$wheels/requirements.txt.new" "$wheels/requirements.txt"
 # face_recognition names the dlib sdist (a long compile); dlib-bin ships the same module (see Makefile).
-echo "face_recognition==1.3.0" > "$wheels/requirements-nodeps.txt"
-"$py" -m pip freeze --exclude-editable 2>/dev/null | grep -v '^-e ' > "$wheels/constraints.txt" || true
+echo "face_recognition==1.3.0" > "$wheels/requirements-nodeps.txt.new"
+update "$wheels/requirements-nodeps.txt.new" "$wheels/requirements-nodeps.txt"
+{ "$py" -m pip freeze --exclude-editable 2>/dev/null || true; } | grep -v '^-e ' > "$wheels/constraints.txt.new" || true
+update "$wheels/constraints.txt.new" "$wheels/constraints.txt"
 stamp="$wheels/.complete"
-if [[ ! -f "$stamp" || "$wheels/requirements.txt" -nt "$stamp" ]]; then
+if [[ ! -f "$stamp" || "$wheels/requirements.txt" -nt "$stamp" || "$wheels/constraints.txt" -nt "$stamp" ]]; then
   echo "wheels -> $wheels" >&2
   "$py" -m pip wheel -q -w "$wheels" -r "$wheels/requirements.txt" -c "$wheels/constraints.txt"
   "$py" -m pip wheel -q --no-deps -w "$wheels" -r "$wheels/requirements-nodeps.txt"
