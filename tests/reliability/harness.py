@@ -87,6 +87,28 @@ class ThreadedServer:
 
 
 @asynccontextmanager
+async def gateway_for(
+    endpoints: list[Endpoint],
+    settings: ServerSettings,
+    budget_ms: float = 2000.0,
+    describe_ttl_s: float = 30.0,
+) -> AsyncIterator[str]:
+    """A gateway calling `endpoints` (live 0.6, spoof 0.4, half the weight must answer); yield its address."""
+    config = GatewayConfig(
+        budget_ms=budget_ms,
+        margin_ms=50,
+        describe_ttl_s=describe_ttl_s,
+        tests=tuple(endpoints),
+        thresholds=Thresholds(live=0.6, spoof=0.4, min_weight_fraction=0.5),
+    )
+    running = await server.start(GatewayApp(config, settings.limits), settings)
+    try:
+        yield running.address
+    finally:
+        await running.stop(0)
+
+
+@asynccontextmanager
 async def serve_gateway(
     backends: list[tuple[LivenessModel, float]],
     settings: ServerSettings,
@@ -98,17 +120,7 @@ async def serve_gateway(
         for model, weight in backends:
             address = await stack.enter_async_context(serve_model(model))
             endpoints.append(Endpoint(model.info.name, address, weight))
-        config = GatewayConfig(
-            budget_ms=budget_ms,
-            margin_ms=50,
-            tests=tuple(endpoints),
-            thresholds=Thresholds(live=0.6, spoof=0.4, min_weight_fraction=0.5),
-        )
-        running = await server.start(GatewayApp(config, settings.limits), settings)
-        try:
-            yield running.address
-        finally:
-            await running.stop(0)
+        yield await stack.enter_async_context(gateway_for(endpoints, settings, budget_ms))
 
 
 @dataclass(frozen=True, slots=True)
