@@ -1,0 +1,458 @@
+"""`liveness calibrate`: per-test scores on a dev set -> a calibrated fused probability, weights, thresholds
+and an uncertain band, written as a versioned gateway config.
+
+Input, one of:
+- `--scores FILE`: a CSV with a `label` column (live/spoof, or 1/0) and one column per test holding its score
+  (empty when the test did not answer OK), or the report.json that `liveness eval` writes for the gateway;
+- `--data DIR`: a data set scored through a running gateway (`--gateway HOST:PORT`) or a local stack, keeping
+  each test's own score.
+
+Method: logistic regression on the tests' logit scores (a test that did not answer is replaced by its dev
+mean logit, which is also how the gateway fills it in), or isotonic regression of the weighted mean score
+with the logistic model's weights. Each test's weight is its share of the logistic model's discriminative
+power (|coef| x std of its logit score); the gateway answers UNCERTAIN when the tests that answered OK hold
+less than `min_weight_fraction` of it. Thresholds: `live` is the lowest threshold whose dev APCER is at most
+`--max-apcer`; `spoof` the highest whose dev BPCER is at most `--max-bpcer`; the band between them is
+UNCERTAIN (when both targets can be met at once the band closes at their midpoint).
+
+The numbers are stored as plain YAML (no pickles) and the config's version names the fit.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import yaml
+
+from gateway.config import DEFAULT_CONFIG, Thresholds, parse
+from gateway.fusion import Calibration, Vote, fuse, logit
+from liveness import metrics
+from liveness.types import Decision, Status
+
+LIVE_LABELS = {"live", "1", "bona_fide", "bonafide", "real"}
+SPOOF_LABELS = {"spoof", "0", "attack", "fake"}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One dev sample: its label and the scores of the tests that answered OK."""
+
+    live: bool
+    scores: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """What calibration produced."""
+
+    calibration: Calibration
+    weights: dict[str, float]
+    thresholds: Thresholds
+    metrics: dict[str, Any]
+
+
+def _label(raw: Any, where: str) -> bool:
+    text = str(raw).strip().lower()
+    if text in LIVE_LABELS:
+        return True
+    if text in SPOOF_LABELS:
+        return False
+    raise click.UsageError(f"{where}: label {raw!r} is neither live nor spoof")
+
+
+def read_scores(path: Path) -> list[Row]:
+    """Rows from a scores CSV or a `liveness eval` gateway report.json."""
+    if path.suffix.lower() == ".json":
+        report = json.loads(path.read_text())
+        rows = []
+        for i, sample in enumerate(report.get("samples", [])):
+            tests = sample.get("tests") or {}
+            scores = {n: float(t["score"]) for n, t in tests.items() if t.get("status") == "ok"}
+            rows.append(Row(_label(sample["label"], f"{path.name} sample {i}"), scores))
+        return rows
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        if "label" not in (reader.fieldnames or ()):
+            raise click.UsageError(f"{path.name}: needs a label column")
+        tests = [
+            c for c in reader.fieldnames or () if c not in ("label", "path", "attack", "subject", "split")
+        ]
+        rows = []
+        for i, raw in enumerate(reader, start=2):
+            scores = {}
+            for name in tests:
+                value = (raw.get(name) or "").strip()
+                if value:
+                    score = float(value)
+                    if not 0.0 <= score <= 1.0:
+                        raise click.UsageError(f"{path.name} line {i}: {name} score {value} is not in [0, 1]")
+                    scores[name] = score
+            rows.append(Row(_label(raw["label"], f"{path.name} line {i}"), scores))
+        return rows
+
+
+def _design(rows: Sequence[Row], tests: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Logit features with missing scores replaced by each test's mean logit; labels; those means."""
+    means = {}
+    for name in tests:
+        present = [logit(r.scores[name]) for r in rows if name in r.scores]
+        means[name] = float(np.mean(present))
+    x = np.array([[logit(r.scores[n]) if n in r.scores else means[n] for n in tests] for r in rows])
+    y = np.array([r.live for r in rows], dtype=bool)
+    return x, y, means
+
+
+def fit_logistic(
+    rows: Sequence[Row], tests: Sequence[str], c: float = 1.0
+) -> tuple[Calibration, dict[str, float]]:
+    """Logistic calibration and the per-test weights (shares of |coef| x std, summing to 1)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, means = _design(rows, tests)
+    model = LogisticRegression(C=c, max_iter=1000).fit(x, y)
+    coefs = {n: float(w) for n, w in zip(tests, model.coef_[0], strict=True)}
+    power = {n: abs(coefs[n]) * float(x[:, j].std()) for j, n in enumerate(tests)}
+    total = sum(power.values())
+    weights = {n: (p / total if total > 0 else 1.0 / len(tests)) for n, p in power.items()}
+    return Calibration("logistic", float(model.intercept_[0]), coefs, means), weights
+
+
+def fit_isotonic(rows: Sequence[Row], weights: Mapping[str, float]) -> Calibration:
+    """Isotonic calibration of the weighted mean score (over the tests each row has), as knots."""
+    from sklearn.isotonic import IsotonicRegression
+
+    mean = []
+    for r in rows:
+        w = {n: weights[n] for n in r.scores if weights.get(n, 0) > 0}
+        mean.append(sum(w[n] * r.scores[n] for n in w) / sum(w.values()) if w else 0.5)
+    x = np.array(mean)
+    y = np.array([r.live for r in rows], dtype=float)
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+    knots_x = [float(v) for v in iso.X_thresholds_]
+    knots_y = [float(v) for v in iso.y_thresholds_]
+    if len(knots_x) < 2:  # every score equal: a flat map over [0, 1]
+        knots_x, knots_y = [0.0, 1.0], [knots_y[0], knots_y[0]]
+    return Calibration("isotonic", knots_x=tuple(knots_x), knots_y=tuple(knots_y))
+
+
+def choose_thresholds(
+    probs: np.ndarray, live: np.ndarray, max_apcer: float, max_bpcer: float, min_weight_fraction: float
+) -> Thresholds:
+    """Lowest live threshold meeting the APCER target, highest spoof threshold meeting the BPCER target."""
+    c = metrics.curve(probs, live)
+    live_ok = np.flatnonzero(c.apcer <= max_apcer + 1e-12)
+    spoof_ok = np.flatnonzero(c.bpcer <= max_bpcer + 1e-12)
+    t_live = float(min(c.thresholds[live_ok[0]], 1.0))
+    t_spoof = float(min(c.thresholds[spoof_ok[-1]], 1.0))
+    if t_spoof >= t_live:  # both targets hold between them: no band needed
+        mid = round((t_live + t_spoof) / 2.0, 6)
+        return Thresholds(live=mid, spoof=mid, min_weight_fraction=min_weight_fraction)
+    return Thresholds(live=round(t_live, 6), spoof=round(t_spoof, 6), min_weight_fraction=min_weight_fraction)
+
+
+def dev_metrics(
+    rows: Sequence[Row],
+    calibration: Calibration,
+    weights: Mapping[str, float],
+    thresholds: Thresholds,
+) -> dict[str, Any]:
+    """The fused answers on the dev rows, through the gateway's own `fuse`: UNCERTAIN counts as a rejection
+    (as in `liveness eval`), so APCER is attacks called LIVE and BPCER is live people not called LIVE."""
+    probs, decisions = [], []
+    for r in rows:
+        votes = [
+            Vote(n, w, Status.OK if n in r.scores else Status.ERROR, r.scores.get(n, 0.0))
+            for n, w in weights.items()
+        ]
+        out = fuse(votes, thresholds, calibration)
+        probs.append(out.score)
+        decisions.append(out.decision)
+    p = np.array(probs)
+    live = np.array([r.live for r in rows], dtype=bool)
+    dec = np.array([d.name for d in decisions])
+    eer, eer_t = metrics.eer(p, live)
+    return {
+        "samples": len(rows),
+        "live": int(live.sum()),
+        "spoof": int((~live).sum()),
+        "auc": round(metrics.auc(p, live), 4),
+        "eer": round(eer, 4),
+        "eer_threshold": round(eer_t, 4),
+        "apcer": round(float(np.mean(dec[~live] == Decision.LIVE.name)), 4),
+        "bpcer": round(float(np.mean(dec[live] != Decision.LIVE.name)), 4),
+        "uncertain_rate": round(float(np.mean(dec == Decision.UNCERTAIN.name)), 4),
+        "brier": round(float(np.mean((p - live) ** 2)), 4),
+    }
+
+
+def cross_validated_auc(rows: Sequence[Row], tests: Sequence[str], folds: int, seed: int) -> float | None:
+    """AUC of the logistic calibration on held-out folds (the in-sample figures flatter it)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.array([r.live for r in rows])
+    if min(labels.sum(), (~labels).sum()) < folds:
+        return None
+    probs = np.zeros(len(rows))
+    for train, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+        np.zeros(len(rows)), labels
+    ):
+        cal, _ = fit_logistic([rows[i] for i in train], tests)
+        for i in held:
+            z = cal.bias + sum(
+                cal.coefs[n] * (logit(rows[i].scores[n]) if n in rows[i].scores else cal.mean_logits[n])
+                for n in tests
+            )
+            probs[i] = 1.0 / (1.0 + math.exp(-z))
+    return round(metrics.auc(probs, labels), 4)
+
+
+def calibrate(
+    rows: Sequence[Row],
+    tests: Sequence[str],
+    method: str,
+    max_apcer: float,
+    max_bpcer: float,
+    min_weight_fraction: float,
+) -> Fit:
+    """Fit the calibration, weights and thresholds on `rows`, and measure them there."""
+    usable = [n for n in tests if any(n in r.scores for r in rows)]
+    if not usable:
+        raise click.UsageError(f"no scores for any of the tests {list(tests)}")
+    labels = np.array([r.live for r in rows], dtype=bool)
+    if labels.all() or not labels.any():
+        raise click.UsageError("the dev set needs both live and spoof samples")
+    calibration, weights = fit_logistic(rows, usable)
+    if method == "isotonic":
+        calibration = fit_isotonic(rows, weights)
+    weights = {n: weights.get(n, 0.0) for n in tests}
+    band = Thresholds(live=0.5, spoof=0.5, min_weight_fraction=min_weight_fraction)
+    probe = [
+        fuse(
+            [Vote(n, w, Status.OK, r.scores[n]) for n, w in weights.items() if n in r.scores],
+            band,
+            calibration,
+        ).score
+        for r in rows
+    ]
+    thresholds = choose_thresholds(np.array(probe), labels, max_apcer, max_bpcer, min_weight_fraction)
+    return Fit(calibration, weights, thresholds, dev_metrics(rows, calibration, weights, thresholds))
+
+
+def fusion_section(fit: Fit) -> dict[str, Any]:
+    cal = fit.calibration
+    section: dict[str, Any] = {"method": cal.method}
+    if cal.method == "logistic":
+        section["bias"] = round(cal.bias, 6)
+        section["tests"] = {
+            n: {"coef": round(cal.coefs[n], 6), "mean_logit": round(cal.mean_logits[n], 6)} for n in cal.coefs
+        }
+    else:
+        section["isotonic"] = {
+            "x": [round(v, 6) for v in cal.knots_x],
+            "y": [round(v, 6) for v in cal.knots_y],
+        }
+    return section
+
+
+def write_config(base: Mapping[str, Any], fit: Fit, fitted: Mapping[str, Any], out: Path) -> str:
+    """The base config with the fitted weights, thresholds and fusion; returns the new version string."""
+    data = dict(base)
+    fusion = fusion_section(fit)
+    digest = hashlib.sha256(
+        json.dumps([fusion, fit.weights, fit.thresholds.live, fit.thresholds.spoof], sort_keys=True).encode()
+    ).hexdigest()[:8]
+    version = f"{base.get('version', '0')}+cal.{digest}"
+    data["version"] = version
+    data["thresholds"] = {
+        "live": fit.thresholds.live,
+        "spoof": fit.thresholds.spoof,
+        "min_weight_fraction": fit.thresholds.min_weight_fraction,
+    }
+    tests = {name: dict(spec) for name, spec in (base.get("tests") or {}).items()}
+    for name, weight in fit.weights.items():
+        tests[name]["weight"] = round(weight, 4)
+    data["tests"] = tests
+    data["fusion"] = {**fusion, "fitted": dict(fitted)}
+    parse(data)  # what the gateway will load must load
+    header = (
+        f"# Gateway config {version}, written by `liveness calibrate` from {fitted.get('source')}.\n"
+        "# Research-grade when fitted on research data sets: refit on licensed data from the deployment's\n"
+        "# own cameras.\n"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return version
+
+
+def _score_data(
+    data: Path,
+    gateway: str | None,
+    splits: Sequence[str],
+    limit: int | None,
+    seed: int,
+    frames: int,
+    concurrency: int,
+    timeout_s: float,
+) -> list[Row]:
+    import asyncio
+
+    from liveness.client import GatewayClient
+    from liveness.data.samples import open_dataset
+    from liveness.evaluate import gateway_scorer, score_all, select
+
+    samples = select(list(open_dataset(data, list(splits) or None)), limit, seed)
+    if not samples:
+        raise click.UsageError(f"{data}: no samples")
+
+    async def run(address: str) -> list[Row]:
+        async with GatewayClient(address) as client:
+            outcomes = await score_all(samples, gateway_scorer(client, frames, timeout_s), concurrency)
+        return [
+            Row(o.sample.is_live, {n: t["score"] for n, t in o.tests.items() if t["status"] == "ok"})
+            for o in outcomes
+            if o.tests
+        ]
+
+    if gateway:
+        return asyncio.run(run(gateway))
+    from liveness.stack import LocalStack
+
+    click.echo("starting a local stack", err=True)
+    with LocalStack() as stack:
+        return asyncio.run(run(stack.gateway_address))
+
+
+@click.command()
+@click.option(
+    "--scores",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Per-test scores: a CSV (label + one column per test) or a `liveness eval` report.json.",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A dev data set to score through the gateway instead of --scores.",
+)
+@click.option(
+    "--gateway", default=None, help="With --data: HOST:PORT of a running gateway (default: a local stack)."
+)
+@click.option(
+    "--split",
+    "splits",
+    multiple=True,
+    default=("devel", "dev"),
+    show_default=True,
+    help="With --data: the dev splits to use (repeatable).",
+)
+@click.option("--limit", type=int, default=None, help="With --data: at most N samples (drawn with --seed).")
+@click.option("--frames", type=int, default=16, show_default=True, help="With --data: frames per video.")
+@click.option("--concurrency", type=int, default=2, show_default=True)
+@click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True)
+@click.option(
+    "--base",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Gateway config to start from (default: GATEWAY_CONFIG or the packaged one).",
+)
+@click.option("--method", type=click.Choice(["logistic", "isotonic"]), default="logistic", show_default=True)
+@click.option(
+    "--max-apcer",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="APCER allowed at the live threshold on the dev set.",
+)
+@click.option(
+    "--max-bpcer",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="BPCER allowed at the spoof threshold on the dev set.",
+)
+@click.option(
+    "--min-weight-fraction",
+    type=float,
+    default=None,
+    help="UNCERTAIN below this share of the applicable weight (default: the base config's).",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Config to write."
+)
+def cli(
+    scores: Path | None,
+    data: Path | None,
+    gateway: str | None,
+    splits: tuple[str, ...],
+    limit: int | None,
+    frames: int,
+    concurrency: int,
+    timeout_s: float,
+    base: Path | None,
+    method: str,
+    max_apcer: float,
+    max_bpcer: float,
+    min_weight_fraction: float | None,
+    seed: int,
+    out: Path,
+) -> None:
+    """Fit fusion weights, a calibrated probability, thresholds and an uncertain band on dev scores."""
+    import os
+
+    if (scores is None) == (data is None):
+        raise click.UsageError("give exactly one of --scores or --data")
+    for name, value in (("--max-apcer", max_apcer), ("--max-bpcer", max_bpcer)):
+        if not 0.0 <= value <= 1.0:
+            raise click.BadParameter(f"{name} must be in [0, 1]")
+    base_path = base or Path(os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+    base_data = yaml.safe_load(base_path.read_text()) or {}
+    base_config = parse(base_data)
+    tests = [t.name for t in base_config.tests]
+    if scores is not None:
+        rows, source = read_scores(scores), scores.name
+    else:
+        assert data is not None
+        rows = _score_data(data, gateway, splits, limit, seed, frames, concurrency, timeout_s)
+        source = f"{data.name} ({', '.join(splits)})"
+    seen = sorted({n for r in rows for n in r.scores})
+    unknown = [n for n in seen if n not in tests]
+    if not tests:
+        raise click.UsageError(f"{base_path.name} lists no tests; add them (with addresses) first")
+    if unknown:
+        click.echo(f"ignoring scores of tests not in {base_path.name}: {unknown}", err=True)
+    fraction = (
+        base_config.thresholds.min_weight_fraction if min_weight_fraction is None else min_weight_fraction
+    )
+    fit = calibrate(rows, tests, method, max_apcer, max_bpcer, fraction)
+    cv_auc = (
+        cross_validated_auc(rows, [n for n in tests if n in seen], 5, seed) if method == "logistic" else None
+    )
+    fitted = {
+        "source": source,
+        "method": method,
+        "max_apcer": max_apcer,
+        "max_bpcer": max_bpcer,
+        "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "dev": {**fit.metrics, "cv5_auc": cv_auc},
+    }
+    version = write_config(base_data, fit, fitted, out)
+    summary = {
+        "version": version,
+        "thresholds": {"live": fit.thresholds.live, "spoof": fit.thresholds.spoof},
+        "weights": {n: round(w, 4) for n, w in fit.weights.items()},
+        "dev": fitted["dev"],
+    }
+    click.echo(json.dumps(summary, indent=2))
+    click.echo(f"wrote {out} (version {version})", err=True)

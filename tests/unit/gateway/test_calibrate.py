@@ -1,0 +1,185 @@
+"""`liveness calibrate`: dev scores -> calibrated fusion, weights, thresholds, band in a versioned config."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from gateway import config as gateway_config
+from gateway.calibrate import Row, cli, read_scores
+from gateway.fusion import Vote, fuse
+from liveness.types import Decision, Status
+
+BASE = {
+    "version": "7",
+    "budget_ms": 2000,
+    "thresholds": {"live": 0.5, "spoof": 0.5, "min_weight_fraction": 0.5},
+    "tests": {
+        "iqa": {"address": "127.0.0.1:50052", "weight": 1.0},
+        "cnn2d": {"address": "127.0.0.1:50053", "weight": 1.0},
+        "temporal": {"address": "127.0.0.1:50054", "weight": 1.0},
+    },
+}
+
+
+def synthetic_rows(n: int = 400, seed: int = 0) -> list[dict[str, str]]:
+    """cnn2d separates well, temporal fairly (and only half the samples are clips), iqa is noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        live = i % 2 == 0
+        cnn2d = rng.beta(6, 2) if live else rng.beta(2, 6)
+        temporal = rng.beta(4, 2) if live else rng.beta(2, 4)
+        rows.append(
+            {
+                "label": "live" if live else "spoof",
+                "iqa": f"{rng.uniform():.4f}",
+                "cnn2d": f"{cnn2d:.4f}",
+                "temporal": f"{temporal:.4f}" if i % 4 < 2 else "",
+            }
+        )
+    return rows
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(BASE))
+    scores = tmp_path / "scores.csv"
+    rows = synthetic_rows()
+    with scores.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return base, scores
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_logistic_config_loads_and_meets_its_targets(files: tuple[Path, Path], tmp_path: Path) -> None:
+    base, scores = files
+    out = tmp_path / "gateway.yaml"
+    run(
+        "--scores",
+        str(scores),
+        "--base",
+        str(base),
+        "--out",
+        str(out),
+        "--max-apcer",
+        "0.05",
+        "--max-bpcer",
+        "0.1",
+    )
+    config = gateway_config.load(out, env={})
+    assert config.version.startswith("7+cal.")
+    assert config.calibration is not None and config.calibration.method == "logistic"
+    weights = {t.name: t.weight for t in config.tests}
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert weights["cnn2d"] > weights["temporal"] > weights["iqa"] and weights["iqa"] < 0.1
+    assert {t.name: t.address for t in config.tests}["iqa"] == "127.0.0.1:50052"  # the map keeps its shape
+    th = config.thresholds
+    assert 0.0 <= th.spoof <= th.live <= 1.0
+    dev = config.calibration_info["dev"]
+    assert dev["apcer"] <= 0.05 and dev["samples"] == 400 and dev["auc"] > 0.85
+    assert 0.8 < dev["cv5_auc"] <= 1.0
+    # Calibrated: on the dev set the mean probability is close to the share of live samples.
+    rows = read_scores(scores)
+    probs = [
+        fuse(
+            [Vote(n, w, Status.OK, r.scores[n]) for n, w in weights.items() if n in r.scores],
+            th,
+            config.calibration,
+        ).score
+        for r in rows
+    ]
+    assert np.mean(probs) == pytest.approx(0.5, abs=0.03)
+
+
+def test_missing_heavy_test_makes_the_answer_uncertain(files: tuple[Path, Path], tmp_path: Path) -> None:
+    base, scores = files
+    out = tmp_path / "gateway.yaml"
+    run("--scores", str(scores), "--base", str(base), "--out", str(out))
+    config = gateway_config.load(out, env={})
+    th, cal = config.thresholds, config.calibration
+    weights = {t.name: t.weight for t in config.tests}
+    strong_live = {"iqa": 0.5, "cnn2d": 0.99, "temporal": 0.99}
+    full = fuse([Vote(n, weights[n], Status.OK, s) for n, s in strong_live.items()], th, cal)
+    assert full.decision is Decision.LIVE and not full.degraded
+    # cnn2d holds most of the weight: without it the answer must be uncertain, and degraded.
+    without = [
+        Vote(n, weights[n], Status.TIMEOUT if n == "cnn2d" else Status.OK, s) for n, s in strong_live.items()
+    ]
+    out_missing = fuse(without, th, cal)
+    assert out_missing.decision is Decision.UNCERTAIN and out_missing.degraded
+    # The noise test missing changes nothing that matters.
+    light = [
+        Vote(n, weights[n], Status.TIMEOUT if n == "iqa" else Status.OK, s) for n, s in strong_live.items()
+    ]
+    assert fuse(light, th, cal).decision is Decision.LIVE
+
+
+def test_isotonic_method(files: tuple[Path, Path], tmp_path: Path) -> None:
+    base, scores = files
+    out = tmp_path / "gateway.yaml"
+    run("--scores", str(scores), "--base", str(base), "--out", str(out), "--method", "isotonic")
+    config = gateway_config.load(out, env={})
+    cal = config.calibration
+    assert cal is not None and cal.method == "isotonic"
+    assert list(cal.knots_x) == sorted(cal.knots_x) and list(cal.knots_y) == sorted(cal.knots_y)
+    assert config.calibration_info["dev"]["auc"] > 0.85
+
+
+def test_eval_report_json_is_accepted(tmp_path: Path) -> None:
+    report = {
+        "samples": [
+            {
+                "label": "live",
+                "tests": {"cnn2d": {"score": 0.9, "status": "ok"}, "iqa": {"score": 0, "status": "timeout"}},
+            },
+            {"label": "spoof", "tests": {"cnn2d": {"score": 0.2, "status": "ok"}}},
+        ]
+    }
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert read_scores(path) == [Row(True, {"cnn2d": 0.9}), Row(False, {"cnn2d": 0.2})]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "exactly one of --scores or --data"),
+        (["--max-apcer", "2"], "--max-apcer must be in [0, 1]"),
+    ],
+)
+def test_bad_usage(files: tuple[Path, Path], tmp_path: Path, args: list[str], message: str) -> None:
+    base, scores = files
+    extra = [] if not args or args[0] != "--max-apcer" else ["--scores", str(scores)]
+    result = CliRunner().invoke(cli, ["--base", str(base), "--out", str(tmp_path / "o.yaml"), *extra, *args])
+    assert result.exit_code != 0 and message in result.output
+
+
+def test_bad_label_and_one_class_are_refused(files: tuple[Path, Path], tmp_path: Path) -> None:
+    base, _ = files
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,cnn2d\nmaybe,0.5\n")
+    result = CliRunner().invoke(
+        cli, ["--scores", str(bad), "--base", str(base), "--out", str(tmp_path / "o.yaml")]
+    )
+    assert result.exit_code != 0 and "neither live nor spoof" in result.output
+    one = tmp_path / "one.csv"
+    one.write_text("label,cnn2d\nlive,0.5\nlive,0.7\n")
+    result = CliRunner().invoke(
+        cli, ["--scores", str(one), "--base", str(base), "--out", str(tmp_path / "o.yaml")]
+    )
+    assert result.exit_code != 0 and "both live and spoof" in result.output
