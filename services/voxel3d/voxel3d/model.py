@@ -1,0 +1,255 @@
+"""voxel3d: is the face in a clip three-dimensional? Structure from the landmark tracks, voxels, a 3D CNN.
+
+Pure domain code (numpy + onnxruntime, no grpc). The runtime passes one FaceObservation per frame; the
+68-landmark tracks are factorised (voxel3d.geometry), the recovered shape is voxelised in the reference
+face's frame and scored by a small Conv3D net together with analytic planarity features. A single image
+says nothing about depth (seed 001's single-image reconstruction gave a photo a face's depth), so images are
+not accepted; a clip whose head barely turns gives LOW_QUALITY instead of a guess.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from liveness.types import CheckOptions, FaceObservation, Media, Status, TestInfo, TestResult
+from voxel3d.features import FaceMesh, clip_inputs
+
+VERSION = "1.0.0"
+MODEL_FILE = "voxel3d.onnx"
+GEOMETRY_FILE = "voxel3d_geometry.npz"
+_MODELS = Path(__file__).resolve().parents[1] / "models"
+SCORERS = ("cnn", "planarity")
+
+
+@dataclass(frozen=True, slots=True)
+class Voxel3dSettings:
+    """How the voxel3d test loads and decides; every field has a default and a VOXEL3D_<FIELD> variable.
+
+    min_pose_deg / min_rotation_deg: a clip gets a verdict when its head rotation (reference face fitted
+    per frame) reaches min_pose_deg or the out-of-plane rotation of its landmark set reaches
+    min_rotation_deg; None takes the trained values from the geometry file. scorer: "cnn" (Conv3D net)
+    or "planarity" (logistic on the analytic features only, no
+    ONNX needed): the fallback.
+    """
+
+    model_path: Path = _MODELS / MODEL_FILE
+    geometry_path: Path = _MODELS / GEOMETRY_FILE
+    threads: int = 1
+    scorer: str = "cnn"
+    min_frames: int = 8
+    max_frames: int = 32  # the runtime keeps this many evenly spaced frames of a longer clip
+    min_pose_deg: float | None = None
+    min_rotation_deg: float | None = None
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.scorer not in SCORERS:
+            raise ValueError(f"VOXEL3D_SCORER must be one of {SCORERS}, got {self.scorer!r}")
+        if self.threads < 1:
+            raise ValueError(f"VOXEL3D_THREADS must be >= 1, got {self.threads}")
+        if not 4 <= self.min_frames <= self.max_frames <= 256:
+            raise ValueError(
+                "need 4 <= VOXEL3D_MIN_FRAMES <= VOXEL3D_MAX_FRAMES <= 256, got "
+                f"{self.min_frames}, {self.max_frames}"
+            )
+        for name, value in (("MIN_POSE_DEG", self.min_pose_deg), ("MIN_ROTATION_DEG", self.min_rotation_deg)):
+            if value is not None and not 0.0 <= value <= 90.0:
+                raise ValueError(f"VOXEL3D_{name} must be in [0, 90], got {value}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"VOXEL3D_THRESHOLD must be in (0, 1), got {self.threshold}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Voxel3dSettings:
+        """Settings from VOXEL3D_* variables; a malformed value raises ValueError at start-up."""
+        defaults = cls()
+
+        def get(name: str, cast: type, default: object) -> object:
+            raw = env.get(f"VOXEL3D_{name}")
+            if raw is None or raw == "":
+                return default
+            try:
+                return cast(raw)
+            except ValueError as exc:
+                raise ValueError(f"VOXEL3D_{name}={raw!r} is not a valid {cast.__name__}") from exc
+
+        def optional_float(name: str) -> float | None:
+            raw = env.get(f"VOXEL3D_{name}")
+            return None if not raw else float(get(name, float, None))  # type: ignore[arg-type]
+
+        return cls(
+            model_path=Path(str(get("MODEL_PATH", str, defaults.model_path))),
+            geometry_path=Path(str(get("GEOMETRY_PATH", str, defaults.geometry_path))),
+            threads=int(get("THREADS", int, defaults.threads)),  # type: ignore[call-overload]
+            scorer=str(get("SCORER", str, defaults.scorer)),
+            min_frames=int(get("MIN_FRAMES", int, defaults.min_frames)),  # type: ignore[call-overload]
+            max_frames=int(get("MAX_FRAMES", int, defaults.max_frames)),  # type: ignore[call-overload]
+            min_pose_deg=optional_float("MIN_POSE_DEG"),
+            min_rotation_deg=optional_float("MIN_ROTATION_DEG"),
+            threshold=float(get("THRESHOLD", float, defaults.threshold)),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GeometryArtifact:
+    """The trained non-network parts: reference face, mesh, feature scaling, planarity fallback, gate."""
+
+    mesh: FaceMesh
+    feature_mean: npt.NDArray[np.float32]
+    feature_std: npt.NDArray[np.float32]
+    planarity_coef: npt.NDArray[np.float64]
+    planarity_intercept: float
+    min_pose_deg: float
+    min_rotation_deg: float
+    version: str
+
+    @classmethod
+    def load(cls, path: Path) -> GeometryArtifact:
+        with np.load(path) as z:
+            return cls(
+                mesh=FaceMesh.build(z["reference"], z["triangles"]),
+                feature_mean=z["feature_mean"].astype(np.float32),
+                feature_std=z["feature_std"].astype(np.float32),
+                planarity_coef=z["planarity_coef"].astype(np.float64),
+                planarity_intercept=float(z["planarity_intercept"]),
+                min_pose_deg=float(z["min_pose_deg"]),
+                min_rotation_deg=float(z["min_rotation_deg"]),
+                version=str(z["version"]),
+            )
+
+    def standardise(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return ((features - self.feature_mean) / self.feature_std).astype(np.float32)
+
+    def planarity_score(self, features: npt.NDArray[np.float32]) -> float:
+        """P(live) from the analytic features alone (logistic regression)."""
+        z = float(self.standardise(features) @ self.planarity_coef + self.planarity_intercept)
+        return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _evenly(items: Sequence[int], n: int) -> list[int]:
+    if len(items) <= n:
+        return list(items)
+    picks = np.linspace(0, len(items) - 1, n).round().astype(int)
+    return [items[i] for i in picks]
+
+
+class Voxel3dModel:
+    """The voxel3d liveness test (satisfies liveness.types.LivenessModel)."""
+
+    def __init__(self, settings: Voxel3dSettings) -> None:
+        self._settings = settings
+        self._geometry = GeometryArtifact.load(settings.geometry_path)
+        self._min_pose_deg = (
+            settings.min_pose_deg if settings.min_pose_deg is not None else self._geometry.min_pose_deg
+        )
+        self._min_rotation_deg = (
+            settings.min_rotation_deg
+            if settings.min_rotation_deg is not None
+            else self._geometry.min_rotation_deg
+        )
+        self._session = None
+        if settings.scorer == "cnn":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = settings.threads
+            opts.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(
+                str(settings.model_path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+
+    @property
+    def info(self) -> TestInfo:
+        s = self._settings
+        return TestInfo(
+            name="voxel3d",
+            version=self._geometry.version,
+            accepts_image=False,
+            accepts_clip=True,
+            min_frames=s.min_frames,
+            max_frames=s.max_frames,
+            recommended_threshold=s.threshold,
+            needs_face=True,
+            model_card=(
+                "3D structure from landmark motion (affine factorisation) -> 32^3 voxels -> Conv3D; "
+                f"flags flat prints and screens. Needs >= {s.min_frames} frames with >= "
+                f"{self._min_pose_deg:g} deg of head rotation or >= {self._min_rotation_deg:g} deg of tilt "
+                "(else LOW_QUALITY). Screen replays of a moving face look 3D to it. Research-grade."
+            ),
+        )
+
+    def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
+        """P(live) of a clip from its per-frame landmarks; statuses for too few faces or too little motion."""
+        s = self._settings
+        usable = [
+            i
+            for i, obs in enumerate(faces)
+            if obs.status is Status.OK and obs.face is not None and obs.face.landmarks is not None
+        ]
+        if len(usable) < s.min_frames:
+            counts = Counter(obs.status for obs in faces if obs.status is not Status.OK)
+            status = counts.most_common(1)[0][0] if counts else Status.LOW_QUALITY
+            return TestResult(
+                score=0.5,
+                status=status,
+                detail=(
+                    f"a single face with landmarks in {len(usable)} of {len(faces)} frames; "
+                    f"need {s.min_frames}"
+                ),
+            )
+        chosen = _evenly(usable, s.max_frames)
+        points = np.stack([faces[i].face.landmarks for i in chosen]).astype(np.float64)  # type: ignore[union-attr]
+        try:
+            inputs = clip_inputs(points, self._geometry.mesh)
+        except (ValueError, np.linalg.LinAlgError):
+            return TestResult(score=0.5, status=Status.LOW_QUALITY, detail="degenerate landmark tracks")
+        structure = inputs.structure
+        detail = (
+            f"{len(chosen)} frames, head rotation {structure.pose_range_deg:.1f} deg, "
+            f"relief {structure.relief:.2f}"
+        )
+        if (
+            structure.pose_range_deg < self._min_pose_deg
+            and structure.rotation_range_deg < self._min_rotation_deg
+        ):
+            return TestResult(
+                score=0.5,
+                status=Status.LOW_QUALITY,
+                detail=(
+                    f"too little motion to see depth: {detail}, tilt {structure.rotation_range_deg:.1f} "
+                    f"deg; need {self._min_pose_deg:g} deg of head rotation or "
+                    f"{self._min_rotation_deg:g} deg of tilt"
+                ),
+            )
+        planarity = self._geometry.planarity_score(inputs.features)
+        if self._session is None:
+            return TestResult(score=planarity, detail=f"{detail}, planarity score {planarity:.2f}")
+        score = self._run(inputs.voxels[None], inputs.features[None])[0]
+        return TestResult(score=score, detail=f"{detail}, planarity score {planarity:.2f}")
+
+    def _run(self, voxels: npt.NDArray[np.float32], features: npt.NDArray[np.float32]) -> list[float]:
+        assert self._session is not None
+        out = self._session.run(
+            None,
+            {
+                "voxels": voxels[..., None].astype(np.float32),
+                "features": self._geometry.standardise(features),
+            },
+        )[0]
+        return [float(np.clip(v, 0.0, 1.0)) for v in out[:, 0]]
+
+    def warmup(self) -> None:
+        """One factorisation and one inference on a synthetic turning face."""
+        from voxel3d import synth
+
+        rng = np.random.default_rng(0)
+        track = synth.synth_track("live", self._geometry.mesh.reference, 16, rng, amplitude_deg=15.0)
+        inputs = clip_inputs(track, self._geometry.mesh)
+        if self._session is not None:
+            self._run(inputs.voxels[None], inputs.features[None])
