@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from gateway.config import Thresholds
-from gateway.fusion import Vote, fuse
+from gateway.fusion import Calibration, Vote, fuse
 from liveness.types import Decision, Status
 
 OK, TIMEOUT, NA, NO_FACE, UNAVAIL = (
@@ -65,3 +67,48 @@ def test_fused_names_and_detail() -> None:
 def test_bad_thresholds_fail_at_load(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Thresholds(**kwargs)
+
+
+LOGISTIC = Calibration("logistic", bias=0.5, coefs={"a": 2.0, "b": 1.0}, mean_logits={"a": 0.0, "b": -1.0})
+
+
+def test_logistic_calibration_by_hand() -> None:
+    t = Thresholds(live=0.7, spoof=0.3)
+    out = fuse([Vote("a", 1, OK, 0.8), Vote("b", 1, OK, 0.6)], t, LOGISTIC)
+    z = 0.5 + 2.0 * math.log(0.8 / 0.2) + 1.0 * math.log(0.6 / 0.4)
+    assert out.score == pytest.approx(1 / (1 + math.exp(-z))) and out.decision is Decision.LIVE
+    # b timed out: its dev mean logit stands in; the answer is degraded.
+    out = fuse([Vote("a", 3, OK, 0.8), Vote("b", 1, TIMEOUT, 0.0)], t, LOGISTIC)
+    z = 0.5 + 2.0 * math.log(4.0) - 1.0
+    assert out.score == pytest.approx(1 / (1 + math.exp(-z))) and out.degraded
+
+
+def test_calibration_keeps_the_weight_rule() -> None:
+    # The calibrated score is high, but too little weight answered: uncertain.
+    out = fuse([Vote("a", 1, OK, 0.99), Vote("b", 3, UNAVAIL, 0.0)], BAND, LOGISTIC)
+    assert out.score > 0.9 and out.decision is Decision.UNCERTAIN
+
+
+def test_isotonic_calibration_interpolates_the_weighted_mean() -> None:
+    iso = Calibration("isotonic", knots_x=(0.2, 0.6, 0.9), knots_y=(0.0, 0.5, 1.0))
+    cases = [(0.1, 0.0), (0.4, 0.25), (0.6, 0.5), (0.75, 0.75), (0.95, 1.0)]
+    for mean, expected in cases:
+        assert fuse([Vote("a", 1, OK, mean)], BAND, iso).score == pytest.approx(expected)
+    # The map applies to the weighted mean: (0.3 * 1 + 0.9 * 1) / 2 = 0.6 -> 0.5.
+    assert fuse([Vote("a", 1, OK, 0.3), Vote("b", 1, OK, 0.9)], BAND, iso).score == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"method": "mystery"},
+        {"method": "logistic", "coefs": {"a": 1.0}},
+        {"method": "isotonic", "knots_x": (0.5,), "knots_y": (0.5,)},
+        {"method": "isotonic", "knots_x": (0.5, 0.4), "knots_y": (0.1, 0.2)},
+        {"method": "isotonic", "knots_x": (0.1, 0.4), "knots_y": (0.3, 0.2)},
+        {"method": "isotonic", "knots_x": (0.1, 0.4), "knots_y": (0.3, 1.2)},
+    ],
+)
+def test_bad_calibrations_fail_at_load(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        Calibration(**kwargs)  # type: ignore[arg-type]
