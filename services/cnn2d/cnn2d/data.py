@@ -60,8 +60,13 @@ class Crops:
     def __len__(self) -> int:
         return len(self.live)
 
-    def take(self, mask: npt.NDArray[np.bool_]) -> Crops:
+    def take(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Crops:
+        """The faces selected by a boolean mask or an index array."""
         return Crops(*(getattr(self, f)[mask] for f in self.__slots__))  # type: ignore[attr-defined]
+
+    @classmethod
+    def concat(cls, *parts: Crops) -> Crops:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__slots__))  # type: ignore[attr-defined]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

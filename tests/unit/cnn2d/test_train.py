@@ -1,0 +1,52 @@
+"""The training command end to end on a tiny synthetic crop cache (deselected by default: -m train)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cnn2d.data import CACHE_VERSION, CONTEXT_SIZE, Crops
+from cnn2d.model import CROP_SIZE, SCALES, Cnn2dModel, Cnn2dSettings
+
+pytestmark = pytest.mark.train
+
+
+def _fake_crops(n: int, source: str) -> Crops:
+    rng = np.random.default_rng(0)
+    live = np.arange(n) % 2 == 0
+    context = rng.integers(0, 255, (n, CONTEXT_SIZE, CONTEXT_SIZE, 3), dtype=np.uint8)
+    context[live] //= 2  # something to learn
+    half = CONTEXT_SIZE / 4
+    c = CONTEXT_SIZE / 2
+    return Crops(
+        inputs=rng.integers(0, 255, (n, len(SCALES), CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8),
+        context=context,
+        boxes=np.tile(np.array([c - half, c - half, c + half, c + half], np.float32), (n, 1)),
+        live=live,
+        group=np.array([f"{source}{i % 2}" for i in range(n)]),
+        clip=np.array([f"{source}{i % 2}/{'live' if live[i] else 'spoof'}" for i in range(n)]),
+        faces=np.ones(n, np.int16),
+    )
+
+
+def test_cli_trains_exports_and_reports(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow", reason="the train extra is not installed")
+    cache = tmp_path / "cache"
+    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
+    _fake_crops(24, "s").save(cache / f"nuaa-{suffix}")
+    _fake_crops(8, "r").save(cache / f"replay-dev-{suffix}")
+    (tmp_path / "data").mkdir()
+    from cnn2d.train import cli
+
+    out = tmp_path / "models"
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "2"]
+    result = CliRunner().invoke(cli, [*args, "--folds", "0", "--batch-size", "8", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["onnx"]["max_abs_diff"] <= 1e-4 and report["replay_dev_final_model"]["clips_total"] == 2
+    model = Cnn2dModel(Cnn2dSettings(model_path=out / "cnn2d.onnx"))
+    assert model.score_faces(np.zeros((2, len(SCALES), CROP_SIZE, CROP_SIZE, 3), np.float32)).shape == (2,)
