@@ -20,7 +20,7 @@ from liveness.types import (
     TestResult,
 )
 from liveness.v1 import liveness_pb2 as pb
-from liveness.vision.decode import MediaLimits, decode_frames, decode_image
+from liveness.vision.decode import MediaLimits, decode_frames, decode_image, probe_image
 
 
 def media_kind(media: pb.Media) -> str:
@@ -52,6 +52,14 @@ def decode_media(media: pb.Media, limits: MediaLimits, keep: Sequence[int] | Non
         timestamps = [t for _, t in pairs]
         if any(b <= a for a, b in zip(timestamps, timestamps[1:], strict=False)):
             raise InvalidInput("clip: frame timestamps must be strictly increasing")
+        # Frames left out are not decoded, but a clip with a broken or odd-sized one is still refused.
+        sizes = [probe_image(data, limits, what=f"clip frame {i}") for i, (data, _) in enumerate(pairs)]
+        for i, (w, h) in enumerate(sizes):
+            if (w, h) != sizes[0]:
+                w0, h0 = sizes[0]
+                raise InvalidInput(
+                    f"clip: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match"
+                )
         pairs = [pairs[i] for i in keep]
     return decode_frames(pairs, limits)
 

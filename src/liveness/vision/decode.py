@@ -43,6 +43,26 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
     Raises InvalidInput naming the problem: empty, too many bytes, unknown format, too many or too few
     pixels, truncated or corrupt data.
     """
+    with _open(data, limits, what) as img:
+        try:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
+
+
+def probe_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = "image") -> tuple[int, int]:
+    """(width, height) as stored, after every check decode_image makes from the header alone.
+
+    For clip frames a test subsamples away: they are still validated, at the cost of a header read.
+    """
+    with _open(data, limits, what) as img:
+        return img.size
+
+
+def _open(data: bytes, limits: MediaLimits, what: str) -> Image.Image:
+    """Open `data` lazily (header only) and check bytes, format, pixel count, size and frame count."""
     if not data:
         raise InvalidInput(f"{what}: empty image data")
     if len(data) > limits.max_image_bytes:
@@ -62,7 +82,7 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
         # ValueError: Pillow refuses a zTXt/iTXt/iCCP chunk that inflates past MAX_TEXT_CHUNK (a metadata
         # decompression bomb) while reading the header.
         raise InvalidInput(f"{what}: unreadable image header ({exc})") from None
-    with img:
+    try:
         if img.format not in FORMATS:
             raise InvalidInput(f"{what}: format {img.format} is not supported (use JPEG, PNG or WebP)")
         width, height = img.size
@@ -74,11 +94,10 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
             raise InvalidInput(f"{what}: {width}x{height} is smaller than {limits.min_side} pixels a side")
         if getattr(img, "n_frames", 1) > 1:
             raise InvalidInput(f"{what}: animated images are not supported; send a clip of frames instead")
-        try:
-            img.load()
-            return _to_rgb(ImageOps.exif_transpose(img))
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
+    except BaseException:
+        img.close()
+        raise
+    return img
 
 
 def _to_rgb(img: Image.Image) -> RGBImage:
