@@ -169,6 +169,19 @@ def cases() -> tuple[Case, ...]:
         Case("clip-corrupt-frame", _clip(3, frames=[good, jpeg[:300], good]), INVALID, "clip frame 1"),
         Case("clip-frame-without-image", _clip(2, frames=[good, b""]), INVALID, "clip frame 1: empty"),
         Case("clip-animated-frame", _clip(2, frames=[good, m.animated("PNG")]), INVALID, "animated"),
+        # 20 frames: a test keeping at most 16 (the double), 8 (cnn2d) or 3 (iqa) drops frame 2 unread.
+        Case(
+            "clip-subsampled-corrupt-frame",
+            _clip(20, frames=[good, good, b"garbage", *[good] * 17]),
+            INVALID,
+            "clip frame 2: not a JPEG",
+        ),
+        Case(
+            "clip-subsampled-odd-size-frame",
+            _clip(20, frames=[good, good, m.jpeg(height=48), *[good] * 17]),
+            INVALID,
+            "frame 2 is 64x48 but frame 0 is 64x64",
+        ),
         Case("clip-1-frame", _clip(1), OK, shape=side, frames=1),
         Case("clip-64-frames", _clip(64), OK, shape=side, frames=64),
         Case("clip-int64-timestamps", _clip(3, [0, 2**62, 2**63 - 1]), OK, shape=side, frames=3),
