@@ -23,7 +23,7 @@ from liveness.vision.face import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 class BlinkSettings:
     """Thresholds relative to the clip's open-eye EAR (see MODEL_CARD for how they were measured)."""
 
-    close_ratio: float = 0.75
+    close_ratio: float = 0.6
     open_ratio: float = 0.88
     max_closed_ms: float = 500.0
 

@@ -126,7 +126,7 @@ def motion_scores(cache: TrackCache, settings: TemporalSettings) -> dict[str, An
 def cli(cache: Path, out: Path, seed: int) -> None:
     """Blink precision/recall (synthetic blinks on real tracks) and planar-motion capping rates."""
     tracks = load_cache(cache)
-    sweep = [blink_scores(tracks, BlinkSettings(close_ratio=c), seed) for c in (0.65, 0.7, 0.75, 0.8)]
+    sweep = [blink_scores(tracks, BlinkSettings(close_ratio=c), seed) for c in (0.55, 0.6, 0.65, 0.7, 0.75)]
     metrics = {
         "method": __doc__,
         "blink_default": blink_scores(tracks, BlinkSettings(), seed),

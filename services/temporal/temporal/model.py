@@ -65,7 +65,7 @@ class TemporalSettings:
     expression_threshold: float = 0.6
     turn_threshold: float = 0.25
     planar_motion_min: float = 0.15  # IOD units of motion before the planar-motion cap can apply
-    planar_nonrigidity_max: float = 0.06  # residual / displacement below this reads as one moving plane
+    planar_nonrigidity_max: float = 0.02  # residual / displacement below this reads as one moving plane
 
     def __post_init__(self) -> None:
         if self.threads < 1:
