@@ -304,12 +304,13 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if key_id is None:
+            if key_id is None:  # abort raises, so nothing below runs without a key
                 what = "missing" if not presented else "not a known key"
                 log.warning(
                     "rejected", extra={"rpc": handler_call_details.method, "status": "UNAUTHENTICATED"}
                 )
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{API_KEY_HEADER}: {what}")
+                raise AssertionError("unreachable: abort raises")
             wait_s = self._buckets.take(key_id)
             if wait_s > 0:
                 log.warning(

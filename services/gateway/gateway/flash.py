@@ -58,14 +58,32 @@ def skin_region(box: Box, height: int, width: int) -> tuple[int, int, int, int]:
     return max(top, 0), min(bottom, height), max(left, 0), min(right, width)
 
 
-def surround_mask(box: Box, height: int, width: int) -> np.ndarray:
-    """Boolean (H, W) mask of a ring around the face: inside the box grown to 2x, outside it grown to 1.2x."""
-    yy, xx = np.mgrid[0:height, 0:width]
+def _grown(box: Box, factor: float, height: int, width: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of `box` grown `factor` times about its centre, clipped to the frame."""
     cx, cy = box.center
-    dx, dy = np.abs(xx - cx), np.abs(yy - cy)
-    outer = (dx <= box.width) & (dy <= box.height)
-    inner = (dx <= 0.6 * box.width) & (dy <= 0.6 * box.height)
-    return np.asarray(outer & ~inner)
+    half_w, half_h = factor * box.width / 2.0, factor * box.height / 2.0
+    return (
+        max(int(round(cy - half_h)), 0),
+        min(int(round(cy + half_h)), height),
+        max(int(round(cx - half_w)), 0),
+        min(int(round(cx + half_w)), width),
+    )
+
+
+def surround_mean(frame: RGBImage, box: Box) -> np.ndarray | None:
+    """Mean RGB of the ring around the face (the box grown to 2x minus the box grown to 1.2x), from two
+    rectangle sums so a full-HD frame costs little; None when the ring is (almost) empty."""
+    h, w = frame.shape[:2]
+    totals, counts = [], []
+    for factor in (2.0, 1.2):
+        top, bottom, left, right = _grown(box, factor, h, w)
+        patch = frame[top:bottom, left:right].reshape(-1, 3)
+        totals.append(patch.sum(axis=0, dtype=np.float64))
+        counts.append(patch.shape[0])
+    count = counts[0] - counts[1]
+    if count < 16:
+        return None
+    return np.asarray((totals[0] - totals[1]) / count)
 
 
 def chroma(rgb: np.ndarray) -> np.ndarray:
@@ -108,8 +126,7 @@ def check_flash(
     top, bottom, left, right = skin_region(box, height, width)
     if bottom - top < 4 or right - left < 4:
         return FlashCheck(Status.NO_FACE, 0.0, False, "the face box is too small to measure the flash")
-    ring = surround_mask(box, height, width)
-    if ring.sum() < 16:
+    if surround_mean(frames[0], box) is None:
         return FlashCheck(Status.LOW_QUALITY, 0.0, False, "no room around the face to compare the flash with")
     start = timestamps_ms[0]
     face_rgb, ring_rgb, expected = [], [], []
@@ -118,7 +135,7 @@ def check_flash(
         if shown is None or frame.shape[:2] != (height, width):
             continue
         face_rgb.append(frame[top:bottom, left:right].reshape(-1, 3).mean(axis=0))
-        ring_rgb.append(frame[ring].mean(axis=0))
+        ring_rgb.append(surround_mean(frame, box))
         expected.append(shown)
     distinct = len(set(expected))
     if len(expected) < MIN_FRAMES or distinct < MIN_COLOURS:

@@ -333,16 +333,11 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             return check_flash(media.frames, media.timestamps_ms, None, schedule, 0.0)
         loop = asyncio.get_running_loop()
         try:
-            if detection is not None:
-                observations = await asyncio.wait_for(asyncio.shield(detection), deadline - time.monotonic())
-            else:
-                observations = await asyncio.wait_for(
-                    loop.run_in_executor(
-                        self._executor, face.observe, media.frames[chosen], chosen, self._detector
-                    ),
-                    deadline - time.monotonic(),
+            if detection is None:
+                detection = loop.run_in_executor(
+                    self._executor, lambda: [face.observe(media.frames[chosen], chosen, self._detector)]
                 )
-                observations = [observations]
+            observations = await asyncio.wait_for(asyncio.shield(detection), deadline - time.monotonic())
         except TimeoutError:
             return FlashCheck(Status.TIMEOUT, 0.0, False, "face detection did not finish within the budget")
         box = _flash_box(observations, chosen)
