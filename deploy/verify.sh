@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Verify the deployment: render, validate, scan, and (where podman is available) build and run it.
 #
-#   deploy/verify.sh [--static] [--runtime PATH] [--no-build] [--keep] [--port N] [--tag TAG]
+#   deploy/verify.sh [--static] [--runtime PATH] [--no-build] [--keep] [--port N] [--tag TAG] [--require-all]
 #
 #   1. render    `kubectl kustomize` of deploy/k8s/overlays/{dev,prod} -> build/k8s/<overlay>.yaml
 #                (placeholder secrets from deploy/k8s/gen-secrets.sh when none are there)
@@ -10,8 +10,9 @@
 #                below, each with its reason); then the CI checks, pytest tests/deploy tests/contract
 #   4. images    deploy/build-images.sh (base image, wheels, one image per service), unless --no-build
 #   5. smoke     the stack as containers in one podman pod, run as in Kubernetes (read-only root, non-root,
-#                no capabilities), each container's HEALTHCHECK until healthy, then
-#                `liveness check --json --gateway 127.0.0.1:PORT samples/` must answer for every sample
+#                no capabilities), each container's grpc.health.v1 probed until SERVING, then
+#                `liveness check --json --gateway 127.0.0.1:PORT samples/` must answer for every sample;
+#                a test without a trained model is left out (a failure with --require-all)
 #
 # Steps 4-5 run only when podman is installed and --static is not given. --runtime is an OCI runtime for
 # podman (a sandbox without CAP_SYS_RESOURCE needs one that drops rlimits); by default podman's own.
@@ -27,6 +28,7 @@ keep=0
 port=50151
 tag="dev"
 py=".venv/bin/python"
+require_all=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --static) static=1; shift ;;
@@ -35,7 +37,8 @@ while [[ $# -gt 0 ]]; do
     --keep) keep=1; shift ;;
     --port) port="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --require-all) require_all=1; shift ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -96,6 +99,7 @@ for name in iqa cnn2d temporal voxel3d; do
     tests+=("$name")
   else
     echo "SKIPPED $name: services/$name/models/ is empty (train it first)" >&2
+    [[ $require_all -eq 0 ]] || exit 1
   fi
 done
 
@@ -111,11 +115,21 @@ pod="liveness-smoke"
 cleanup() { [[ $keep -eq 1 ]] || "${podman[@]}" pod rm -f -t 5 "$pod" >/dev/null 2>&1 || true; }
 "${podman[@]}" pod rm -f -t 5 "$pod" >/dev/null 2>&1 || true
 trap cleanup EXIT
-"${podman[@]}" pod create --name "$pod" -p "127.0.0.1:$port:50051" >/dev/null
+# The gateway on PORT, each test on PORT+i (published only so this script can probe its health).
+publish=(-p "127.0.0.1:$port:50051")
+for i in $(seq 1 ${#tests[@]}); do publish+=(-p "127.0.0.1:$((port + i)):$((50060 + i))"); done
+"${podman[@]}" pod create --name "$pod" "${publish[@]}" >/dev/null
 # As the Kubernetes securityContext runs them: read-only root, non-root, no capabilities, no escalation.
 hardening=(--read-only --tmpfs /tmp:rw,size=64m --user 10001:10001 --cap-drop ALL
   --security-opt no-new-privileges)
-gateway_env=(-e GATEWAY_CONFIG=/etc/liveness/gateway/fusion.yaml -e "GATEWAY_TESTS=$(IFS=,; echo "${tests[*]}")")
+# The cluster's fusion config, limited to the tests that run here.
+"$py" -c '
+import sys, yaml
+config = yaml.safe_load(open("deploy/k8s/base/gateway/fusion.yaml"))
+config["tests"] = {name: spec for name, spec in config["tests"].items() if name in sys.argv[1:]}
+print(yaml.safe_dump(config, sort_keys=False))
+' "${tests[@]}" > build/k8s/smoke-gateway.yaml
+gateway_env=(-e GATEWAY_CONFIG=/etc/liveness/gateway/fusion.yaml)
 i=1
 for name in "${tests[@]}"; do
   # One network namespace for the pod: each test listens on its own port, as its Service would map it.
@@ -126,13 +140,18 @@ for name in "${tests[@]}"; do
   i=$((i + 1))
 done
 "${podman[@]}" run -d --pod "$pod" --name "$pod-gateway" "${hardening[@]}" "${gateway_env[@]}" \
-  -v "$PWD/deploy/k8s/base/gateway/fusion.yaml:/etc/liveness/gateway/fusion.yaml:ro" \
+  -v "$PWD/build/k8s/smoke-gateway.yaml:/etc/liveness/gateway/fusion.yaml:ro" \
   "localhost/liveness-gateway:$tag" >/dev/null
 
+i=1
 for name in "${tests[@]}" gateway; do
+  probe_port=$((port + i))
+  [[ $name == gateway ]] && probe_port=$port
+  i=$((i + 1))
   deadline=$((SECONDS + 300))
-  # `podman healthcheck run` executes the image's own HEALTHCHECK (grpc.health.v1 via liveness.healthcheck).
-  until "${podman[@]}" healthcheck run "$pod-$name" >/dev/null 2>&1; do
+  # The probe the image's HEALTHCHECK runs (grpc.health.v1), from the host through the published port:
+  # `podman healthcheck run` needs `podman exec`, which some sandboxed runtimes refuse.
+  until "$py" -m liveness.healthcheck "127.0.0.1:$probe_port" >/dev/null 2>&1; do
     if [[ "$("${podman[@]}" inspect -f '{{.State.Running}}' "$pod-$name")" != "true" || $SECONDS -gt $deadline ]]; then
       echo "$name did not become healthy; its log:" >&2
       "${podman[@]}" logs --tail 40 "$pod-$name" >&2 || true

@@ -109,3 +109,16 @@ def test_healthcheck_fails_when_nothing_listens(capsys: pytest.CaptureFixture[st
     assert healthcheck.main([], env={"LIVENESS_PORT": str(port)}) == 1
     assert capsys.readouterr().out.strip() == f"127.0.0.1:{port} UNAVAILABLE"
     assert healthcheck.main(["a", "b", "c"]) == 2
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["deploy/verify.sh", "deploy/build-images.sh", "deploy/base-image/build.sh", "deploy/k8s/gen-secrets.sh"],
+)
+def test_deploy_scripts_parse_and_document_their_usage(script: str) -> None:
+    path = REPO / script
+    assert path.stat().st_mode & 0o111, f"{script} is not executable"
+    subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
+    text = path.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+    assert "/work/" not in text and "/home/" not in text, "no absolute machine paths"
