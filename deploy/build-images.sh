@@ -26,7 +26,7 @@ while [[ $# -gt 0 ]]; do
     --base-image) base_image="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
     --python) py="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "unknown option: $1" >&2; exit 2 ;;
     *) services+=("$1"); shift ;;
   esac

@@ -12,7 +12,7 @@ tag="localhost/liveness-base:bookworm"
 suite="bookworm"
 mirror="http://deb.debian.org/debian"
 workdir="build/base-image"
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --tag) tag="$2"; shift 2 ;;
