@@ -1,0 +1,137 @@
+"""Evaluate the served voxel3d model on real landmark tracks, through `Voxel3dModel.check` itself.
+
+Real clips are windows of N consecutive frames of the cached tracks (voxel3d.tracks): NUAA recordings (9
+people, live and hand-held prints; never used for training) and replay-dev (screen replays, never trained
+on; the live videos were training data and are reported as such). For each window size the report gives the
+share of windows that get a verdict (status OK, the rest LOW_QUALITY for too little motion) and, on those,
+the ISO/IEC 30107-3 figures from `liveness.metrics` at the model's threshold, pooled and per NUAA subject.
+
+    .venv/bin/python -m voxel3d.evaluate --data ../shared/data [--scorer cnn|planarity]
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import numpy.typing as npt
+
+from liveness import metrics
+from liveness.types import Box, CheckOptions, Face, FaceObservation, Media, Status
+from voxel3d.model import Voxel3dModel, Voxel3dSettings
+from voxel3d.tracks import Track, nuaa_tracks, replay_dev_tracks
+
+_BLANK = np.zeros((2, 2, 3), np.uint8)
+
+
+def window_observations(points: npt.NDArray[np.float32]) -> tuple[Media, list[FaceObservation]]:
+    """A clip stand-in (the model reads no pixels) with one observation per frame of landmarks (F, 68, 2)."""
+    faces = []
+    for i, p in enumerate(points):
+        lo, hi = p.min(axis=0), p.max(axis=0)
+        face = Face(Box(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])), p.astype(np.float32))
+        faces.append(FaceObservation(frame_index=i, count=1, face=face))
+    media = Media(frames=(_BLANK,) * len(points), timestamps_ms=tuple(range(len(points))), is_clip=True)
+    return media, faces
+
+
+def score_windows(model: Voxel3dModel, tracks: list[Track], frames: int, stride: int) -> list[dict[str, Any]]:
+    """One record per window: track name, subject, label, status and score."""
+    rows = []
+    for track in tracks:
+        for window in track.windows(frames, stride):
+            result = model.check(*window_observations(window), CheckOptions())
+            rows.append(
+                {
+                    "track": track.name,
+                    "subject": track.subject,
+                    "live": track.is_live,
+                    "attack": track.attack,
+                    "status": result.status.value,
+                    "score": result.score,
+                }
+            )
+    return rows
+
+
+def _figures(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    ok = [r for r in rows if r["status"] == Status.OK.value]
+    out: dict[str, Any] = {
+        "windows": len(rows),
+        "statuses": dict(Counter(r["status"] for r in rows)),
+        "verdict_fraction_live": _share(ok, rows, True),
+        "verdict_fraction_spoof": _share(ok, rows, False),
+    }
+    scores = np.array([r["score"] for r in ok])
+    live = np.array([r["live"] for r in ok], dtype=bool)
+    if live.any() and (~live).any():
+        out["summary"] = metrics.summarize(
+            scores, live, [r["attack"] for r in ok], threshold=threshold
+        ).to_dict()
+    else:
+        # One class only: the one rate that is defined.
+        if live.any():
+            out["bpcer"] = float(np.mean(scores < threshold))
+        elif len(ok):
+            out["apcer"] = float(np.mean(scores >= threshold))
+    return out
+
+
+def _share(ok: list[dict[str, Any]], rows: list[dict[str, Any]], live: bool) -> float | None:
+    total = sum(1 for r in rows if r["live"] == live)
+    return sum(1 for r in ok if r["live"] == live) / total if total else None
+
+
+@click.command()
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("../shared/data"),
+    show_default=True,
+)
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".cache/voxel3d"),
+    show_default=True,
+)
+@click.option("--scorer", type=click.Choice(["cnn", "planarity"]), default="cnn", show_default=True)
+@click.option("--frames", "frame_counts", multiple=True, type=int, default=(8, 16, 32), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the JSON here."
+)
+def cli(data: Path, cache: Path, scorer: str, frame_counts: tuple[int, ...], out: Path | None) -> None:
+    """Score real landmark-track windows with the served model and print ISO 30107-3 figures."""
+    model = Voxel3dModel(Voxel3dSettings(scorer=scorer))
+    threshold = model.info.recommended_threshold
+    nuaa = nuaa_tracks(data / "nuaa", cache / "tracks")
+    replay = replay_dev_tracks(data / "replay-dev", cache / "tracks")
+    report: dict[str, Any] = {"scorer": scorer, "threshold": threshold, "model": model.info.version}
+    for frames in frame_counts:
+        stride = max(1, frames // 2)
+        nuaa_rows = score_windows(model, nuaa, frames, stride)
+        per_subject = {}
+        for subject in sorted({r["subject"] for r in nuaa_rows}):
+            per_subject[subject] = _figures([r for r in nuaa_rows if r["subject"] == subject], threshold)
+        report[f"frames_{frames}"] = {
+            "nuaa": _figures(nuaa_rows, threshold),
+            "nuaa_per_subject": per_subject,
+            "replay_dev_spoof": _figures(
+                score_windows(model, [t for t in replay if not t.is_live], frames, stride), threshold
+            ),
+            "replay_dev_live_TRAINING_DATA": _figures(
+                score_windows(model, [t for t in replay if t.is_live], frames, stride), threshold
+            ),
+        }
+    text = json.dumps(report, indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    click.echo(text)
+
+
+if __name__ == "__main__":
+    cli()
