@@ -119,14 +119,16 @@ def _challenge_results(answers: Sequence[pb.CheckResponse]) -> list[ActionResult
     """The challenge results of the first test that answered OK with some, or None when none did."""
     for answer in answers:
         if answer.status == pb.STATUS_OK and len(answer.challenge_results):
-            return [
-                ActionResult(
-                    action=convert.actions_from_proto(pb.Challenge(actions=[r.action]))[0],
-                    satisfied=r.satisfied,
-                    frame_index=r.frame_index,
-                    confidence=r.confidence,
+            try:
+                actions = convert.actions_from_proto(
+                    pb.Challenge(actions=[r.action for r in answer.challenge_results])
                 )
-                for r in answer.challenge_results
+            except InvalidInput:  # a test's bug, not the client's: the challenge stays unverified
+                log.warning("unknown action in challenge results", extra={"test": answer.test})
+                return None
+            return [
+                ActionResult(a, r.satisfied, r.frame_index, r.confidence)
+                for a, r in zip(actions, answer.challenge_results, strict=True)
             ]
     return None
 
@@ -273,7 +275,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
                 detail = f"{why}; {detail}"
             session_result = pb.SessionResult(
                 challenge_satisfied=seen is not None
-                and len(seen) == len(session.challenge)
+                and [r.action for r in seen] == list(session.challenge)
                 and all(r.satisfied for r in seen),
                 challenge_results=[
                     pb.ActionResult(

@@ -245,15 +245,15 @@ def judge(
 
     SPOOF when a check ran and failed (an action not seen in order, or a face whose colour did not follow the
     flash): a replay cannot answer a challenge drawn seconds ago. UNCERTAIN when a check could not run
-    (`results` None: no test verified the challenge; the flash not measurable). Otherwise the fused decision.
+    (`results` None, or results for other actions: no test verified this challenge; the flash not
+    measurable). Otherwise the fused decision.
     """
+    if results is not None and [r.action for r in results] != list(challenge):
+        results = None  # the test answered some other challenge: this one was not verified
     if results is not None:
         missed = [r.action.name for r in results if not r.satisfied]
-        if missed or len(results) != len(challenge):
-            return (
-                Decision.SPOOF,
-                f"challenge not followed ({', '.join(missed) or 'incomplete'} not seen in order)",
-            )
+        if missed:
+            return Decision.SPOOF, f"challenge not followed ({', '.join(missed)} not seen in order)"
     if flash_status is Status.OK and not flash_satisfied:
         return Decision.SPOOF, f"flash colours not reflected by the face: {flash_detail}"
     if results is None and challenge:

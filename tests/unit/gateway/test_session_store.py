@@ -166,7 +166,9 @@ OK, NA, NO_FACE = Status.OK, Status.NOT_APPLICABLE, Status.NO_FACE
         (Decision.LIVE, SEEN, OK, True, Decision.LIVE, ""),
         (Decision.SPOOF, SEEN, OK, True, Decision.SPOOF, ""),  # the rules never turn spoof into live
         (Decision.LIVE, MISSED, OK, True, Decision.SPOOF, "SMILE not seen"),
-        (Decision.LIVE, SEEN[:1], OK, True, Decision.SPOOF, "incomplete"),
+        # results for another challenge (or part of it) verify nothing
+        (Decision.LIVE, SEEN[:1], OK, True, Decision.UNCERTAIN, "could not be verified"),
+        (Decision.LIVE, SEEN[::-1], OK, True, Decision.UNCERTAIN, "could not be verified"),
         (Decision.LIVE, SEEN, OK, False, Decision.SPOOF, "flash colours not reflected"),
         (Decision.LIVE, None, OK, True, Decision.UNCERTAIN, "could not be verified"),
         (Decision.LIVE, SEEN, NO_FACE, False, Decision.UNCERTAIN, "flash colours could not be checked"),
