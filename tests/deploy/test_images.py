@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import re
 import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +125,80 @@ def test_deploy_scripts_parse_and_document_their_usage(script: str) -> None:
     text = path.read_text()
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
     assert "/work/" not in text and "/home/" not in text, "no absolute machine paths"
+
+
+def _module_file(module: str) -> Path | None:
+    parts = module.split(".")
+    roots = [REPO / "src", *(REPO / "services" / name for name in SERVICES)]
+    for root in roots:
+        path = root.joinpath(*parts)
+        if (path / "__init__.py").is_file():
+            return path / "__init__.py"
+        if path.with_suffix(".py").is_file():
+            return path.with_suffix(".py")
+    return None
+
+
+def _third_party_imports(entries: list[str], first_party: set[str]) -> set[str]:
+    """Top-level third-party modules that the entry modules can import, following first-party imports,
+    including those inside functions (lazy imports), so nothing a request path may load is missed."""
+    seen: set[str] = set()
+    found: set[str] = set()
+    todo = list(entries)
+    while todo:
+        module = todo.pop()
+        path = _module_file(module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] in first_party:
+                    todo.extend(".".join(parts[: i + 1]) for i in range(len(parts)))
+                elif parts[0] not in sys.stdlib_module_names and parts[0] != "__future__":
+                    found.add(parts[0])
+    return found
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """Normalised names of the distributions `requirements` install, dependencies included."""
+    names: set[str] = set()
+    todo = [re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0] for r in requirements]
+    while todo:
+        name = todo.pop().strip().lower().replace("_", "-")
+        if name in names:
+            continue
+        names.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo.extend(re.split(r"[<>=!~;\[ (]", r, maxsplit=1)[0] for r in requires if "extra ==" not in r)
+    return names
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_serving_requirements_cover_every_import_of_the_service(name: str) -> None:
+    """What the image installs is enough for everything its entry points can import, and the packages
+    deploy/requirements.py leaves out are never among them."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "requirements.py")], check=True, capture_output=True, text=True
+    ).stdout
+    installed = _closure([*out.splitlines(), "face_recognition"])
+    entries = [f"{name}.__main__", "liveness.healthcheck", "liveness.yamlmerge"]
+    imports = _third_party_imports(entries, {"liveness", name})
+    assert "grpc" in imports and "numpy" in imports  # the walk found the runtime
+    providers = metadata.packages_distributions()
+    # dlib-bin ships dlib as a bare extension module its metadata does not list.
+    providers.setdefault("dlib", ["dlib-bin"])
+    for module in sorted(imports):
+        dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        assert dists & installed, f"{name} imports {module} ({dists or 'not installed'}), not in the image"
+    assert not imports & {"sklearn", "skimage", "scipy", "tensorflow", "keras", "matplotlib"}
