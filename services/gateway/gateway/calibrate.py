@@ -352,9 +352,7 @@ def _score_data(
     "--split",
     "splits",
     multiple=True,
-    default=("devel", "dev"),
-    show_default=True,
-    help="With --data: the dev splits to use (repeatable).",
+    help="With --data: only these splits, e.g. devel (repeatable; default: every sample).",
 )
 @click.option("--limit", type=int, default=None, help="With --data: at most N samples (drawn with --seed).")
 @click.option("--frames", type=int, default=16, show_default=True, help="With --data: frames per video.")
@@ -425,7 +423,7 @@ def cli(
     else:
         assert data is not None
         rows = _score_data(data, gateway, splits, limit, seed, frames, concurrency, timeout_s)
-        source = f"{data.name} ({', '.join(splits)})"
+        source = f"{data.name} ({', '.join(splits) or 'all splits'})"
     seen = sorted({n for r in rows for n in r.scores})
     unknown = [n for n in seen if n not in tests]
     if not tests:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +18,15 @@ from click.testing import CliRunner
 
 from gateway import config as gateway_config
 from gateway.calibrate import Row, cli, read_scores
+from gateway.config import Endpoint, GatewayConfig
 from gateway.fusion import Vote, fuse
+from gateway.servicer import GatewayApp
+from liveness.runtime import server
+from liveness.runtime.config import ServerSettings
+from liveness.runtime.testing import serve_model
 from liveness.types import Decision, Status
+from tests.conftest import encode
+from tests.unit.data.doubles import BrightnessModel
 
 BASE = {
     "version": "7",
@@ -183,3 +195,50 @@ def test_bad_label_and_one_class_are_refused(files: tuple[Path, Path], tmp_path:
         cli, ["--scores", str(one), "--base", str(base), "--out", str(tmp_path / "o.yaml")]
     )
     assert result.exit_code != 0 and "both live and spoof" in result.output
+
+
+@contextmanager
+def gateway_in_thread(models: list[Any]) -> Iterator[tuple[str, dict[str, str]]]:
+    """Doubles and a gateway on an event loop in another thread, so the click command can run its own."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    stack = AsyncExitStack()
+
+    async def start() -> tuple[str, dict[str, str]]:
+        addresses = {m.name: await stack.enter_async_context(serve_model(m)) for m in models}
+        config = GatewayConfig(tests=tuple(Endpoint(n, a, 1.0) for n, a in addresses.items()))
+        settings = ServerSettings(port=0, grace_s=0)
+        running = await server.start(GatewayApp(config, settings.limits), settings)
+        stack.push_async_callback(running.stop, 0)
+        return running.address, addresses
+
+    try:
+        yield asyncio.run_coroutine_threadsafe(start(), loop).result(60)
+    finally:
+        asyncio.run_coroutine_threadsafe(stack.aclose(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_data_set_scored_through_a_gateway(tmp_path: Path) -> None:
+    """--data: every sample goes through the gateway; each test's own score is kept (brightness here, so
+    bright live and dark spoof images separate perfectly)."""
+    rng = np.random.default_rng(0)
+    for label, level in (("live", 200), ("spoof", 60)):
+        folder = tmp_path / "nuaa" / label / "0001"
+        folder.mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(rng.normal(level, 25, (48, 64, 3)), 0, 255).astype(np.uint8)
+            (folder / f"0001_00_00_01_{i}.jpg").write_bytes(encode(pixels))
+    with gateway_in_thread([BrightnessModel("iqa")]) as (address, tests):
+        base = tmp_path / "base.yaml"
+        base.write_text(yaml.safe_dump({"tests": {"iqa": {"address": tests["iqa"], "weight": 1.0}}}))
+        out = tmp_path / "gateway.yaml"
+        run("--data", str(tmp_path / "nuaa"), "--gateway", address, "--base", str(base), "--out", str(out))
+    config = gateway_config.load(out, env={})
+    dev = config.calibration_info["dev"]
+    assert dev["samples"] == 24 and dev["auc"] == 1.0 and dev["apcer"] == 0.0
+    assert config.calibration is not None and config.calibration.coefs["iqa"] > 0
+    assert "nuaa (all splits)" == config.calibration_info["source"]
