@@ -242,3 +242,15 @@ def test_data_set_scored_through_a_gateway(tmp_path: Path) -> None:
     assert dev["samples"] == 24 and dev["auc"] == 1.0 and dev["apcer"] == 0.0
     assert config.calibration is not None and config.calibration.coefs["iqa"] > 0
     assert "nuaa (all splits)" == config.calibration_info["source"]
+
+
+def test_wired_as_liveness_calibrate(files: tuple[Path, Path], tmp_path: Path) -> None:
+    from liveness.cli import main
+
+    base, scores = files
+    out = tmp_path / "gateway.yaml"
+    result = CliRunner().invoke(
+        main, ["calibrate", "--scores", str(scores), "--base", str(base), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert gateway_config.load(out, env={}).calibration is not None
