@@ -31,7 +31,12 @@ from tests.reliability import media as m
 from tests.reliability.harness import gateway_for
 
 BUDGET_MS = 800.0
-SLACK_S = 0.4  # event-loop and thread scheduling on a shared two-core machine
+# Scheduling slack: every server here shares one event loop on a two-core machine that CI (and, while
+# these were written, four model trainings) share. Most answers must come within budget + TIGHT_SLACK_S;
+# none may take budget + HARD_SLACK_S, which a gateway waiting on a hung or slow test (2 s) would.
+TIGHT_SLACK_S = 0.3
+HARD_SLACK_S = 1.0
+ON_TIME_FRACTION = 0.9
 CONCURRENCY = 4
 FAILED = {pb.STATUS_TIMEOUT, pb.STATUS_UNAVAILABLE, pb.STATUS_ERROR}
 SETTINGS = ServerSettings(port=0, grace_s=0.0)
@@ -103,11 +108,14 @@ class Load:
 def assert_contract(answers: list[Answer]) -> None:
     """The gateway's promises under any fault: an answer, in time, flagged degraded exactly when it is."""
     assert answers, "no answers at all"
+    budget_s = BUDGET_MS / 1000.0
     for a in answers:
         assert a.code == "OK", f"error reached the client: {a}"
-        assert a.latency_s <= BUDGET_MS / 1000.0 + SLACK_S, f"answer took {a.latency_s:.3f} s: {a}"
+        assert a.latency_s <= budget_s + HARD_SLACK_S, f"answer took {a.latency_s:.3f} s: {a}"
         assert a.decision != pb.DECISION_UNSPECIFIED
         assert a.degraded == any(s in FAILED for _, s in a.statuses), a
+    on_time = sum(a.latency_s <= budget_s + TIGHT_SLACK_S for a in answers) / len(answers)
+    assert on_time >= ON_TIME_FRACTION, f"only {on_time:.0%} of answers within the budget + {TIGHT_SLACK_S} s"
 
 
 @asynccontextmanager
@@ -163,7 +171,7 @@ async def test_slow_test_within_and_beyond_the_budget() -> None:
         await asyncio.sleep(1.5)
         too_slow_s = load.now()
         cnn.delay_s = 2.0
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)
         fast_s = load.now()
         cnn.delay_s = 0.0
         await asyncio.sleep(3.5)
