@@ -50,6 +50,8 @@ update "$wheels/constraints.txt.new" "$wheels/constraints.txt"
 stamp="$wheels/.complete"
 if [[ ! -f "$stamp" || "$wheels/requirements.txt" -nt "$stamp" || "$wheels/constraints.txt" -nt "$stamp" ]]; then
   echo "wheels -> $wheels" >&2
+  # Start empty so a requirement dropped from the list leaves no wheel behind in the build context.
+  rm -f "$wheels"/*.whl
   "$py" -m pip wheel -q -w "$wheels" -r "$wheels/requirements.txt" -c "$wheels/constraints.txt"
   "$py" -m pip wheel -q --no-deps -w "$wheels" -r "$wheels/requirements-nodeps.txt"
   touch "$stamp"
