@@ -119,9 +119,12 @@ def _augment(image: Any, label: Any) -> tuple[Any, Any]:
 
 
 def train_expression(
-    data: Path, out: Path, cache: Path, seed: int, epochs: int, threads: int
+    data: Path, out: Path, cache: Path, seed: int, epochs: int, from_checkpoint: bool = False
 ) -> dict[str, Any]:
-    """Fit on FER train, select the epoch on FER val (PublicTest), report FER test (PrivateTest)."""
+    """Fit on FER train, select the epoch on FER val (PublicTest), report FER test (PrivateTest).
+
+    `from_checkpoint` skips fitting and exports the best checkpoint an earlier (interrupted) run saved.
+    """
     import keras
     import tensorflow as tf
 
@@ -152,18 +155,21 @@ def train_expression(
     )
     best = cache / "expression_best.weights.h5"
     started = time.monotonic()
-    history = model.fit(
-        train_ds,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        class_weight=class_weight,
-        callbacks=[
-            keras.callbacks.ModelCheckpoint(
-                str(best), monitor="val_accuracy", save_best_only=True, save_weights_only=True
-            )
-        ],
-        verbose=1,
-    )
+    val_history: list[float] = []
+    if not from_checkpoint:
+        history = model.fit(
+            train_ds,
+            validation_data=(x_val, y_val),
+            epochs=epochs,
+            class_weight=class_weight,
+            callbacks=[
+                keras.callbacks.ModelCheckpoint(
+                    str(best), monitor="val_accuracy", save_best_only=True, save_weights_only=True
+                )
+            ],
+            verbose=1,
+        )
+        val_history = [float(v) for v in history.history["val_accuracy"]]
     train_s = time.monotonic() - started
     model.load_weights(str(best))
     p_val = model.predict(x_val, batch_size=256, verbose=0)
@@ -181,8 +187,9 @@ def train_expression(
             name: float(confusion[i, i] / confusion[i].sum()) for i, name in enumerate(EXPRESSIONS)
         },
         "test_confusion_rows_true_cols_pred": confusion.tolist(),
-        "best_epoch": int(np.argmax(history.history["val_accuracy"]) + 1),
+        "val_accuracy_per_epoch": val_history,
         "epochs": epochs,
+        "from_checkpoint": from_checkpoint,
         "train_seconds": round(train_s, 1),
         "parameters": int(model.count_params()),
         "seed": seed,
@@ -256,8 +263,13 @@ def _window_set(
     return x, np.array(labels, np.float32), species, sources
 
 
-def train_sequence(data: Path, out: Path, cache_dir: Path, seed: int, epochs: int) -> dict[str, Any]:
-    """Fit on the training people's windows; report EER/ACER on the held-out people's windows."""
+def train_sequence(
+    data: Path, out: Path, cache_dir: Path, seed: int, epochs: int, from_checkpoint: bool = False
+) -> dict[str, Any]:
+    """Fit on the training people's windows; report EER/ACER on the held-out people's windows.
+
+    `from_checkpoint` skips fitting and exports the best checkpoint an earlier (interrupted) run saved.
+    """
     import keras
     import tensorflow as tf
 
@@ -298,18 +310,21 @@ def train_sequence(data: Path, out: Path, cache_dir: Path, seed: int, epochs: in
     )
     best = cache_dir / "sequence_best.weights.h5"
     started = time.monotonic()
-    model.fit(
-        train_ds,
-        validation_data=(val_x, y_val),
-        epochs=epochs,
-        class_weight=class_weight,
-        callbacks=[
-            keras.callbacks.ModelCheckpoint(
-                str(best), monitor="val_auc", mode="max", save_best_only=True, save_weights_only=True
-            )
-        ],
-        verbose=1,
-    )
+    val_history: list[float] = []
+    if not from_checkpoint:
+        history = model.fit(
+            train_ds,
+            validation_data=(val_x, y_val),
+            epochs=epochs,
+            class_weight=class_weight,
+            callbacks=[
+                keras.callbacks.ModelCheckpoint(
+                    str(best), monitor="val_auc", mode="max", save_best_only=True, save_weights_only=True
+                )
+            ],
+            verbose=1,
+        )
+        val_history = [float(v) for v in history.history["val_auc"]]
     train_s = time.monotonic() - started
     model.load_weights(str(best))
     p_val = model.predict(val_x, batch_size=64, verbose=0).reshape(-1)
@@ -334,7 +349,9 @@ def train_sequence(data: Path, out: Path, cache_dir: Path, seed: int, epochs: in
         "validation": overall,
         "validation_by_source": per_source,
         "train_accuracy_every_4th_window": float(((p_train >= 0.5) == (y_train[::4] > 0.5)).mean()),
+        "val_auc_per_epoch": val_history,
         "epochs": epochs,
+        "from_checkpoint": from_checkpoint,
         "train_seconds": round(train_s, 1),
         "parameters": int(model.count_params()),
         "seed": seed,
@@ -418,8 +435,13 @@ def parity(model: Any, path: Path, batch: npt.NDArray[np.float32]) -> float:
     help="Decoded arrays and face crops are kept here between runs.",
 )
 @click.option("--expression-epochs", type=int, default=10, show_default=True)
-@click.option("--sequence-epochs", type=int, default=12, show_default=True)
+@click.option("--sequence-epochs", type=int, default=10, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
+@click.option(
+    "--from-checkpoint",
+    is_flag=True,
+    help="Skip fitting: export the best checkpoint in --cache left by an earlier, interrupted run.",
+)
 def cli(
     data: Path,
     out: Path,
@@ -429,18 +451,19 @@ def cli(
     expression_epochs: int,
     sequence_epochs: int,
     threads: int,
+    from_checkpoint: bool,
 ) -> None:
     """Train the temporal test's expression and/or sequence network, export ONNX and write metrics."""
     _limit_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     if target in ("expression", "all"):
         _seed_everything(seed)
-        metrics = train_expression(data, out, cache, seed, expression_epochs, threads)
+        metrics = train_expression(data, out, cache, seed, expression_epochs, from_checkpoint)
         (out / "expression_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         click.echo(json.dumps(metrics, indent=2))
     if target in ("sequence", "all"):
         _seed_everything(seed)
-        metrics = train_sequence(data, out, cache, seed, sequence_epochs)
+        metrics = train_sequence(data, out, cache, seed, sequence_epochs, from_checkpoint)
         (out / "sequence_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         click.echo(json.dumps(metrics, indent=2))
 
