@@ -79,7 +79,7 @@ def jpeg(image: RGBImage, rng: np.random.Generator) -> RGBImage:
 def noise(image: RGBImage, rng: np.random.Generator) -> RGBImage:
     gauss = np.empty(image.shape, np.float32)
     cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
-    cv2.randn(gauss, 0.0, rng.uniform(2.0, 8.0))
+    cv2.randn(gauss, 0.0, rng.uniform(2.0, 8.0))  # type: ignore[call-overload]  # scalars are valid
     return cv2.add(image, gauss, dtype=cv2.CV_8U)
 
 

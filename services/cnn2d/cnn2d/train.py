@@ -281,6 +281,12 @@ def _training_set(nuaa_part: Crops, replay_part: Crops | None, replay_repeat: in
     show_default=True,
     help="Face-crop cache (detection runs once).",
 )
+@click.option(
+    "--fold-only",
+    type=int,
+    default=None,
+    help="Run only this fold (0-based) and write metrics-fold<N>.json: folds can then run in parallel.",
+)
 @click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
 def cli(
     data: Path,
@@ -293,6 +299,7 @@ def cli(
     replay_repeat: int,
     final: bool,
     cache: Path,
+    fold_only: int | None,
     threads: int,
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
@@ -317,7 +324,11 @@ def cli(
         "replay_repeat": replay_repeat if use_replay else 0,
     }
     out.mkdir(parents=True, exist_ok=True)
-    metrics_path = out / ("metrics.json" if final else "metrics-validation.json")
+    if fold_only is not None:
+        final = False
+        metrics_path = out / f"metrics-fold{fold_only}.json"
+    else:
+        metrics_path = out / ("metrics.json" if final else "metrics-validation.json")
 
     def write() -> None:
         """Rewritten after every stage, so an interrupted run keeps what it has measured."""
@@ -344,6 +355,8 @@ def cli(
         fold_rows = []
         replay_scores = np.full(len(replay), np.nan)
         for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
+            if fold_only is not None and i != fold_only:
+                continue
             t0 = time.perf_counter()
             held_source = sources[i % len(sources)]
             held = replay.group == held_source
