@@ -19,10 +19,9 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2 as d
 
-ROOT = Path(__file__).resolve().parents[2]
-PROTOS = ROOT / "protos"
+from liveness.protogen import PROTO_FILES, PROTOS, ROOT, run_protoc
+
 COMPAT = PROTOS / "compat"
-PROTO_FILES = ("liveness/v1/liveness.proto",)
 BASELINE_SUFFIX = ".binpb"
 
 _F = d.FieldDescriptorProto
@@ -32,20 +31,9 @@ def compile_descriptor_set(
     proto_root: Path = PROTOS, files: Sequence[str] = PROTO_FILES
 ) -> d.FileDescriptorSet:
     """Compile `files` (relative to `proto_root`) with grpc_tools.protoc into one FileDescriptorSet."""
-    from grpc_tools import protoc
-
-    include = Path(protoc.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "set.binpb"
-        args = [
-            "grpc_tools.protoc",
-            f"-I{proto_root}",
-            f"-I{include}",
-            f"--descriptor_set_out={out}",
-            *(str(proto_root / f) for f in files),
-        ]
-        if protoc.main(args) != 0:
-            raise RuntimeError(f"protoc failed on {list(files)}; see its message above")
+        run_protoc([f"--descriptor_set_out={out}"], proto_root, files)
         return d.FileDescriptorSet.FromString(out.read_bytes())
 
 

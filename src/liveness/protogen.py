@@ -6,7 +6,9 @@ stubs differ, so they cannot go stale.
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,22 +16,24 @@ PROTOS = ROOT / "protos"
 PROTO_FILES = ("liveness/v1/liveness.proto",)
 
 
-def generate(out_dir: Path) -> list[Path]:
-    """Run grpc_tools.protoc over every contract file into `out_dir`; return the files written."""
+def run_protoc(outputs: Sequence[str], proto_root: Path = PROTOS, files: Sequence[str] = PROTO_FILES) -> None:
+    """Run grpc_tools.protoc with output flags `outputs` over `files`, in a child process.
+
+    A child process, because calling protoc.main twice in one interpreter can crash it (segfault seen when the
+    stub and compatibility tests ran in one pytest process).
+    """
     from grpc_tools import protoc
 
     include = Path(protoc.__file__).parent / "_proto"
-    args = [
-        "grpc_tools.protoc",
-        f"-I{PROTOS}",
-        f"-I{include}",
-        f"--python_out={out_dir}",
-        f"--pyi_out={out_dir}",
-        f"--grpc_python_out={out_dir}",
-        *(str(PROTOS / f) for f in PROTO_FILES),
-    ]
-    if protoc.main(args) != 0:
-        raise RuntimeError("protoc failed; see its message above")
+    args = [f"-I{proto_root}", f"-I{include}", *outputs, *(str(proto_root / f) for f in files)]
+    done = subprocess.run([sys.executable, "-m", "grpc_tools.protoc", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"protoc failed on {list(files)}: {done.stderr.strip()}")
+
+
+def generate(out_dir: Path) -> list[Path]:
+    """Generate the Python stubs (messages, .pyi, gRPC) of every contract file into `out_dir`."""
+    run_protoc([f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"])
     return sorted(p for p in out_dir.rglob("*_pb2*.py*"))
 
 
