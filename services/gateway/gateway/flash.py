@@ -36,6 +36,11 @@ from liveness.types import Box, RGBImage, Status
 
 MIN_FRAMES = 4  # fewer frames inside the sequence cannot show a correlation
 MIN_COLOURS = 2  # the frames must span at least two shown colours
+SAMPLES_PER_SIDE = 64  # means are taken over a pixel grid about this fine across the face: cheap on full HD
+
+
+def _stride(box: Box) -> int:
+    return max(1, int(box.width // SAMPLES_PER_SIDE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +79,14 @@ def surround_mean(frame: RGBImage, box: Box) -> np.ndarray | None:
     """Mean RGB of the ring around the face (the box grown to 2x minus the box grown to 1.2x), from two
     rectangle sums so a full-HD frame costs little; None when the ring is (almost) empty."""
     h, w = frame.shape[:2]
+    step = _stride(box)
     totals, counts = [], []
     for factor in (2.0, 1.2):
         top, bottom, left, right = _grown(box, factor, h, w)
-        patch = frame[top:bottom, left:right].reshape(-1, 3)
+        # Both rectangles start on the same grid (multiples of `step` from the frame's corner), so the
+        # inner one's samples are a subset of the outer one's.
+        top, left = -(-top // step) * step, -(-left // step) * step
+        patch = frame[top:bottom:step, left:right:step].reshape(-1, 3)
         totals.append(patch.sum(axis=0, dtype=np.float64))
         counts.append(patch.shape[0])
     count = counts[0] - counts[1]
@@ -129,12 +138,13 @@ def check_flash(
     if surround_mean(frames[0], box) is None:
         return FlashCheck(Status.LOW_QUALITY, 0.0, False, "no room around the face to compare the flash with")
     start = timestamps_ms[0]
+    step = _stride(box)
     face_rgb, ring_rgb, expected = [], [], []
     for frame, ts in zip(frames, timestamps_ms, strict=True):
         shown = schedule.color_at(ts - start)
         if shown is None or frame.shape[:2] != (height, width):
             continue
-        face_rgb.append(frame[top:bottom, left:right].reshape(-1, 3).mean(axis=0))
+        face_rgb.append(frame[top:bottom:step, left:right:step].reshape(-1, 3).mean(axis=0))
         ring_rgb.append(surround_mean(frame, box))
         expected.append(shown)
     distinct = len(set(expected))
