@@ -93,3 +93,12 @@ def test_dev_ca_command(tmp_path: Path) -> None:
     key = (tmp_path / "api-key-backend.txt").read_text().strip()
     assert hash_api_key(key) in result.output and key not in result.output
     assert "LIVENESS_TLS_CLIENT_CA=" in result.output
+
+
+def test_wired_as_liveness_dev_ca(tmp_path: Path) -> None:
+    from liveness.cli import main
+
+    result = CliRunner().invoke(main, ["dev-ca", "--out", str(tmp_path), "--days", "2"])
+    assert result.exit_code == 0, result.output
+    root = x509.load_pem_x509_certificate((tmp_path / "ca.pem").read_bytes())
+    x509.load_pem_x509_certificate((tmp_path / "gateway.pem").read_bytes()).verify_directly_issued_by(root)
