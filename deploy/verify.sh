@@ -2,6 +2,7 @@
 # Verify the deployment: render, validate, scan, and (where podman is available) build and run it.
 #
 #   deploy/verify.sh [--static] [--runtime PATH] [--no-build] [--keep] [--port N] [--tag TAG] [--require-all]
+#                    [--models TEST=DIR ...]
 #
 #   1. render    `kubectl kustomize` of deploy/k8s/overlays/{dev,prod} -> build/k8s/<overlay>.yaml
 #                (placeholder secrets from deploy/k8s/gen-secrets.sh when none are there)
@@ -12,7 +13,8 @@
 #   5. smoke     the stack as containers in one podman pod, run as in Kubernetes (read-only root, non-root,
 #                no capabilities), each container's grpc.health.v1 probed until SERVING, then
 #                `liveness check --json --gateway 127.0.0.1:PORT samples/` must answer for every sample;
-#                a test without a trained model is left out (a failure with --require-all)
+#                a test without a trained model is left out (a failure with --require-all);
+#                --models TEST=DIR mounts DIR over the image's model folder (a candidate not yet committed)
 #
 # Steps 4-5 run only when podman is installed and --static is not given. --runtime is an OCI runtime for
 # podman (a sandbox without CAP_SYS_RESOURCE needs one that drops rlimits); by default podman's own.
@@ -29,6 +31,7 @@ port=50151
 tag="dev"
 py=".venv/bin/python"
 require_all=0
+declare -A model_dirs=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --static) static=1; shift ;;
@@ -38,6 +41,9 @@ while [[ $# -gt 0 ]]; do
     --port) port="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
     --require-all) require_all=1; shift ;;
+    --models)
+      [[ "$2" == *=* && -d "${2#*=}" ]] || { echo "--models needs TEST=DIR with an existing DIR" >&2; exit 2; }
+      model_dirs["${2%%=*}"]="$(cd "${2#*=}" && pwd)"; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
@@ -95,7 +101,7 @@ podman=(podman)
 # A test joins the smoke stack only when its model artifact is there (models are trained separately).
 tests=()
 for name in iqa cnn2d temporal voxel3d; do
-  if compgen -G "services/$name/models/*" >/dev/null; then
+  if [[ -n "${model_dirs[$name]:-}" ]] || compgen -G "services/$name/models/*" >/dev/null; then
     tests+=("$name")
   else
     echo "SKIPPED $name: services/$name/models/ is empty (train it first)" >&2
@@ -133,7 +139,9 @@ gateway_env=(-e GATEWAY_CONFIG=/etc/liveness/gateway/fusion.yaml)
 i=1
 for name in "${tests[@]}"; do
   # One network namespace for the pod: each test listens on its own port, as its Service would map it.
-  "${podman[@]}" run -d --pod "$pod" --name "$pod-$name" "${hardening[@]}" \
+  mount=()
+  [[ -z "${model_dirs[$name]:-}" ]] || mount=(-v "${model_dirs[$name]}:/app/services/$name/models:ro")
+  "${podman[@]}" run -d --pod "$pod" --name "$pod-$name" "${hardening[@]}" "${mount[@]}" \
     -e "LIVENESS_PORT=$((50060 + i))" -e "LIVENESS_METRICS_PORT=$((9090 + i))" \
     "localhost/liveness-$name:$tag" >/dev/null
   gateway_env+=(-e "${name^^}_ADDR=127.0.0.1:$((50060 + i))")
