@@ -181,21 +181,24 @@ class _Cache:
     def load(self) -> tuple[list[Item], list[metrics.RawFeatures]] | None:
         if not self.path.is_file():
             return None
-        with np.load(self.path, allow_pickle=False) as z:
-            offsets = z["offsets"]
-            items = [
-                Item(str(k), str(d), bool(lv), str(a), str(s))
-                for k, d, lv, a, s in zip(
-                    z["keys"], z["dataset"], z["is_live"], z["attack"], z["subject"], strict=True
-                )
-            ]
-            raws = [
-                metrics.RawFeatures(
-                    z["model_free"][i], z["biqi"][i], z["niqe"][offsets[i] : offsets[i + 1]],
-                    z["sharpness"][offsets[i] : offsets[i + 1]],
-                )
-                for i in range(len(items))
-            ]  # fmt: skip
+        with np.load(self.path, allow_pickle=False) as npz:
+            z = {k: npz[k] for k in npz.files}  # read each array once (npz access re-reads the file)
+        offsets = z["offsets"]
+        items = [
+            Item(str(k), str(d), bool(lv), str(a), str(s))
+            for k, d, lv, a, s in zip(
+                z["keys"], z["dataset"], z["is_live"], z["attack"], z["subject"], strict=True
+            )
+        ]
+        raws = [
+            metrics.RawFeatures(
+                z["model_free"][i],
+                z["biqi"][i],
+                z["niqe"][offsets[i] : offsets[i + 1]],
+                z["sharpness"][offsets[i] : offsets[i + 1]],
+            )
+            for i in range(len(items))
+        ]
         return items, raws
 
     def save(self, items: Sequence[Item], raws: Sequence[metrics.RawFeatures]) -> None:
