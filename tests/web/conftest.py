@@ -1,0 +1,140 @@
+"""Fixtures for the web capture page: a gateway of test doubles on a background event loop, the
+`liveness web` bridge as a child process, and a fake-camera video for Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Coroutine, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cv2
+import numpy as np
+import pytest
+
+from gateway.config import Endpoint, GatewayConfig, Thresholds
+from gateway.servicer import GatewayApp
+from gateway.sessions import SessionSettings
+from liveness.runtime import server
+from liveness.runtime.config import ServerSettings
+from liveness.runtime.testing import serve_model
+from liveness.stack import free_port
+from tests.doubles import DoubleModel
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
+
+
+class LoopThread:
+    """An asyncio loop on a daemon thread, so synchronous tests (HTTP, selenium) can run grpc.aio servers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="test-grpc", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5.0)
+        self.loop.close()
+
+
+def double_tests() -> list[DoubleModel]:
+    """One image test and one clip test with fixed scores; neither verifies challenge actions."""
+    return [
+        DoubleModel(name="frame", score=0.35, accepts_clip=False),
+        DoubleModel(name="clip", score=0.45, accepts_image=False, min_frames=2),
+    ]
+
+
+async def _start_gateway(stack: AsyncExitStack, models: list[DoubleModel]) -> str:
+    endpoints = []
+    for model in models:
+        address = await stack.enter_async_context(serve_model(model))
+        endpoints.append(Endpoint(model.name, address, 1.0))
+    config = GatewayConfig(
+        budget_ms=8000,
+        tests=tuple(endpoints),
+        thresholds=Thresholds(live=0.6, spoof=0.4),
+        sessions=SessionSettings(),
+    )
+    settings = ServerSettings(port=0, grace_s=0)
+    running = await server.start(GatewayApp(config, settings.limits), settings)
+    stack.push_async_callback(running.stop, 0)
+    return running.address
+
+
+@pytest.fixture(scope="package")
+def gateway_address() -> Iterator[str]:
+    """A real loopback gateway with sessions on, in front of two test doubles."""
+    loop = LoopThread()
+    stack = AsyncExitStack()
+    try:
+        yield loop.run(_start_gateway(stack, double_tests()))
+    finally:
+        loop.run(stack.aclose())
+        loop.close()
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"liveness web exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
+
+
+@pytest.fixture(scope="package")
+def web_url(gateway_address: str) -> Iterator[str]:
+    """`liveness web --gateway ...` as a child process, exactly as a user starts it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "liveness", "web", "--gateway", gateway_address, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(url + "healthz", proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def write_y4m(path: Path, image_rgb: np.ndarray, frames: int = 30, fps: int = 15) -> Path:
+    """A still photo as a 640x480 I420 y4m video: Chromium's fake camera plays (and loops) it."""
+    height, width = 480, 640
+    canvas = np.full((height, width, 3), 96, np.uint8)
+    side = min(height, width)
+    photo = cv2.resize(image_rgb, (side, side), interpolation=cv2.INTER_AREA)
+    left = (width - side) // 2
+    canvas[:, left : left + side] = photo
+    i420 = cv2.cvtColor(canvas, cv2.COLOR_RGB2YUV_I420).tobytes()
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n")
+            f.write(i420)
+    return path
