@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Build one serving image per service with podman, from the repository root.
 #
-#   deploy/build-images.sh [--runtime PATH] [--base-image IMAGE] [--tag TAG] [--python PY] [SERVICE ...]
+#   deploy/build-images.sh [--runtime PATH] [--base-image IMAGE] [--tag TAG] [--python PY] [--keep-cache]
+#                          [SERVICE ...]
 #
-# 1. Wheels: the core dependencies of pyproject.toml (never the train/test extras) are downloaded or built
-#    on the host into build/wheels (gitignored), because TLS to package registries fails inside a build
+# 1. Wheels: the serving requirements (deploy/requirements.py; never the train/test extras) are downloaded
+#    or built on the host into build/wheels (gitignored), because TLS to package registries fails inside a build
 #    container here; the images install them with --no-index. Versions are constrained to the ones in the
 #    venv of PY (the versions the tests ran against) when that venv exists.
 # 2. Base image: deploy/base-image/build.sh when BASE_IMAGE is not in local storage yet.
 # 3. `podman build -f services/<name>/Dockerfile .` -> localhost/liveness-<name>:TAG, then dangling
-#    images are pruned so repeated builds do not pile up.
+#    images (the layer cache included) are pruned so repeated builds do not pile up, unless --keep-cache.
 # --runtime is an OCI runtime for the RUN steps (a sandbox without CAP_SYS_RESOURCE needs a wrapper that
 # drops rlimits); by default podman uses its own.
 set -euo pipefail
@@ -19,6 +20,7 @@ runtime=""
 base_image="localhost/liveness-base:bookworm"
 tag="dev"
 py=".venv/bin/python"
+prune=1
 services=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -26,6 +28,7 @@ while [[ $# -gt 0 ]]; do
     --base-image) base_image="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
     --python) py="$2"; shift 2 ;;
+    --keep-cache) prune=0; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "unknown option: $1" >&2; exit 2 ;;
     *) services+=("$1"); shift ;;
@@ -68,5 +71,5 @@ for name in "${services[@]}"; do
     --build-arg "BASE_IMAGE=$base_image" \
     -f "services/$name/Dockerfile" -t "localhost/liveness-$name:$tag" .
 done
-podman image prune -f >/dev/null
+[[ $prune -eq 0 ]] || podman image prune -f >/dev/null
 podman images --filter reference='localhost/liveness-*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'
