@@ -47,20 +47,32 @@ def clip_frame_indexes(n_frames: int, count: int) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, num=min(count, n_frames))})
 
 
+def log_compress(x: FloatArray) -> FloatArray:
+    """sign(x) log(1 + |x|), elementwise: monotone, keeps sign, tames heavy tails."""
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class LdaClassifier:
-    """Standardisation then a two-class LDA, as arrays: P(live) = sigmoid(((x - mean) / scale) . coef + b).
+    """Standardisation then a two-class LDA, as arrays: P(live) = sigmoid(((t(x) - mean) / scale) . coef + b).
 
-    This is exactly sklearn's LinearDiscriminantAnalysis.predict_proba for two classes (live = class 1).
+    t is `log_compress` (sign(x) log(1 + |x|)) when the flag is set, else the identity: several measures
+    (MSE, SME, GME, NIQE ...) are heavy-tailed, and compressing them makes the linear boundary carry
+    across subjects better. The rest is exactly sklearn's LinearDiscriminantAnalysis.predict_proba for
+    two classes (live = class 1) on the transformed, standardised features.
     """
 
     mean: FloatArray
     scale: FloatArray
     coef: FloatArray
     intercept: float
+    log_features: bool = False
 
     def decision(self, features: FloatArray) -> FloatArray:
-        z = (np.atleast_2d(features) - self.mean) / self.scale
+        x = np.atleast_2d(features)
+        if self.log_features:
+            x = log_compress(x)
+        z = (x - self.mean) / self.scale
         return np.asarray(z @ self.coef + self.intercept, np.float64)
 
     def proba(self, features: FloatArray) -> FloatArray:
@@ -91,6 +103,7 @@ class IqaArtifact:
             "lda_scale": self.classifier.scale,
             "lda_coef": self.classifier.coef,
             "lda_intercept": np.array(self.classifier.intercept),
+            "lda_log_features": np.array(self.classifier.log_features),
             **self.biqi.arrays(),
             **self.niqe.arrays(),
         }
@@ -115,6 +128,7 @@ class IqaArtifact:
                 scale=arrays["lda_scale"].astype(np.float64),
                 coef=arrays["lda_coef"].astype(np.float64),
                 intercept=float(arrays["lda_intercept"]),
+                log_features=bool(arrays["lda_log_features"]) if "lda_log_features" in arrays else False,
             ),
             biqi=metrics.BiqiModel.from_arrays(arrays),
             niqe=metrics.NiqeModel.from_arrays(arrays),

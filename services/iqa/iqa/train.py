@@ -33,7 +33,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from iqa import metrics
-from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, preprocess
+from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, log_compress, preprocess
 from liveness import metrics as liveness_metrics
 from liveness.data.samples import Sample, nuaa, read_manifest, subject_folds
 from liveness.data.video import read_frames
@@ -43,7 +43,10 @@ from liveness.vision.decode import decode_image
 FloatArray = npt.NDArray[np.float64]
 MAX_SIDE = 640
 THRESHOLD = 0.5
-VERSION = "1.0.0"
+VERSION = "1.1.0"
+# Log-compress the features before standardising: on the subject-disjoint NUAA folds mean ACER went from
+# 4.5% to 3.4% (EER 1.1% to 1.0%); chosen on those same folds (two variants tried), see MODEL_CARD.md.
+LOG_FEATURES = True
 # Bump when a metric definition changes, so cached raw features are recomputed.
 FEATURE_VERSION = "4"
 BIQI_IMAGES = (
@@ -306,11 +309,13 @@ def feature_matrix(
     return np.stack([metrics.combine(r, biqi, niqe) for r in raws])
 
 
-def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_]) -> LdaClassifier:
-    """Standardise, then LDA with the eigen solver and Ledoit-Wolf shrinkage; exported as arrays."""
+def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_], log_features: bool = LOG_FEATURES) -> LdaClassifier:
+    """(Log-compress,) standardise, then LDA with the eigen solver and Ledoit-Wolf shrinkage, as arrays."""
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
     from sklearn.preprocessing import StandardScaler
 
+    if log_features:
+        x = log_compress(x)
     scaler = StandardScaler().fit(x)
     lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(scaler.transform(x), y.astype(int))
     return LdaClassifier(
@@ -318,6 +323,7 @@ def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_]) -> LdaClassifier:
         scale=scaler.scale_.astype(np.float64),
         coef=lda.coef_[0].astype(np.float64),
         intercept=float(lda.intercept_[0]),
+        log_features=log_features,
     )
 
 
@@ -404,7 +410,9 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
     subject = np.array([i.subject for i in items])
     index = np.arange(len(items))
 
-    report: dict[str, object] = {"version": VERSION, "threshold": THRESHOLD, **biqi_stats}
+    report: dict[str, object] = {
+        "version": VERSION, "threshold": THRESHOLD, "log_features": LOG_FEATURES, **biqi_stats
+    }  # fmt: skip
     nuaa_idx = index[dataset == "nuaa"]
     nuaa_samples = [_as_sample(items[i], int(i)) for i in nuaa_idx]
     nuaa_folds = []

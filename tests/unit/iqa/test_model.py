@@ -10,20 +10,30 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.preprocessing import StandardScaler
 
 from iqa import metrics
-from iqa.model import IqaArtifact, IqaModel, IqaSettings, clip_frame_indexes, preprocess
+from iqa.model import IqaArtifact, IqaModel, IqaSettings, clip_frame_indexes, log_compress, preprocess
 from iqa.train import fit_lda
 from liveness.types import CheckOptions, Media, Status
 
 
-def test_lda_from_arrays_equals_sklearn_predict_proba() -> None:
+@pytest.mark.parametrize("log_features", [False, True])
+def test_lda_from_arrays_equals_sklearn_predict_proba(log_features: bool) -> None:
     rng = np.random.default_rng(0)
     x = np.vstack([rng.normal(0, 1, (80, 25)), rng.normal(0.4, 1.5, (70, 25))]) * rng.uniform(0.1, 1e4, 25)
     y = np.array([False] * 80 + [True] * 70)
-    clf = fit_lda(x, y)
-    scaler = StandardScaler().fit(x)
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(scaler.transform(x), y.astype(int))
+    clf = fit_lda(x, y, log_features=log_features)
+    t = log_compress if log_features else np.asarray
+    scaler = StandardScaler().fit(t(x))
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(
+        scaler.transform(t(x)), y.astype(int)
+    )
     probe = rng.normal(0.2, 1.2, (40, 25)) * x.std(axis=0)
-    np.testing.assert_allclose(clf.proba(probe), lda.predict_proba(scaler.transform(probe))[:, 1], atol=1e-12)
+    expected = lda.predict_proba(scaler.transform(t(probe)))[:, 1]
+    np.testing.assert_allclose(clf.proba(probe), expected, atol=1e-12)
+    assert clf.log_features == log_features
+
+
+def test_log_compress() -> None:
+    np.testing.assert_allclose(log_compress(np.array([-(np.e - 1), 0.0, np.e**2 - 1])), [-1.0, 0.0, 2.0])
 
 
 def test_committed_artifact_loads_without_pickle() -> None:
@@ -44,6 +54,7 @@ def test_artifact_round_trip(tiny_artifact_path: Path, tmp_path: Path) -> None:
     x = np.random.default_rng(0).normal(size=(5, 25))
     np.testing.assert_array_equal(artifact.classifier.proba(x), again.classifier.proba(x))
     assert again.version == "test-1" and again.max_side == 160
+    assert again.classifier.log_features == artifact.classifier.log_features
 
 
 def test_artifact_with_other_features_is_refused(tiny_artifact_path: Path, tmp_path: Path) -> None:
