@@ -5,7 +5,7 @@
 (function () {
   const $ = (id) => document.getElementById(id);
   const ui = {
-    start: $("start"), again: $("again"), video: $("preview"), prompt: $("prompt"), status: $("status"),
+    camera: $("camera"), start: $("start"), again: $("again"), video: $("preview"), prompt: $("prompt"), status: $("status"),
     error: $("error"), result: $("result"), heading: $("result-heading"), decision: $("decision"),
     bar: $("score-bar"), fill: $("score-fill"), detail: $("detail"), tests: document.querySelector("#tests tbody"),
     checks: $("session-checks"), flash: $("flash"), flashPrompt: $("flash-prompt"), motionNote: $("motion-note"),
@@ -49,6 +49,7 @@
       throw new Error(`The camera could not be opened (${e.name}). Allow camera access and try again.`);
     }
     ui.video.srcObject = stream;
+    ui.camera.hidden = false;
     await ui.video.play();
     for (let i = 0; i < 100 && !ui.video.videoWidth; i++) await sleep(50);
     if (!ui.video.videoWidth) throw new Error("The camera sends no picture.");
@@ -58,6 +59,7 @@
     if (stream) stream.getTracks().forEach((t) => t.stop());
     stream = null;
     ui.video.srcObject = null;
+    ui.camera.hidden = true;
   }
 
   // Black or white text, whichever contrasts more with an sRGB background.
@@ -189,7 +191,14 @@
       const score = document.createElement("td");
       score.className = "score";
       if (test.status === "ok") {
-        score.appendChild(smallBar(test.score, `${test.name} live score ${Math.round(test.score * 100)}%`));
+        const pct = Math.round(test.score * 100);
+        const text = document.createElement("span");
+        text.textContent = `${pct}%`;
+        text.setAttribute("aria-hidden", "true");
+        const cell = document.createElement("div");
+        cell.className = "score-cell";
+        cell.append(smallBar(test.score, `${test.name} live score ${pct}%`), text);
+        score.appendChild(cell);
       } else {
         score.textContent = "—";
       }
@@ -200,11 +209,20 @@
     const items = [];
     if (result.session) {
       const s = result.session;
-      const actions = s.challenge.map((a) => `${a.prompt || a.action}: ${a.satisfied ? "seen" : "not seen"}`);
-      items.push(`Challenge: ${s.challenge_satisfied ? "followed" : "not verified as followed"}`
-        + (actions.length ? ` (${actions.join("; ")})` : ""));
-      items.push(`Flash colours: ${s.flash.satisfied ? "reflected by the face" : "not confirmed"}`
-        + ` (${STATUS_TEXT[s.flash.status] || s.flash.status})`);
+      if (s.challenge.length) {
+        const actions = s.challenge.map((a) => `${a.prompt || a.action}: ${a.satisfied ? "seen" : "not seen"}`);
+        items.push(`Challenge: ${s.challenge_satisfied ? "followed" : "not followed"} (${actions.join("; ")})`);
+      } else {
+        items.push("Challenge: no test could verify the actions");
+      }
+      if (s.flash.status === "ok") {
+        items.push(`Flash colours: ${s.flash.satisfied ? "reflected" : "not reflected"} by the face`
+          + ` (correlation ${s.flash.correlation.toFixed(2)})`);
+      } else if (s.flash.status === "not_applicable") {
+        items.push("Flash colours: none were shown");
+      } else {
+        items.push(`Flash colours: could not be checked (${STATUS_TEXT[s.flash.status] || s.flash.status})`);
+      }
     } else {
       items.push("No session checks were run.");
     }
