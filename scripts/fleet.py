@@ -184,7 +184,7 @@ def bench(
     *,
     gateway: bool = False,
     faces: bool = False,
-    timeout_s: float = 10.0,
+    timeout_s: float = 30.0,
 ) -> subprocess.Popen[bytes]:
     """Start `liveness bench` (the data toolkit's load generator) as a child process; returns it running."""
     command = [
@@ -214,6 +214,22 @@ def bench(
     if faces:
         command.append("--faces")
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def warm_up(fleet: Fleet, media: list[Path], timeout_s: float = 120.0) -> None:
+    """One Evaluate per media file with a generous deadline, so first-call costs (Describe, lazy model and
+    detector set-up) are paid before anything is measured; `liveness bench` aborts on a failed warm-up."""
+    import grpc
+
+    from liveness.client import channel_options, media_from_path
+    from liveness.v1 import liveness_pb2 as pb
+    from liveness.v1 import liveness_pb2_grpc as pb_grpc
+
+    address = fleet.member("gateway").address
+    with grpc.insecure_channel(address, options=channel_options()) as channel:
+        stub = pb_grpc.LivenessStub(channel)
+        for path in media:
+            stub.Evaluate(pb.EvaluateRequest(media=media_from_path(path)), timeout=timeout_s)
 
 
 def slope_mib_per_min(times_s: list[float], rss_mib: list[float]) -> float:

@@ -26,7 +26,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet import REPO, Fleet, RssSampler, bench, plan_tests, slope_mib_per_min  # noqa: E402
+from fleet import REPO, Fleet, RssSampler, bench, plan_tests, slope_mib_per_min, warm_up  # noqa: E402
 
 from liveness.v1 import liveness_pb2 as pb  # noqa: E402
 from liveness.v1 import liveness_pb2_grpc as pb_grpc  # noqa: E402
@@ -202,8 +202,10 @@ def main() -> None:
     started = time.time()
     with Fleet(plan, env={"LIVENESS_WORKERS": "2", "OMP_NUM_THREADS": "1"}) as fleet:
         names = [m.name for m in fleet.members]
+        targets = targets_of(fleet)
+        warm_up(fleet, sorted({t.media for t in targets if t.gateway}))
         with RssSampler(fleet, args.interval) as sampler:
-            for target in targets_of(fleet):
+            for target in targets:
                 for c in levels:
                     sampler.phase = f"{target.label} c{c}"
                     print(f"{target.label} c={c} ...", file=sys.stderr, flush=True)

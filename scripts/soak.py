@@ -27,7 +27,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fleet import REPO, Fleet, RssSampler, bench, plan_tests, slope_mib_per_min  # noqa: E402
+from fleet import REPO, Fleet, RssSampler, bench, plan_tests, slope_mib_per_min, warm_up  # noqa: E402
 from load_report import CLIP, IMAGE, describe, plot  # noqa: E402
 
 from liveness.client import channel_options  # noqa: E402
@@ -132,13 +132,18 @@ def markdown(report: dict[str, Any]) -> str:
         "slope MiB/min | flat |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    keys = (
+        "start_mib",
+        "after_warmup_mib",
+        "first_minute_mean_mib",
+        "last_minute_mean_mib",
+        "end_mib",
+        "max_mib",
+    )
     for name, v in report["rss"].items():
-        lines.append(
-            f"| {name} | {v['start_mib']:.1f} | {v['after_warmup_mib']:.1f} | "
-            f"{v['first_minute_mean_mib']:.1f} | {v['last_minute_mean_mib']:.1f} | {v['end_mib']:.1f} | "
-            f"{v['max_mib']:.1f} | "
-            f"{v['slope_after_warmup_mib_per_min']:+.2f} | {'yes' if v['flat'] else 'NO'} |"
-        )
+        cells = " | ".join("n/a" if v[k] is None else f"{v[k]:.1f}" for k in keys)
+        flat = "yes" if v["flat"] else "NO"
+        lines.append(f"| {name} | {cells} | {v['slope_after_warmup_mib_per_min']:+.2f} | {flat} |")
     lines += [
         "",
         f"Verdict: {'PASS' if report['passed'] else 'FAIL'} (max slope {report['max_slope']:g} MiB/min).",
@@ -172,6 +177,7 @@ def main() -> None:
         loads = [(IMAGE, max(1, args.concurrency // 2 if clips else args.concurrency))]
         if clips:
             loads.append((CLIP, max(1, args.concurrency - loads[0][1])))
+        warm_up(fleet, [media for media, _ in loads])
         with RssSampler(fleet, args.interval) as sampler, BadInputTrickle(gateway, args.bad_rps) as trickle:
             sampler.phase = "soak"
             running = []

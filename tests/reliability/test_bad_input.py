@@ -18,7 +18,7 @@ from liveness.client import channel_options
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.convert import decode_media
 from liveness.runtime.testing import serve_model
-from liveness.types import CheckOptions, FaceObservation, LivenessModel, Media, TestResult
+from liveness.types import CheckOptions, FaceObservation, LivenessModel, Media, TestInfo, TestResult
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
 from liveness.vision.decode import DEFAULT_LIMITS
@@ -76,6 +76,13 @@ def _assert_code(case: Case, code: grpc.StatusCode, details: str) -> None:
         assert re.search(case.message, details), f"{case.id}: {details!r} does not match {case.message!r}"
 
 
+def _accepts(info: TestInfo, case: Case) -> bool:
+    """Whether a test with `info` judges the case's media (an image, or a clip of enough frames)."""
+    if case.media.WhichOneof("kind") == "clip":
+        return info.accepts_clip and len(case.media.clip.frames) >= info.min_frames
+    return info.accepts_image
+
+
 @pytest.fixture(scope="module", params=("double", *TEST_NAMES))
 def service_target(request: pytest.FixtureRequest) -> Iterator[Target]:
     """A LivenessTest server: the double (needs faces, so face regions are validated) or a real test."""
@@ -111,6 +118,12 @@ def test_test_service_battery(service_target: Target, case: Case) -> None:
     if recorder:
         recorder.shapes.clear()
     code, details, reply = _call_test(service_target, case)
+    if case.faces and info is not None and not _accepts(info, case):
+        # Routing comes before face regions: media the test cannot judge is NOT_APPLICABLE (documented),
+        # whatever regions came with it; media and options are still validated first.
+        assert code == grpc.StatusCode.OK and reply is not None, (code, details)
+        assert reply.status == pb.STATUS_NOT_APPLICABLE, pb.Status.Name(reply.status)
+        return
     _assert_code(case, code, details)
     if reply is not None:
         assert reply.status in TEST_STATUSES, f"{case.id}: status {pb.Status.Name(reply.status)}"
