@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Coroutine, Iterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -100,27 +100,41 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 30.0) 
     raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
 
 
-@pytest.fixture(scope="package")
-def web_url(gateway_address: str) -> Iterator[str]:
-    """`liveness web --gateway ...` as a child process, exactly as a user starts it."""
+@contextmanager
+def liveness_web(*args: str, start_timeout_s: float = 30.0) -> Iterator[str]:
+    """`liveness web ARGS` as a child process, exactly as a user starts it; yields its URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "liveness", "web", "--gateway", gateway_address, "--port", str(port)],
+        [sys.executable, "-m", "liveness", "web", "--port", str(port), *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_http(url + "healthz", proc)
+        wait_http(url + "healthz", proc, start_timeout_s)
         yield url
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM: it also stops a stack it started
         try:
-            proc.wait(10)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="package")
+def web_url(gateway_address: str) -> Iterator[str]:
+    """The bridge in front of the gateway of doubles."""
+    with liveness_web("--gateway", gateway_address) as url:
+        yield url
+
+
+@pytest.fixture
+def real_web_url() -> Iterator[str]:
+    """The bridge starting its own local stack: the packaged gateway config and the trained tests."""
+    with liveness_web(start_timeout_s=180.0) as url:
+        yield url
 
 
 def write_y4m(path: Path, image_rgb: np.ndarray, frames: int = 30, fps: int = 15) -> Path:
