@@ -89,7 +89,7 @@ class TemporalSettings:
             raw = env.get(f"TEMPORAL_{f.name.upper()}")
             if raw is None:
                 continue
-            kind = type(f.default)
+            kind: Any = type(f.default)
             try:
                 values[f.name] = Path(raw) if isinstance(f.default, Path) else kind(raw)
             except ValueError:
@@ -207,7 +207,9 @@ class TemporalModel:
         return TestResult(float(np.clip(score, 0.0, 1.0)), Status.OK, detail, challenge)
 
     def _track(self, media: Media, faces: Sequence[FaceObservation]) -> _Track:
-        indexes, found, marks = [], [], []
+        indexes: list[int] = []
+        found: list[Face] = []
+        marks: list[npt.NDArray[np.float32] | None] = []
         for obs in faces:
             if obs.status is not Status.OK or obs.face is None:
                 marks.append(None)

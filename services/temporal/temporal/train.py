@@ -72,14 +72,16 @@ def load_fer(fer_root: Path, cache: Path) -> dict[str, npt.NDArray[Any]]:
             raise click.ClickException(f"{fer_root / split}: no FER2013 images of {EXPRESSIONS}")
         for file, label in tqdm(files, desc=f"decode fer2013/{split}", unit="img"):
             grey = cv2.imread(str(file), cv2.IMREAD_GRAYSCALE)
-            if grey is None or grey.shape != (INPUT_SIZE, INPUT_SIZE):
+            if grey is None:
+                raise click.ClickException(f"{file}: unreadable image")
+            if grey.shape != (INPUT_SIZE, INPUT_SIZE):
                 grey = cv2.resize(grey, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
             images.append(grey)
             labels.append(label)
         arrays[f"x_{split}"] = np.stack(images).astype(np.uint8)
         arrays[f"y_{split}"] = np.array(labels, dtype=np.int64)
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types ** as allow_pickle
     return arrays
 
 
