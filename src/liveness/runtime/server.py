@@ -125,9 +125,15 @@ async def start(
     return running
 
 
-async def run(app: App, settings: ServerSettings, **kwargs: object) -> None:
+async def run(
+    app: App,
+    settings: ServerSettings,
+    *,
+    credentials: grpc.ServerCredentials | None = None,
+    interceptors: list[grpc.aio.ServerInterceptor] | None = None,
+) -> None:
     """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    running = await start(app, settings, **kwargs)  # type: ignore[arg-type]
+    running = await start(app, settings, credentials=credentials, interceptors=interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -141,7 +147,9 @@ async def run(app: App, settings: ServerSettings, **kwargs: object) -> None:
 def serve_test(name: str, model_factory: Callable[[], LivenessModel]) -> None:
     """Entry point of a test service: settings from the environment, JSON logs, serve until signalled."""
     from liveness.runtime.servicer import TestApp
+    from liveness.security import server_credentials_from_env
 
     settings = ServerSettings.from_env()
+    credentials = server_credentials_from_env()  # LIVENESS_TLS_CERT/_KEY/_CLIENT_CA: mTLS from the gateway
     jsonlog.configure(name, settings.log_level)
-    asyncio.run(run(TestApp(name, model_factory, settings.limits), settings))
+    asyncio.run(run(TestApp(name, model_factory, settings.limits), settings, credentials=credentials))
