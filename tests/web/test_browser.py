@@ -124,6 +124,15 @@ def test_capture_page_shows_a_decision_for_a_still_photo(browser: Any, web_url: 
     assert statuses == {"frame": "ok", "clip": "ok"}
     table = browser.find_element(By.ID, "tests").text
     assert "35%" in table and "45%" in table  # the doubles' scores
+    # Reduced motion (emulated): the page says so before starting, and the flash fades between colours.
+    assert not browser.find_element(By.ID, "motion-note").is_displayed()
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-reduced-motion", "value": "reduce"}]}
+    )
+    browser.get(web_url)
+    assert browser.find_element(By.ID, "motion-note").is_displayed()
+    fade = browser.execute_script("return getComputedStyle(document.getElementById('flash')).transition")
+    assert "background-color" in fade
 
 
 @pytest.mark.slow
