@@ -78,13 +78,13 @@ def wavelet_bands(grey: Grey, levels: int = 3) -> list[tuple[Grey, Grey, Grey]]:
     for _ in range(levels):
         if min(low.shape) < 8:
             break
-        rows_lo = cv2.sepFilter2D(low, cv2.CV_32F, _CDF97_LO, np.ones(1, np.float32))[:, ::2]
-        rows_hi = cv2.sepFilter2D(low, cv2.CV_32F, _CDF97_HI, np.ones(1, np.float32))[:, ::2]
-        one = np.ones(1, np.float32)
-        lh = cv2.sepFilter2D(rows_lo, cv2.CV_32F, one, _CDF97_HI)[::2]
-        hl = cv2.sepFilter2D(rows_hi, cv2.CV_32F, one, _CDF97_LO)[::2]
-        hh = cv2.sepFilter2D(rows_hi, cv2.CV_32F, one, _CDF97_HI)[::2]
-        low = cv2.sepFilter2D(rows_lo, cv2.CV_32F, one, _CDF97_LO)[::2]
+        # One-dimensional correlations (filter2D with a 1 x n or n x 1 kernel: a single pass each).
+        rows_lo = cv2.filter2D(low, cv2.CV_32F, _CDF97_LO[None, :])[:, ::2]
+        rows_hi = cv2.filter2D(low, cv2.CV_32F, _CDF97_HI[None, :])[:, ::2]
+        lh = cv2.filter2D(rows_lo, cv2.CV_32F, _CDF97_HI[:, None])[::2]
+        hl = cv2.filter2D(rows_hi, cv2.CV_32F, _CDF97_LO[:, None])[::2]
+        hh = cv2.filter2D(rows_hi, cv2.CV_32F, _CDF97_HI[:, None])[::2]
+        low = cv2.filter2D(rows_lo, cv2.CV_32F, _CDF97_LO[:, None])[::2]
         bands.append((lh, hl, hh))
     return bands
 
@@ -370,10 +370,14 @@ class _Pair:
 
     @cached_property
     def row_angles(self) -> FloatArray:
-        a = self.ref / np.maximum(np.linalg.norm(self.ref, axis=1, keepdims=True), 1e-6)
-        b = self.test / np.maximum(np.linalg.norm(self.test, axis=1, keepdims=True), 1e-6)
-        angle = np.arctan2(np.linalg.norm(a - b, axis=1), np.linalg.norm(a + b, axis=1)).astype(np.float64)
-        return 4.0 / np.pi * angle
+        def unit_rows(m: Grey) -> Grey:
+            norms = np.sqrt(np.einsum("ij,ij->i", m, m))
+            return m / np.maximum(norms, 1e-6)[:, None]
+
+        a, b = unit_rows(self.ref), unit_rows(self.test)
+        d, s = a - b, a + b
+        angle = np.arctan2(np.sqrt(np.einsum("ij,ij->i", d, d)), np.sqrt(np.einsum("ij,ij->i", s, s)))
+        return 4.0 / np.pi * angle.astype(np.float64)
 
     @cached_property
     def ref_bands(self) -> list[tuple[Grey, Grey, Grey]]:
