@@ -6,18 +6,22 @@ import base64
 import http.client
 import json
 import logging
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from liveness.security import make_dev_ca
 from liveness.vision.decode import encode_jpeg
-from liveness.web import WebServer, WebSettings
+from liveness.web import WebServer, WebSettings, cli
 
 
 def post(url: str, payload: Any = None, content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
@@ -145,3 +149,35 @@ def test_logs_carry_no_image_bytes(
     ]
     marker = frames[0]["jpeg"][100:140]
     assert all(marker not in json.dumps(r.__dict__, default=str) for r in caplog.records)
+
+
+def test_https_with_a_dev_certificate(gateway_address: str, tmp_path: Path) -> None:
+    ca = make_dev_ca(tmp_path, ["web"])
+    cert, key = ca.certs["web"]
+    web = WebServer(WebSettings(gateway=gateway_address, port=0, certfile=cert, keyfile=key))
+    thread = threading.Thread(target=web.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        assert web.url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(ca.ca_cert))
+        with urllib.request.urlopen(web.url, timeout=10, context=context) as reply:
+            assert reply.status == 200 and b'id="start"' in reply.read()
+        with pytest.raises(OSError):  # plain HTTP to the TLS port gets no page
+            urllib.request.urlopen(web.url.replace("https", "http"), timeout=10).close()
+    finally:
+        web.shutdown()
+        web.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-frames", "100"], "max_frames"),
+        (["--max-body-mb", "0"], "max_body_bytes"),
+        (["--port", "70000"], "port"),
+    ],
+)
+def test_cli_rejects_bad_settings_before_starting(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["--gateway", "127.0.0.1:1", *args])
+    assert result.exit_code == 2 and message in result.output

@@ -38,6 +38,7 @@ from liveness.web.bridge import CaptureSettings, parse_evaluate, result_json, se
 
 log = logging.getLogger("liveness.web")
 T = TypeVar("T")
+SOCKET_TIMEOUT_S = 30.0
 
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -151,12 +152,27 @@ class WebServer(ThreadingHTTPServer):
     def __init__(self, settings: WebSettings, bridge: GatewayBridge | None = None) -> None:
         self.settings = settings
         self.static = load_static()
-        super().__init__((settings.host, settings.port), _Handler)
+        self._tls: ssl.SSLContext | None = None
         if settings.certfile is not None and settings.keyfile is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(settings.certfile, settings.keyfile)
-            self.socket = context.wrap_socket(self.socket, server_side=True)
+            self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._tls.load_cert_chain(settings.certfile, settings.keyfile)
+        super().__init__((settings.host, settings.port), _Handler)
         self.bridge = bridge or GatewayBridge(settings.gateway, settings.timeout_s, settings.api_key)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """TLS handshake here, in the connection's own thread, so a stalled client never blocks accept()."""
+        if self._tls is not None:
+            request.settimeout(SOCKET_TIMEOUT_S)
+            try:
+                tls_socket = self._tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.info("tls handshake failed", extra={"error": type(exc).__name__})
+                return
+            # The plain socket is detached now; shutdown_request would close only that one.
+            with tls_socket:
+                super().finish_request(tls_socket, client_address)
+            return
+        super().finish_request(request, client_address)
 
     @property
     def url(self) -> str:
@@ -171,6 +187,7 @@ class WebServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: WebServer
+    timeout = SOCKET_TIMEOUT_S  # a client that stops sending mid-request frees its thread
     protocol_version = "HTTP/1.1"
     server_version = "liveness-web"
     sys_version = ""
