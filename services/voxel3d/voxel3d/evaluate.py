@@ -22,7 +22,8 @@ import numpy.typing as npt
 
 from liveness import metrics
 from liveness.types import Box, CheckOptions, Face, FaceObservation, Media, Status
-from voxel3d.model import Voxel3dModel, Voxel3dSettings
+from voxel3d import synth
+from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, GeometryArtifact, Voxel3dModel, Voxel3dSettings
 from voxel3d.tracks import Track, nuaa_tracks, replay_dev_tracks
 
 _BLANK = np.zeros((2, 2, 3), np.uint8)
@@ -56,6 +57,37 @@ def score_windows(model: Voxel3dModel, tracks: list[Track], frames: int, stride:
                 }
             )
     return rows
+
+
+def synthetic_sweep(
+    model: Voxel3dModel,
+    reference: npt.NDArray[np.float64],
+    frame_counts: tuple[int, ...],
+    amplitudes_deg: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 30.0),
+    per_cell: int = 40,
+    seed: int = 2024,
+) -> dict[str, Any]:
+    """Verdict share and accuracy of fresh synthetic clips per frame count, motion amplitude and kind.
+
+    This is where N (frames) and X (degrees) of the model card come from: how much motion the test needs.
+    """
+    rng = np.random.default_rng(seed)
+    threshold = model.info.recommended_threshold
+    out: dict[str, Any] = {}
+    for frames in frame_counts:
+        for amp in amplitudes_deg:
+            cell: dict[str, Any] = {}
+            for kind in synth.KINDS:
+                ok, correct = 0, 0
+                for _ in range(per_cell):
+                    track = synth.synth_track(kind, reference, frames, rng, amplitude_deg=amp)
+                    result = model.check(*window_observations(track.astype(np.float32)), CheckOptions())
+                    if result.status is Status.OK:
+                        ok += 1
+                        correct += int((result.score >= threshold) == (kind == "live"))
+                cell[kind] = {"verdict": ok / per_cell, "accuracy": correct / ok if ok else None}
+            out[f"frames_{frames}_amp_{amp:g}"] = cell
+    return out
 
 
 def _figures(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -99,14 +131,27 @@ def _share(ok: list[dict[str, Any]], rows: list[dict[str, Any]], live: bool) -> 
     default=Path(".cache/voxel3d"),
     show_default=True,
 )
+@click.option(
+    "--models",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder with voxel3d.onnx and voxel3d_geometry.npz (default: the shipped ones).",
+)
 @click.option("--scorer", type=click.Choice(["cnn", "planarity"]), default="cnn", show_default=True)
 @click.option("--frames", "frame_counts", multiple=True, type=int, default=(8, 16, 32), show_default=True)
 @click.option(
     "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the JSON here."
 )
-def cli(data: Path, cache: Path, scorer: str, frame_counts: tuple[int, ...], out: Path | None) -> None:
+def cli(
+    data: Path, cache: Path, models: Path | None, scorer: str, frame_counts: tuple[int, ...], out: Path | None
+) -> None:
     """Score real landmark-track windows with the served model and print ISO 30107-3 figures."""
-    model = Voxel3dModel(Voxel3dSettings(scorer=scorer))
+    settings = Voxel3dSettings(scorer=scorer)
+    if models is not None:
+        settings = Voxel3dSettings(
+            model_path=models / MODEL_FILE, geometry_path=models / GEOMETRY_FILE, scorer=scorer
+        )
+    model = Voxel3dModel(settings)
     threshold = model.info.recommended_threshold
     nuaa = nuaa_tracks(data / "nuaa", cache / "tracks")
     replay = replay_dev_tracks(data / "replay-dev", cache / "tracks")
@@ -127,6 +172,8 @@ def cli(data: Path, cache: Path, scorer: str, frame_counts: tuple[int, ...], out
                 score_windows(model, [t for t in replay if t.is_live], frames, stride), threshold
             ),
         }
+    reference = GeometryArtifact.load(settings.geometry_path).mesh.reference
+    report["synthetic"] = synthetic_sweep(model, reference, frame_counts)
     text = json.dumps(report, indent=2)
     if out is not None:
         out.write_text(text + "\n")

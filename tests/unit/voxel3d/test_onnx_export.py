@@ -51,4 +51,4 @@ def test_shipped_artifact_is_small_and_described() -> None:
         pytest.skip("voxel3d not trained yet: run `liveness train voxel3d`")
     assert path.stat().st_size < 10 * 1024 * 1024
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert meta["version"] and "voxels" in meta["input_voxels"]
+    assert meta["version"] and "occupancy" in meta["input_voxels"] and "P(live)" == meta["output"]
