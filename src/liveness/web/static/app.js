@@ -16,6 +16,7 @@
     low_quality: "Low quality", timeout: "Timed out", unavailable: "Unavailable", error: "Error",
     unspecified: "Unknown",
   };
+  const FLASH_PROMPT = "Keep your face in view while the colours change";
   let stream = null;
 
   function say(text) { ui.status.textContent = text; }
@@ -91,8 +92,9 @@
       ui.flash.hidden = false;
       ui.flash.style.backgroundColor = entry.step.color;
       ui.flash.style.color = textColourOn(entry.step.rgb);
-      ui.flashPrompt.textContent = "Keep your face in view while the colours change";
-      ui.prompt.textContent = "";
+      // The overlay is aria-hidden; the live region under it announces the same words.
+      ui.flashPrompt.textContent = FLASH_PROMPT;
+      ui.prompt.textContent = FLASH_PROMPT;
     } else {
       ui.flash.hidden = true;
       ui.flashPrompt.textContent = "";
