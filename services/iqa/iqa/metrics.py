@@ -47,6 +47,11 @@ _EPS = 1e-12
 _MAX_PX = 255.0
 
 
+def _f32(a: npt.NDArray[np.generic]) -> Grey:
+    """The same array typed as float32 (no copy when it already is): OpenCV's stubs return untyped arrays."""
+    return np.asarray(a, dtype=np.float32)
+
+
 def grey_image(rgb: npt.NDArray[np.uint8]) -> Grey:
     """RGB uint8 (H, W, 3) to grey float32 (H, W) with ITU-R 601 weights (OpenCV's RGB2GRAY)."""
     if rgb.ndim == 2:
@@ -56,7 +61,7 @@ def grey_image(rgb: npt.NDArray[np.uint8]) -> Grey:
 
 def blur(grey: Grey) -> Grey:
     """The distorted copy Î: 5x5 Gaussian blur, sigma 0 (OpenCV derives 1.1), reflected borders."""
-    return cv2.GaussianBlur(grey, (BLUR_KSIZE, BLUR_KSIZE), 0)
+    return _f32(cv2.GaussianBlur(grey, (BLUR_KSIZE, BLUR_KSIZE), 0))
 
 
 # --- CDF 9/7 wavelet (BIQI's basis, also used by RRED) -------------------------------------------------
@@ -84,8 +89,9 @@ def wavelet_bands(grey: Grey, levels: int = 3) -> list[tuple[Grey, Grey, Grey]]:
         lh = cv2.filter2D(rows_lo, cv2.CV_32F, _CDF97_HI[:, None])[::2]
         hl = cv2.filter2D(rows_hi, cv2.CV_32F, _CDF97_LO[:, None])[::2]
         hh = cv2.filter2D(rows_hi, cv2.CV_32F, _CDF97_HI[:, None])[::2]
-        low = cv2.filter2D(rows_lo, cv2.CV_32F, _CDF97_LO[:, None])[::2]
-        bands.append((lh, hl, hh))
+        low = cv2.filter2D(rows_lo, cv2.CV_32F, _CDF97_LO[:, None])[::2]  # type: ignore[assignment]
+        low = _f32(low)
+        bands.append((_f32(lh), _f32(hl), _f32(hh)))
     return bands
 
 
@@ -225,7 +231,7 @@ def _mscn(grey: Grey) -> tuple[Grey, Grey]:
     mu = cv2.GaussianBlur(grey, (7, 7), 7.0 / 6.0)
     var = cv2.GaussianBlur(grey * grey, (7, 7), 7.0 / 6.0) - mu * mu
     sigma = np.sqrt(np.abs(var))
-    return (grey - mu) / (sigma + 1.0), sigma
+    return _f32((grey - mu) / (sigma + 1.0)), _f32(sigma)
 
 
 def _patches(a: Grey, size: int) -> Grey:
@@ -277,7 +283,9 @@ def niqe_patch_features(grey: Grey) -> tuple[FloatArray, FloatArray]:
     image = grey
     for scale in (1, 2):
         if scale == 2:
-            image = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_CUBIC)
+            image = _f32(
+                cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_CUBIC)
+            )
         side = size // scale
         m, sigma = _mscn(image)
         h, w = (m.shape[0] // side) * side, (m.shape[1] // side) * side
@@ -391,7 +399,7 @@ class _Pair:
         for img in (self.ref, self.test):
             out.append(cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3, scale=0.125))
             out.append(cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, scale=0.125))
-        return out[0], out[1], out[2], out[3]
+        return _f32(out[0]), _f32(out[1]), _f32(out[2]), _f32(out[3])
 
 
 def _half_spectrum(img: Grey) -> npt.NDArray[np.complex64]:
@@ -626,7 +634,7 @@ def _ssim(p: _Pair) -> float:
     ranges = _strips(pad, h - pad) if pad else [(0, h)]
 
     def g(a: Grey) -> Grey:
-        return cv2.GaussianBlur(a, (11, 11), 1.5)
+        return _f32(cv2.GaussianBlur(a, (11, 11), 1.5))
 
     total = 0.0
     for r0, r1 in ranges:
@@ -654,7 +662,7 @@ def _ssim(p: _Pair) -> float:
 
 
 def _gauss_kernel(n: int, sigma: float) -> npt.NDArray[np.float32]:
-    return cv2.getGaussianKernel(n, sigma, cv2.CV_32F).ravel()
+    return _f32(cv2.getGaussianKernel(n, sigma, cv2.CV_32F).ravel())
 
 
 def _vif(p: _Pair) -> float:
@@ -673,7 +681,7 @@ def _vif(p: _Pair) -> float:
 
         def g(a: Grey, k: npt.NDArray[np.float32] = k, half: int = half) -> Grey:
             out = cv2.sepFilter2D(a, cv2.CV_32F, k, k, borderType=cv2.BORDER_CONSTANT)
-            return out[half : a.shape[0] - half, half : a.shape[1] - half]  # 'valid' region
+            return _f32(out[half : a.shape[0] - half, half : a.shape[1] - half])  # 'valid' region
 
         if scale > 1:
             ref, test = g(ref)[::2, ::2], g(test)[::2, ::2]

@@ -34,7 +34,7 @@ def preprocess(image: RGBImage, max_side: int) -> metrics.Grey:
     if max(h, w) > max_side:
         k = max_side / max(h, w)
         size = (max(1, round(w * k)), max(1, round(h * k)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
     return metrics.grey_image(image)
 
 
@@ -111,7 +111,7 @@ class IqaArtifact:
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
-            np.savez_compressed(fh, **self.arrays())
+            np.savez_compressed(fh, **self.arrays())  # type: ignore[arg-type]  # numpy stubs
 
     @classmethod
     def load(cls, path: Path) -> IqaArtifact:
@@ -246,5 +246,7 @@ class IqaModel:
     def warmup(self) -> None:
         """Score one synthetic 640x480 image so every code path (and OpenCV's lazy setup) has run once."""
         rng = np.random.default_rng(0)
-        image = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (3, 3), 0)
+        image = np.asarray(
+            cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (3, 3), 0), np.uint8
+        )
         self.score_image(image)

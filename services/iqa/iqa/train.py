@@ -79,12 +79,12 @@ def _distort(
         noisy = image.astype(np.float32) + rng.normal(0.0, level, image.shape).astype(np.float32)
         return np.clip(noisy, 0, 255).astype(np.uint8)
     elif kind == "blur":
-        return cv2.GaussianBlur(image, (0, 0), level)
+        return np.asarray(cv2.GaussianBlur(image, (0, 0), level), np.uint8)
     else:
         raise ValueError(f"unknown distortion {kind!r}")
     if not ok:
         raise RuntimeError(f"OpenCV could not encode {kind}")
-    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), np.uint8)
 
 
 def _biqi_images() -> list[npt.NDArray[np.uint8]]:
@@ -105,7 +105,7 @@ def preprocess_grey_u8(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     if max(h, w) <= MAX_SIDE:
         return grey
     k = MAX_SIDE / max(h, w)
-    return cv2.resize(grey, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(grey, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA), np.uint8)
 
 
 def fit_biqi(seed: int) -> tuple[metrics.BiqiModel, dict[str, float]]:
