@@ -147,6 +147,7 @@ def test_logs_carry_no_image_bytes(
     assert [(r.getMessage(), r.__dict__["path"], r.__dict__["status"]) for r in lines] == [
         ("http", "/api/evaluate", 200)
     ]
+    assert lines[0].__dict__["body_bytes"] > 3 * len(frames[0]["jpeg"])
     marker = frames[0]["jpeg"][100:140]
     assert all(marker not in json.dumps(r.__dict__, default=str) for r in caplog.records)
 

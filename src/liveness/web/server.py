@@ -192,6 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "liveness-web"
     sys_version = ""
 
+    _body_bytes = 0  # size of the request body read, for the access log (never its content)
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the stdlib's access log (it would go to stderr unstructured); see _log."""
 
@@ -202,6 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "method": self.command,
                 "path": self.path.split("?", 1)[0][:200],
                 "status": int(status),
+                "body_bytes": self._body_bytes,
                 "latency_ms": round((time.perf_counter() - started) * 1000.0, 1),
             },
         )
@@ -222,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         started = time.perf_counter()
+        self._body_bytes = 0
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             self._send_json(HTTPStatus.OK, {"status": "ok"})
@@ -239,6 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         started = time.perf_counter()
+        self._body_bytes = 0
         path = self.path.split("?", 1)[0]
         try:
             if path == "/api/session":
@@ -290,4 +295,5 @@ class _Handler(BaseHTTPRequestHandler):
                 f"body: {length} bytes exceeds the limit of {limit} bytes",
                 "TOO_LARGE",
             )
+        self._body_bytes = length
         return self.rfile.read(length)
