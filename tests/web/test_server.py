@@ -177,8 +177,22 @@ def test_https_with_a_dev_certificate(gateway_address: str, tmp_path: Path) -> N
         (["--max-frames", "100"], "max_frames"),
         (["--max-body-mb", "0"], "max_body_bytes"),
         (["--port", "70000"], "port"),
+        (["--max-concurrent", "0"], "max_concurrent"),
     ],
 )
 def test_cli_rejects_bad_settings_before_starting(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, ["--gateway", "127.0.0.1:1", *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_busy_server_answers_503(in_process: WebServer) -> None:
+    taken = 0
+    while in_process.slots.acquire(blocking=False):
+        taken += 1
+    try:
+        status, reply = post(in_process.url + "api/session")
+        assert (status, reply["code"]) == (503, "BUSY")
+    finally:
+        for _ in range(taken):
+            in_process.slots.release()
+    assert post(in_process.url + "api/session")[0] == 200

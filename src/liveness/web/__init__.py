@@ -52,6 +52,9 @@ def _gateway(address: str | None) -> Iterator[str]:
 )
 @click.option("--max-frames", default=48, show_default=True, help="Frames the page records (<= 64).")
 @click.option(
+    "--max-concurrent", default=8, show_default=True, help="API calls in flight at once; more get HTTP 503."
+)
+@click.option(
     "--certfile",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -69,6 +72,7 @@ def cli(
     timeout_s: float,
     max_body_mb: float,
     max_frames: int,
+    max_concurrent: int,
     certfile: Path | None,
     keyfile: Path | None,
     api_key: str | None,
@@ -89,6 +93,7 @@ def cli(
             certfile=certfile,
             keyfile=keyfile,
             api_key=api_key,
+            max_concurrent=max_concurrent,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None

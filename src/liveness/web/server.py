@@ -82,10 +82,13 @@ class WebSettings:
     certfile: Path | None = None
     keyfile: Path | None = None
     api_key: str | None = None
+    max_concurrent: int = 8  # API calls in flight; more answer 503 (bodies are buffered: bounds memory)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be within 0..65535, got {self.port}")
+        if self.max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
         if self.timeout_s <= 0 or self.max_body_bytes < 1024:
             raise ValueError("timeout_s must be positive and max_body_bytes at least 1024")
         if (self.certfile is None) != (self.keyfile is None):
@@ -156,8 +159,13 @@ class WebServer(ThreadingHTTPServer):
         if settings.certfile is not None and settings.keyfile is not None:
             self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self._tls.load_cert_chain(settings.certfile, settings.keyfile)
+        self.slots = threading.BoundedSemaphore(settings.max_concurrent)
         super().__init__((settings.host, settings.port), _Handler)
-        self.bridge = bridge or GatewayBridge(settings.gateway, settings.timeout_s, settings.api_key)
+        try:
+            self.bridge = bridge or GatewayBridge(settings.gateway, settings.timeout_s, settings.api_key)
+        except BaseException:
+            super().server_close()
+            raise
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS handshake here, in the connection's own thread, so a stalled client never blocks accept()."""
@@ -245,7 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         self._body_bytes = 0
         path = self.path.split("?", 1)[0]
+        slot = self.server.slots.acquire(blocking=False)
         try:
+            if not slot:
+                raise _HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "too many checks at once; retry", "BUSY")
             if path == "/api/session":
                 self._read_body(limit=4096)
                 reply = session_json(self.server.bridge.create_session(), self.server.settings.capture)
@@ -264,6 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
         except grpc.aio.AioRpcError as exc:
             status = HTTP_STATUS.get(exc.code(), HTTPStatus.BAD_GATEWAY)
             reply = {"error": exc.details() or exc.code().name, "code": exc.code().name}
+        finally:
+            if slot:
+                self.server.slots.release()
         if status >= 400:
             # A body we did not read would be parsed as the next request on this connection.
             self.close_connection = True
