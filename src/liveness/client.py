@@ -28,6 +28,8 @@ def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.min_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", 2_000),
+        # A `dns:///name:port` target of a headless Service resolves to every pod: spread calls over them.
+        ("grpc.lb_policy_name", "round_robin"),
     ]
 
 
