@@ -17,7 +17,7 @@ MODELS = Path(__file__).resolve().parents[3] / "services" / "voxel3d" / "models"
 
 @pytest.fixture(scope="module")
 def model(tiny_onnx: Path, geometry_npz: Path) -> Voxel3dModel:
-    return Voxel3dModel(Voxel3dSettings(model_path=tiny_onnx, geometry_path=geometry_npz))
+    return Voxel3dModel(Voxel3dSettings(model_path=tiny_onnx, geometry_path=geometry_npz, scorer="cnn"))
 
 
 def _track(
@@ -89,8 +89,8 @@ def test_warmup_runs(model: Voxel3dModel) -> None:
 @pytest.mark.parametrize(
     ("env", "field", "value"),
     [
-        ({}, "scorer", "cnn"),
-        ({"VOXEL3D_SCORER": "planarity"}, "scorer", "planarity"),
+        ({}, "scorer", "planarity"),
+        ({"VOXEL3D_SCORER": "cnn"}, "scorer", "cnn"),
         ({"VOXEL3D_THREADS": "2"}, "threads", 2),
         ({"VOXEL3D_MIN_POSE_DEG": "6.5"}, "min_pose_deg", 6.5),
         ({"VOXEL3D_MIN_ROTATION_DEG": ""}, "min_rotation_deg", None),
@@ -121,9 +121,10 @@ def test_bad_settings_fail_at_start_up(env: dict[str, str]) -> None:
 @pytest.mark.skipif(
     not (MODELS / MODEL_FILE).exists(), reason="the trained voxel3d artifacts are not present"
 )
-def test_committed_model_separates_turning_faces_from_tilting_prints() -> None:
+@pytest.mark.parametrize("scorer", ["planarity", "cnn"])
+def test_committed_model_separates_turning_faces_from_tilting_prints(scorer: str) -> None:
     """The shipped model on fresh synthetic clips: turning faces score live, tilting prints score spoof."""
-    trained = Voxel3dModel(Voxel3dSettings())
+    trained = Voxel3dModel(Voxel3dSettings(scorer=scorer))
     reference = np.load(MODELS / GEOMETRY_FILE)["reference"]
     live, spoof = [], []
     for seed in range(10):

@@ -19,7 +19,7 @@ from voxel3d.model import Voxel3dModel, Voxel3dSettings
 
 @pytest.fixture(scope="module")
 def model(tiny_onnx: Path, geometry_npz: Path) -> Voxel3dModel:
-    return Voxel3dModel(Voxel3dSettings(model_path=tiny_onnx, geometry_path=geometry_npz))
+    return Voxel3dModel(Voxel3dSettings(model_path=tiny_onnx, geometry_path=geometry_npz, scorer="cnn"))
 
 
 async def test_clip_with_face_regions_is_scored(model: Voxel3dModel, reference: np.ndarray) -> None:

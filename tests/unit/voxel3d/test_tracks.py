@@ -44,7 +44,7 @@ def test_cache_round_trip(tmp_path: Path) -> None:
 def test_evaluation_scores_windows_through_check(
     tiny_onnx: Path, geometry_npz: Path, reference: np.ndarray
 ) -> None:
-    model = Voxel3dModel(Voxel3dSettings(model_path=tiny_onnx, geometry_path=geometry_npz))
+    model = Voxel3dModel(Voxel3dSettings(model_path=tiny_onnx, geometry_path=geometry_npz, scorer="cnn"))
     rng = np.random.default_rng(3)
     live = synth.synth_track("live", reference, 24, rng, amplitude_deg=25.0).astype(np.float32)
     still = synth.synth_track("print", reference, 24, rng, synth.SynthSettings(noise_px=(0.3, 0.3)), 0.0)
