@@ -211,9 +211,9 @@ def _standardise(
     help="Where the artifacts go.",
 )
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--n-synth", type=int, default=8000, show_default=True, help="Synthetic training clips.")
+@click.option("--n-synth", type=int, default=10000, show_default=True, help="Synthetic training clips.")
 @click.option("--n-val", type=int, default=2000, show_default=True, help="Synthetic validation clips.")
-@click.option("--epochs", type=int, default=8, show_default=True)
+@click.option("--epochs", type=int, default=10, show_default=True)
 @click.option(
     "--cache",
     type=click.Path(path_type=Path, file_okay=False),
