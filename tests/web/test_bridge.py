@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
+import tomllib
 
 import pytest
 
 from liveness.errors import InvalidInput
 from liveness.v1 import liveness_pb2 as pb
 from liveness.web.bridge import PROMPTS, CaptureSettings, parse_evaluate, result_json, session_json
+from tests.web.conftest import REPO
 
 CAPTURE = CaptureSettings(max_frames=4)
 JPEG = b"\xff\xd8\xff\xe0not-really-a-jpeg"
@@ -126,3 +129,21 @@ def test_result_json_without_a_session() -> None:
 def test_capture_settings_reject_bad_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         CaptureSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def _glob_matches(path: str, pattern: str) -> bool:
+    """setuptools' package-data glob: `*` stays inside one folder (unlike fnmatch on the whole path)."""
+    parts, globs = path.split("/"), pattern.split("/")
+    return len(parts) == len(globs) and all(
+        fnmatch.fnmatchcase(a, g) for a, g in zip(parts, globs, strict=True)
+    )
+
+
+def test_package_data_ships_every_static_file() -> None:
+    """A wheel holds only the files pyproject's package-data names; the page must be among them."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["*"]
+    package = REPO / "src" / "liveness" / "web"
+    files = [p.relative_to(package).as_posix() for p in (package / "static").iterdir() if p.is_file()]
+    assert {"static/index.html", "static/app.js", "static/style.css"} <= set(files)
+    assert [f for f in files if not any(_glob_matches(f, p) for p in patterns)] == []
