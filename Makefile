@@ -18,8 +18,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(PIP) install --no-deps face_recognition==1.3.0
 	touch $@
 
+# The browser tests need Debian's chromium + chromedriver (root or passwordless sudo installs them; without
+# them those tests skip and say why).
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(PIP) install -e ".[test,train]"
+	scripts/install-browser.sh || echo "chromium not installed: tests/web browser tests will skip"
 	touch $@
 
 install: $(VENV)/.installed
