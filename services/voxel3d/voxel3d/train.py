@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+from liveness import metrics
 from voxel3d import geometry, synth
 from voxel3d.features import MIRROR_68, FaceMesh, clip_inputs
 from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, VERSION
@@ -169,24 +170,19 @@ def export_onnx(model: Any, path: Path, n_features: int, metadata: dict[str, str
 def _rates(
     scores: npt.NDArray[np.float64], labels: npt.NDArray[np.float32], threshold: float
 ) -> dict[str, float]:
-    """APCER, BPCER, ACER (ISO/IEC 30107-3) at `threshold` on P(live), and the EER."""
-    live = scores[labels == 1]
-    spoof = scores[labels == 0]
-    apcer = float(np.mean(spoof >= threshold)) if len(spoof) else float("nan")
-    bpcer = float(np.mean(live < threshold)) if len(live) else float("nan")
-    out = {
-        "apcer": apcer,
-        "bpcer": bpcer,
-        "acer": (apcer + bpcer) / 2.0,
-        "n_live": len(live),
-        "n_spoof": len(spoof),
-    }
-    if len(live) and len(spoof):
-        grid = np.unique(np.r_[scores, 0.0, 1.0 + 1e-9])
-        a = np.array([np.mean(spoof >= t) for t in grid])
-        b = np.array([np.mean(live < t) for t in grid])
-        i = int(np.argmin(np.abs(a - b)))
-        out["eer"] = float((a[i] + b[i]) / 2.0)
+    """APCER, BPCER, ACER (ISO/IEC 30107-3, `liveness.metrics`) at `threshold` on P(live), and the EER.
+
+    With one class only, the rate of the other class is NaN (undefined), not zero.
+    """
+    live = labels == 1
+    out: dict[str, float] = {"n_live": int(live.sum()), "n_spoof": int((~live).sum())}
+    if live.any() and (~live).any():
+        rates = metrics.rates_at(scores, live, threshold)
+        out.update(apcer=rates.apcer, bpcer=rates.bpcer, acer=rates.acer, eer=metrics.eer(scores, live)[0])
+    else:
+        out["apcer"] = float(np.mean(scores[~live] >= threshold)) if (~live).any() else float("nan")
+        out["bpcer"] = float(np.mean(scores[live] < threshold)) if live.any() else float("nan")
+        out["acer"] = float("nan")
     return out
 
 
