@@ -135,7 +135,7 @@ class Cnn2dModel:
             model_card=(
                 f"Multi-scale face-crop CNN (MS-FANS style): crops at scales {self._scales} of the face "
                 f"box, {self._size}px, one CNN stream per scale, LSTM scale fusion; research-grade, "
-                "trained on NUAA only."
+                "trained on NUAA and replay-dev only."
             ),
         )
 
