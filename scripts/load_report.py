@@ -74,8 +74,7 @@ def run_one(target: Target, concurrency: int, duration_s: float, workdir: Path) 
     )
     stdout, _ = proc.communicate(timeout=duration_s + 300)
     if proc.returncode != 0 or not out.exists():
-        tail = stdout.decode(errors="replace")[-1500:]
-        return {"target": target.label, "concurrency": concurrency, "failed": tail}
+        return {"target": target.label, "concurrency": concurrency, "failed": failure_text(stdout)}
     report = json.loads(out.read_text())
     load = report["load"]
     errors = sum(load["errors"].values())
@@ -95,6 +94,16 @@ def run_one(target: Target, concurrency: int, duration_s: float, workdir: Path) 
         "server_ms": load["server_ms"],
         "elapsed_s": load["elapsed_s"],
     }
+
+
+def failure_text(output: bytes) -> str:
+    """The end of a failed bench run's output, without import warnings and machine paths."""
+    lines = [
+        line
+        for line in output.decode(errors="replace").splitlines()
+        if "Warning" not in line and "pkg_resources" not in line
+    ]
+    return "\n".join(lines)[-1500:].replace(str(REPO), ".")
 
 
 def rss_summary(sampler: RssSampler, name: str) -> dict[str, float]:

@@ -28,7 +28,7 @@ import grpc
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleet import REPO, Fleet, RssSampler, bench, plan_tests, slope_mib_per_min, warm_up  # noqa: E402
-from load_report import CLIP, IMAGE, describe, plot  # noqa: E402
+from load_report import CLIP, IMAGE, describe, failure_text, plot  # noqa: E402
 
 from liveness.client import channel_options  # noqa: E402
 from liveness.v1 import liveness_pb2_grpc as pb_grpc  # noqa: E402
@@ -57,7 +57,7 @@ class BadInputTrickle:
             while self._period_s and not self._stop.is_set():
                 case = battery[self.sent % len(battery)]
                 try:
-                    stub.Evaluate(case.evaluate_request(), timeout=10)
+                    stub.Evaluate(case.evaluate_request(), timeout=30)
                     code = "OK"
                 except grpc.RpcError as exc:
                     code = exc.code().name  # type: ignore[attr-defined]
@@ -188,7 +188,7 @@ def main() -> None:
             for media, c, path, proc in running:
                 stdout, _ = proc.communicate(timeout=duration_s + 600)
                 if proc.returncode != 0 or not path.exists():
-                    results.append({"media": media.name, "concurrency": c, "failed": stdout.decode()[-1500:]})
+                    results.append({"media": media.name, "concurrency": c, "failed": failure_text(stdout)})
                     continue
                 load = json.loads(path.read_text())["load"]
                 path.unlink()
