@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from liveness.runtime.config import env_value
 from liveness.types import Box, CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
 from liveness.vision.face import crops
 
@@ -40,32 +41,6 @@ def preprocess(
     return np.stack(crops(image, box, scales, size)).astype(np.float32)
 
 
-def _env_int(env: Mapping[str, str], key: str, default: int, low: int) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
-    if value < low:
-        raise ValueError(f"{key} must be >= {low}, got {value}")
-    return value
-
-
-def _env_float(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{key} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ValueError(f"{key} must be in [{low}, {high}], got {value}")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class Cnn2dSettings:
     """Start-up configuration of the cnn2d test; `from_env` reads CNN2D_* variables."""
@@ -86,9 +61,9 @@ class Cnn2dSettings:
         path = env.get("CNN2D_MODEL_PATH")
         return cls(
             model_path=Path(path) if path else default.model_path,
-            threads=_env_int(env, "CNN2D_THREADS", default.threads, 1),
-            max_frames=_env_int(env, "CNN2D_MAX_FRAMES", default.max_frames, 1),
-            threshold=_env_float(env, "CNN2D_THRESHOLD", default.threshold, 0.0, 1.0),
+            threads=env_value(env, "CNN2D_THREADS", default.threads, int, low=1),
+            max_frames=env_value(env, "CNN2D_MAX_FRAMES", default.max_frames, int, low=1),
+            threshold=env_value(env, "CNN2D_THRESHOLD", default.threshold, float, low=0.0, high=1.0),
         )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from iqa import metrics
+from liveness.runtime.config import env_value
 from liveness.types import CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
 
 NAME = "iqa"
@@ -138,19 +139,6 @@ class IqaArtifact:
         )
 
 
-def _int_env(env: Mapping[str, str], key: str, default: int, low: int) -> int:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{key} must be an integer, got {raw!r}") from None
-    if value < low:
-        raise ValueError(f"{key} must be >= {low}, got {value}")
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class IqaSettings:
     """Configuration of the iqa test; `from_env` reads IQA_* variables."""
@@ -168,17 +156,12 @@ class IqaSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IqaSettings:
         """IQA_MODEL_PATH, IQA_THREADS, IQA_CLIP_FRAMES, IQA_MIN_CONTRAST; bad values raise ValueError."""
         defaults = cls()
-        raw_contrast = env.get("IQA_MIN_CONTRAST", "")
-        try:
-            contrast = float(raw_contrast) if raw_contrast else defaults.min_contrast
-        except ValueError:
-            raise ValueError(f"IQA_MIN_CONTRAST must be a number, got {raw_contrast!r}") from None
         path = env.get("IQA_MODEL_PATH", "")
         return cls(
             model_path=Path(path) if path else defaults.model_path,
-            threads=_int_env(env, "IQA_THREADS", defaults.threads, 1),
-            clip_frames=_int_env(env, "IQA_CLIP_FRAMES", defaults.clip_frames, 1),
-            min_contrast=contrast,
+            threads=env_value(env, "IQA_THREADS", defaults.threads, int, low=1),
+            clip_frames=env_value(env, "IQA_CLIP_FRAMES", defaults.clip_frames, int, low=1),
+            min_contrast=env_value(env, "IQA_MIN_CONTRAST", defaults.min_contrast, float, low=0.0),
         )
 
 

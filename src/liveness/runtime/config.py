@@ -12,8 +12,16 @@ from liveness.vision.decode import DEFAULT_LIMITS, MediaLimits
 PREFIX = "LIVENESS_"
 
 
-def env_value(env: Mapping[str, str], name: str, default: Any, cast: type) -> Any:
-    """`env[name]` cast to `cast`, or `default`; a value that does not parse raises ValueError naming it."""
+def env_value(
+    env: Mapping[str, str],
+    name: str,
+    default: Any,
+    cast: type,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """`env[name]` cast to `cast`, or `default`; a value that does not parse, or lies outside [low, high],
+    raises ValueError naming the variable."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -23,9 +31,13 @@ def env_value(env: Mapping[str, str], name: str, default: Any, cast: type) -> An
             if lowered not in ("1", "0", "true", "false", "yes", "no"):
                 raise ValueError(raw)
             return lowered in ("1", "true", "yes")
-        return cast(raw)
+        value = cast(raw)
     except ValueError:
         raise ValueError(f"environment variable {name}={raw!r} is not a valid {cast.__name__}") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise ValueError(f"environment variable {name}={value!r} is outside {bounds}")
+    return value
 
 
 def from_env_fields(cls: type, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
