@@ -34,3 +34,9 @@ class FailedPrecondition(LivenessError):
     """The request is well formed but the state forbids it (expired or used session)."""
 
     grpc_code = "FAILED_PRECONDITION"
+
+
+class Overloaded(LivenessError):
+    """The server could not even start on the request within its deadline: shed it, retry later."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"

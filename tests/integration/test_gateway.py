@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -168,4 +169,25 @@ async def test_recovers_when_a_test_comes_back(astronaut_jpeg: bytes) -> None:
                     await asyncio.sleep(0.1)
             assert reply.tests[0].result.status == pb.STATUS_OK and reply.decision == pb.DECISION_LIVE
     finally:
+        await running.stop(0)
+
+
+async def test_overloaded_gateway_refuses_within_the_budget(astronaut_jpeg: bytes) -> None:
+    """When decoding cannot even start in time (the executor is busy), the answer is a fast, explicit
+    RESOURCE_EXHAUSTED rather than a reply after the deadline."""
+    config = GatewayConfig(budget_ms=400, margin_ms=50, tests=())
+    settings = ServerSettings(port=0, grace_s=0, workers=1)
+    running = await server.start(GatewayApp(config, settings.limits), settings)
+    release = threading.Event()
+    try:
+        running.executor.submit(release.wait, 10.0)  # the only worker is busy
+        async with GatewayClient(running.address) as client:
+            start = time.monotonic()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await client.evaluate(image_media(astronaut_jpeg), timeout_s=5)
+            waited_s = time.monotonic() - start
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in err.value.details()
+        assert waited_s < 0.4 + 0.3
+    finally:
+        release.set()
         await running.stop(0)

@@ -27,7 +27,7 @@ from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
 from gateway.sessions import FlashSchedule, Session, SessionStore, judge
 from liveness.client import open_channel
-from liveness.errors import FailedPrecondition, InvalidInput
+from liveness.errors import FailedPrecondition, InvalidInput, Overloaded
 from liveness.runtime import convert
 from liveness.runtime.interceptors import REQUEST_ID_KEY
 from liveness.runtime.logging import request_id_var
@@ -216,7 +216,16 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             budget_s = min(budget_s, client_left)
         deadline = start + budget_s - self._config.margin_ms / 1000.0
         loop = asyncio.get_running_loop()
-        media = await loop.run_in_executor(self._executor, self._validate, request)
+        validation = loop.run_in_executor(self._executor, self._validate, request)
+        try:
+            media = await asyncio.wait_for(asyncio.shield(validation), max(deadline - time.monotonic(), 0.0))
+        except TimeoutError:
+            # Decoding waits on the shared executor; when it cannot even finish within the budget the
+            # gateway is overloaded, and a fast, explicit refusal beats an answer after the deadline.
+            validation.cancel()
+            raise Overloaded(
+                f"gateway overloaded: request not decoded within its {budget_s * 1000:.0f} ms budget"
+            ) from None
         session = self._redeem(request, media)
         challenge = request.challenge
         if session is not None:
