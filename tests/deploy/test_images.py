@@ -124,7 +124,8 @@ def test_deploy_scripts_parse_and_document_their_usage(script: str) -> None:
     subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
     text = path.read_text()
     assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
-    assert "/work/" not in text and "/home/" not in text, "no absolute machine paths"
+    machine_dirs = [f"/{d}/" for d in ("work", "home", "root")]
+    assert not any(d in text for d in machine_dirs), "no absolute machine paths"
 
 
 def _module_file(module: str) -> Path | None:
