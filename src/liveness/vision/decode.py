@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from liveness.errors import InvalidInput
 from liveness.types import Media, RGBImage
@@ -67,6 +67,9 @@ def _open(data: bytes, limits: MediaLimits, what: str) -> Image.Image:
         raise InvalidInput(f"{what}: empty image data")
     if len(data) > limits.max_image_bytes:
         raise InvalidInput(f"{what}: {len(data)} bytes exceeds the limit of {limits.max_image_bytes} bytes")
+    # face_recognition sets this Pillow-wide flag to True when imported, which would make truncated or
+    # corrupt data decode silently into grey-padded pixels. Every decode here refuses such data instead.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             # Pillow warns (DecompressionBombWarning) before our own pixel check runs; we refuse below.

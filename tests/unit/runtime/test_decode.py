@@ -120,3 +120,14 @@ def test_clip_rules() -> None:
         decode_frames([(frame, 0), (other, 10)])
     with pytest.raises(InvalidInput, match="clip frame 1: empty"):
         decode_frames([(frame, 0), (b"", 10)])
+
+
+def test_truncated_data_is_refused_whatever_pillow_global_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """face_recognition turns on Pillow's LOAD_TRUNCATED_IMAGES when imported (the temporal service imports
+    it); decoding must still refuse truncated data rather than pad it grey."""
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    data = encode(RGB)
+    with pytest.raises(InvalidInput, match="(?i)truncated"):
+        decode_image(data[: len(data) // 2])
