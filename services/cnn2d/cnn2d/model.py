@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
+from liveness.onnx import load_session
 from liveness.runtime.config import env_value
 from liveness.types import Box, CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
 from liveness.vision.face import crops
@@ -81,13 +81,8 @@ class Cnn2dModel:
     def __init__(self, settings: Cnn2dSettings) -> None:
         if not settings.model_path.is_file():
             raise FileNotFoundError(f"cnn2d model not found: {settings.model_path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = settings.threads
-        options.inter_op_num_threads = 1
         self._settings = settings
-        self._session = ort.InferenceSession(
-            str(settings.model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = load_session(settings.model_path, settings.threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         self._scales = tuple(float(s) for s in meta.get("scales", ",".join(map(str, SCALES))).split(","))
         self._size = int(meta.get("crop_size", CROP_SIZE))

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
+from liveness.onnx import load_session
 from liveness.types import Box, RGBImage
 from liveness.vision.face import crop
 
@@ -42,12 +42,7 @@ class ExpressionClassifier:
     """ONNX expression network; one session, created once."""
 
     def __init__(self, model_path: Path, threads: int = 1) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = load_session(model_path, threads)
         self._input = self._session.get_inputs()[0].name
         meta = self._session.get_modelmeta().custom_metadata_map
         classes = tuple(meta.get("classes", ",".join(EXPRESSIONS)).split(","))

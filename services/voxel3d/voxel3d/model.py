@@ -157,14 +157,9 @@ class Voxel3dModel:
         )
         self._session = None
         if settings.scorer == "cnn":
-            import onnxruntime as ort
+            from liveness.onnx import load_session
 
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = settings.threads
-            opts.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(
-                str(settings.model_path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            self._session = load_session(settings.model_path, settings.threads)
 
     @property
     def info(self) -> TestInfo:
