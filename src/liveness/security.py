@@ -30,15 +30,11 @@ from typing import Any
 
 import grpc
 
+from liveness.runtime.interceptors import PROBE_SERVICES
+
 log = logging.getLogger("liveness.security")
 API_KEY_HEADER = "x-api-key"
 HASH_PREFIX = "sha256:"
-# Probes and tooling must work without a key: Kubernetes' gRPC health probe sends no metadata.
-OPEN_SERVICES = (
-    "grpc.health.v1.Health",
-    "grpc.reflection.v1alpha.ServerReflection",
-    "grpc.reflection.v1.ServerReflection",
-)
 
 
 current_key_id: contextvars.ContextVar[str] = contextvars.ContextVar("liveness_api_key_id", default="")
@@ -296,7 +292,8 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         service = handler_call_details.method.split("/")[1] if handler_call_details.method else ""
-        if handler is None or handler.unary_unary is None or service in OPEN_SERVICES:
+        # Probes and tooling stay open: Kubernetes' gRPC health probe sends no metadata.
+        if handler is None or handler.unary_unary is None or service in PROBE_SERVICES:
             return handler
         metadata = dict(handler_call_details.invocation_metadata or ())
         presented = metadata.get(API_KEY_HEADER)

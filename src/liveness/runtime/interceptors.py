@@ -21,7 +21,9 @@ from liveness.runtime.metrics import rpc_metrics
 
 log = logging.getLogger("liveness.rpc")
 REQUEST_ID_KEY = "x-request-id"
-_QUIET_SERVICES = (
+# Infrastructure services: health probes and reflection. Not access-logged here, and left open to callers
+# without an API key by liveness.security (probes carry none).
+PROBE_SERVICES = (
     "grpc.health.v1.Health",
     "grpc.reflection.v1alpha.ServerReflection",
     "grpc.reflection.v1.ServerReflection",
@@ -47,7 +49,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         metadata = {k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)}
         inner = handler.unary_unary
         deserialize = handler.request_deserializer
-        quiet = service in _QUIET_SERVICES
+        quiet = service in PROBE_SERVICES
 
         async def wrapper(raw: Any, context: grpc.aio.ServicerContext) -> Any:
             # Parsed here rather than by grpc, which answers UNKNOWN for bytes that are not the message.
