@@ -90,7 +90,7 @@ def synthetic_sweep(
     return out
 
 
-def _figures(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+def figures(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     ok = [r for r in rows if r["status"] == Status.OK.value]
     out: dict[str, Any] = {
         "windows": len(rows),
@@ -161,14 +161,14 @@ def cli(
         nuaa_rows = score_windows(model, nuaa, frames, stride)
         per_subject = {}
         for subject in sorted({r["subject"] for r in nuaa_rows}):
-            per_subject[subject] = _figures([r for r in nuaa_rows if r["subject"] == subject], threshold)
+            per_subject[subject] = figures([r for r in nuaa_rows if r["subject"] == subject], threshold)
         report[f"frames_{frames}"] = {
-            "nuaa": _figures(nuaa_rows, threshold),
+            "nuaa": figures(nuaa_rows, threshold),
             "nuaa_per_subject": per_subject,
-            "replay_dev_spoof": _figures(
+            "replay_dev_spoof": figures(
                 score_windows(model, [t for t in replay if not t.is_live], frames, stride), threshold
             ),
-            "replay_dev_live_TRAINING_DATA": _figures(
+            "replay_dev_live_TRAINING_DATA": figures(
                 score_windows(model, [t for t in replay if t.is_live], frames, stride), threshold
             ),
         }

@@ -5,6 +5,12 @@ classifier. Geometry is what separates the classes, and geometry can be simulate
 camera, rigid motions of a head or of a hand-held sheet, and landmark noise like dlib's.
 
 Coordinates: object points in millimetres, x right, y down, z away from the camera; the camera looks down +z.
+
+Two generator modes (`SynthSettings.for_mode`): "plain", the first version (independent Gaussian landmark
+noise, rigid objects), and "realistic", which adds what real dlib tracks showed and the plain simulator
+missed: landmark noise correlated over time and shared by neighbouring points (a detector error drifts
+slowly and moves a whole feature), jaw-contour landmarks that slide along the face as the head turns (they
+mark the silhouette, not fixed points of the skin), and paper that flexes while a hand holds it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,11 @@ Points = npt.NDArray[np.float64]
 
 FACE_RMS_RADIUS_MM = 50.0  # RMS distance of the 68 landmarks from their centroid on an adult face
 KINDS = ("live", "print", "bent", "screen")
+MODES = ("plain", "realistic")
+GENERATOR_VERSION = 2  # bump when the same seed and settings would give other tracks (caches key on it)
+JAW = np.arange(0, 17)
+LANDMARK_GROUPS = (range(0, 17), range(17, 27), range(27, 36), range(36, 48), range(48, 68))
+"""dlib 68-point features (jaw, brows, nose, eyes, mouth): a detector error tends to move a whole feature."""
 MOUTH = slice(48, 68)
 UPPER_LIDS = (37, 38, 43, 44)
 LOWER_LIDS = (40, 41, 46, 47)
@@ -33,6 +44,25 @@ class SynthSettings:
     noise_px: tuple[float, float] = (0.3, 2.0)  # landmark noise, Gaussian, per coordinate
     depth_scale: tuple[float, float] = (0.7, 1.3)  # people differ in how deep their face is
     bend_radius_mm: tuple[float, float] = (60.0, 300.0)
+    # "realistic" mode; the zero defaults are the plain generator.
+    noise_ar: tuple[float, float] = (0.0, 0.0)  # AR(1) coefficient of the landmark noise from frame to frame
+    noise_shared: float = 0.0  # share of the noise variance common to a landmark group (LANDMARK_GROUPS)
+    jaw_slide: tuple[float, float] = (
+        0.0,
+        0.0,
+    )  # how much of the head rotation the jaw contour does NOT follow
+    flex_per_mm: tuple[float, float] = (0.0, 0.0)  # amplitude of the paper's changing curvature (1 / radius)
+
+    @classmethod
+    def for_mode(cls, mode: str) -> SynthSettings:
+        """The settings of a generator mode in MODES."""
+        if mode == "plain":
+            return cls()
+        if mode == "realistic":
+            return cls(
+                noise_ar=(0.3, 0.9), noise_shared=0.5, jaw_slide=(0.2, 0.7), flex_per_mm=(0.0, 1 / 150)
+            )
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> Points:
@@ -141,6 +171,97 @@ def sheet(flat_mm: Points, kind: str, rng: np.random.Generator, settings: SynthS
     return pts
 
 
+def _rotation_vector(r: Points) -> Points:
+    """Axis times angle (3,) of a rotation matrix (3, 3) (Rodrigues; angles below 180 degrees)."""
+    angle = float(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0)))
+    if angle < 1e-9:
+        return np.zeros(3)
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]]) / (2.0 * np.sin(angle))
+    return axis * angle
+
+
+def _rotation_from_vector(v: Points) -> Points:
+    """Rotation matrix (3, 3) of an axis-times-angle vector (3,)."""
+    angle = float(np.linalg.norm(v))
+    if angle < 1e-12:
+        return np.eye(3)
+    k = v / angle
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * kx + (1.0 - np.cos(angle)) * kx @ kx
+
+
+def slide_jaw(face_t: Points, rotations: Points, fraction: float) -> Points:
+    """Jaw-contour landmarks (F, P, 3) that follow only part of the head's rotation away from the mean pose.
+
+    dlib's jaw points mark the face's silhouette; as the head turns, the silhouette stays roughly where the
+    camera sees the side of the head, so those points slide over the skin instead of moving with it. Turning
+    them back by `fraction` of each frame's rotation (relative to the clip's mean pose, about the head's
+    centroid) gives that sliding.
+    """
+    out = face_t.copy()
+    mean_pose = rotations.mean(axis=0)
+    u, _, vt = np.linalg.svd(mean_pose)
+    mean_pose = u @ vt
+    for i, r in enumerate(rotations):
+        back = _rotation_from_vector(-fraction * _rotation_vector(r @ mean_pose.T))
+        # Undo part of the rotation in the camera frame: R' = back @ R, expressed in object coordinates.
+        local = r.T @ back @ r
+        centre = out[i].mean(axis=0)
+        out[i, JAW] = (out[i, JAW] - centre) @ local.T + centre
+    return out
+
+
+def flexing_sheet(
+    flat_mm: Points, kind: str, n_frames: int, rng: np.random.Generator, settings: SynthSettings
+) -> Points:
+    """Sheet points over time (F, P, 3) for a hand-held print: its curvature about a vertical axis changes.
+
+    A flat print gains and loses a slight bend, a bent print breathes around its curvature; the bend axis is
+    tilted a little, as fingers do not hold paper square.
+    """
+    t = np.linspace(0.0, 1.0, n_frames)
+    base = 0.0
+    if kind == "bent":
+        base = rng.choice([-1.0, 1.0]) / rng.uniform(*settings.bend_radius_mm)
+    amp = rng.uniform(*settings.flex_per_mm)
+    curvature = base + amp * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t + rng.uniform(0, 2 * np.pi))
+    tilt = np.radians(rng.uniform(-20, 20))
+    c, s = np.cos(tilt), np.sin(tilt)
+    centre = flat_mm.mean(axis=0)
+    local = (flat_mm - centre) @ np.array([[c, -s], [s, c]])  # x along the bend, y along the axis
+    out = np.empty((n_frames, len(flat_mm), 3))
+    for i, k in enumerate(curvature):
+        x = local[:, 0]
+        if abs(k) < 1e-9:
+            bx, bz = x, np.zeros_like(x)
+        else:
+            bx, bz = np.sin(x * k) / k, (1.0 - np.cos(x * k)) / k
+        xy = np.c_[bx, local[:, 1]] @ np.array([[c, s], [-s, c]]) + centre
+        out[i] = np.c_[xy, bz]
+    return out
+
+
+def landmark_noise(
+    shape: tuple[int, ...], sigma_px: float, rng: np.random.Generator, settings: SynthSettings
+) -> Points:
+    """Landmark noise (F, P, 2) in pixels of standard deviation sigma_px: independent in plain mode; in
+    realistic mode AR(1) over frames and partly shared by each landmark group."""
+    n_frames, n_points = shape[0], shape[1]
+    if settings.noise_ar == (0.0, 0.0) and settings.noise_shared == 0.0:
+        return rng.normal(scale=sigma_px, size=shape)
+    rho = rng.uniform(*settings.noise_ar)
+    own = rng.normal(size=(n_frames, n_points, 2))
+    shared = np.zeros_like(own)
+    for group in LANDMARK_GROUPS:
+        shared[:, list(group)] = rng.normal(size=(n_frames, 1, 2))
+    w = np.sqrt(settings.noise_shared) * shared + np.sqrt(1.0 - settings.noise_shared) * own
+    out = np.empty_like(w)
+    out[0] = w[0]
+    for i in range(1, n_frames):
+        out[i] = rho * out[i - 1] + np.sqrt(1.0 - rho**2) * w[i]
+    return sigma_px * out
+
+
 def synth_track(
     kind: str,
     mean_face: Points,
@@ -164,6 +285,8 @@ def synth_track(
     if kind == "live":
         face = scaled_face(mean_face, rng, settings)
         obj = expressions(face, n_frames, rng)
+        if settings.jaw_slide != (0.0, 0.0):
+            obj = slide_jaw(obj, rots, rng.uniform(*settings.jaw_slide))
     elif kind == "screen":
         flat = printed_landmarks(mean_face, rng, settings)
         shift = rng.normal(scale=4.0, size=(1, 2)) * np.linspace(-1, 1, n_frames)[:, None]
@@ -175,8 +298,10 @@ def synth_track(
             moved = zoom[i] * flat @ np.array([[c, -s], [s, c]]).T + shift[i]
             frames.append(sheet(moved, "print", rng, settings))
         obj = np.stack(frames)
+    elif settings.flex_per_mm != (0.0, 0.0):
+        obj = flexing_sheet(printed_landmarks(mean_face, rng, settings), kind, n_frames, rng, settings)
     else:
         obj = sheet(printed_landmarks(mean_face, rng, settings), kind, rng, settings)
     image = project(obj, rots, distance, focal, rng)
     noise = rng.uniform(*settings.noise_px)
-    return image + rng.normal(scale=noise, size=image.shape)
+    return image + landmark_noise(image.shape, noise, rng, settings)

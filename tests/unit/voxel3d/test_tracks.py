@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from voxel3d import synth
-from voxel3d.evaluate import _figures, score_windows
+from voxel3d.evaluate import figures, score_windows
 from voxel3d.model import Voxel3dModel, Voxel3dSettings
 from voxel3d.tracks import Track, _load, _save
 
@@ -56,6 +56,6 @@ def test_evaluation_scores_windows_through_check(
     assert len(rows) == 4
     assert {r["status"] for r in rows if r["live"]} == {"OK"}
     assert {r["status"] for r in rows if not r["live"]} == {"LOW_QUALITY"}  # a print held still says nothing
-    figures = _figures(rows, 0.5)
-    assert figures["verdict_fraction_live"] == 1.0 and figures["verdict_fraction_spoof"] == 0.0
-    assert "bpcer" in figures  # only live windows got a verdict
+    out = figures(rows, 0.5)
+    assert out["verdict_fraction_live"] == 1.0 and out["verdict_fraction_spoof"] == 0.0
+    assert "bpcer" in out  # only live windows got a verdict
