@@ -33,7 +33,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from iqa import metrics
-from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, log_compress, preprocess
+from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, keep_freed_memory, log_compress, preprocess
 from liveness import metrics as liveness_metrics
 from liveness.data.samples import Sample, nuaa, read_manifest, subject_folds
 from liveness.data.video import read_frames
@@ -171,6 +171,7 @@ class Item:
 def _nuaa_raw(path: str) -> metrics.RawFeatures:
     """Worker: decode one NUAA JPEG exactly as the service does and compute its raw features."""
     cv2.setNumThreads(1)
+    keep_freed_memory()  # as the service does: freed feature maps are reused, not page-faulted afresh
     image = decode_image(Path(path).read_bytes())
     return metrics.raw_features(preprocess(image, MAX_SIDE))
 
@@ -397,6 +398,7 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
     """Train the whole-image quality (iqa) test and write its artifact and validation metrics."""
     np.random.seed(seed)
     cv2.setNumThreads(1)
+    keep_freed_memory()
     started = time.perf_counter()
     biqi, biqi_stats = fit_biqi(seed)
 
