@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -81,12 +81,16 @@ def log_compress(x: FloatArray) -> FloatArray:
 
 @dataclass(frozen=True, slots=True)
 class LdaClassifier:
-    """Standardisation then a two-class LDA, as arrays: P(live) = sigmoid(((t(x) - mean) / scale) . coef + b).
+    """Standardisation, a two-class LDA and a Platt calibration, as arrays:
+
+    d = ((t(x) - mean) / scale) . coef + intercept,  P(live) = sigmoid(platt_slope d + platt_offset).
 
     t is `log_compress` (sign(x) log(1 + |x|)) when the flag is set, else the identity: several measures
     (MSE, SME, GME, NIQE ...) are heavy-tailed, and compressing them makes the linear boundary carry
-    across subjects better. The rest is exactly sklearn's LinearDiscriminantAnalysis.predict_proba for
-    two classes (live = class 1) on the transformed, standardised features.
+    across subjects better. d is exactly sklearn's LinearDiscriminantAnalysis decision_function for two
+    classes (live = class 1) on the transformed, standardised features; with slope 1 and offset 0 the
+    probability is its predict_proba. The training script fits slope and offset on subjects held out of
+    the LDA fit (see iqa.train.fit_calibrated), because LDA's own probabilities do not carry across people.
     """
 
     mean: FloatArray
@@ -94,8 +98,11 @@ class LdaClassifier:
     coef: FloatArray
     intercept: float
     log_features: bool = False
+    platt_slope: float = 1.0
+    platt_offset: float = 0.0
 
     def decision(self, features: FloatArray) -> FloatArray:
+        """The LDA decision value d per row of `features` (n, 25), before calibration."""
         x = np.atleast_2d(features)
         if self.log_features:
             x = log_compress(x)
@@ -103,9 +110,17 @@ class LdaClassifier:
         return np.asarray(z @ self.coef + self.intercept, np.float64)
 
     def proba(self, features: FloatArray) -> FloatArray:
-        """P(live) per row of `features` (n, 25)."""
-        d = np.clip(self.decision(features), -500.0, 500.0)
+        """Calibrated P(live) per row of `features` (n, 25)."""
+        d = np.clip(self.platt_slope * self.decision(features) + self.platt_offset, -500.0, 500.0)
         return np.asarray(1.0 / (1.0 + np.exp(-d)), np.float64)
+
+    def calibrated(self, slope: float, offset: float) -> LdaClassifier:
+        """The same LDA with P(live) = sigmoid(slope d + offset)."""
+        return replace(self, platt_slope=float(slope), platt_offset=float(offset))
+
+    def uncalibrated(self) -> LdaClassifier:
+        """The same LDA with its own probabilities (slope 1, offset 0)."""
+        return replace(self, platt_slope=1.0, platt_offset=0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +146,8 @@ class IqaArtifact:
             "lda_coef": self.classifier.coef,
             "lda_intercept": np.array(self.classifier.intercept),
             "lda_log_features": np.array(self.classifier.log_features),
+            "lda_platt_slope": np.array(self.classifier.platt_slope),
+            "lda_platt_offset": np.array(self.classifier.platt_offset),
             **self.biqi.arrays(),
             **self.niqe.arrays(),
         }
@@ -156,6 +173,8 @@ class IqaArtifact:
                 coef=arrays["lda_coef"].astype(np.float64),
                 intercept=float(arrays["lda_intercept"]),
                 log_features=bool(arrays["lda_log_features"]) if "lda_log_features" in arrays else False,
+                platt_slope=float(arrays["lda_platt_slope"]) if "lda_platt_slope" in arrays else 1.0,
+                platt_offset=float(arrays["lda_platt_offset"]) if "lda_platt_offset" in arrays else 0.0,
             ),
             biqi=metrics.BiqiModel.from_arrays(arrays),
             niqe=metrics.NiqeModel.from_arrays(arrays),
@@ -216,7 +235,7 @@ class IqaModel:
             needs_face=False,
             model_card=(
                 "Whole-image quality: 25 Galbally et al. (2014) measures of the grey image against its 5x5 "
-                "Gaussian blur, shrinkage LDA. Clips: mean of up to "
+                "Gaussian blur, shrinkage LDA, Platt-calibrated on held-out subjects. Clips: mean of up to "
                 f"{settings.clip_frames} evenly spaced frames. Research-grade (NUAA, replay-dev)."
             ),
         )

@@ -29,13 +29,18 @@ def _textures(n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def synthetic_raws(n: int, seed: int) -> tuple[list[metrics.RawFeatures], np.ndarray]:
+    """Raw features of n sharp-grain (live) and n blurred-grain (spoof) 160x120 pictures, and the labels."""
+    live = _textures(n, seed)
+    spoof = [cv2.GaussianBlur(img, (0, 0), 1.5) for img in _textures(n, seed + 1)]
+    raws = [metrics.raw_features(img.astype(np.float32)) for img in live + spoof]
+    return raws, np.array([True] * n + [False] * n)
+
+
 @pytest.fixture(scope="session")
 def tiny_artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An artifact fitted on 24 synthetic 160x120 images: sharp grain = live, blurred grain = spoof."""
-    live = _textures(12, 1)
-    spoof = [cv2.GaussianBlur(img, (0, 0), 1.5) for img in _textures(12, 2)]
-    raws = [metrics.raw_features(img.astype(np.float32)) for img in live + spoof]
-    is_live = np.array([True] * 12 + [False] * 12)
+    raws, is_live = synthetic_raws(12, 1)
     niqe = fit_niqe(raws, list(is_live))
     biqi = metrics.BiqiModel(
         feature_mean=np.zeros(18),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import platform
 import resource
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.preprocessing import StandardScaler
 
@@ -65,6 +67,21 @@ def test_artifact_round_trip(tiny_artifact_path: Path, tmp_path: Path) -> None:
     np.testing.assert_array_equal(artifact.classifier.proba(x), again.classifier.proba(x))
     assert again.version == "test-1" and again.max_side == 160
     assert again.classifier.log_features == artifact.classifier.log_features
+
+
+def test_calibration_is_a_sigmoid_of_the_lda_decision_and_survives_the_artifact(
+    tiny_artifact_path: Path, tmp_path: Path
+) -> None:
+    artifact = IqaArtifact.load(tiny_artifact_path)
+    calibrated = artifact.classifier.calibrated(0.25, -1.5)
+    x = np.random.default_rng(1).normal(size=(6, 25))
+    d = calibrated.decision(x)
+    np.testing.assert_allclose(calibrated.proba(x), expit(0.25 * d - 1.5), rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(calibrated.uncalibrated().proba(x), artifact.classifier.proba(x))
+    replace(artifact, classifier=calibrated).save(tmp_path / "calibrated.npz")
+    again = IqaArtifact.load(tmp_path / "calibrated.npz").classifier
+    assert (again.platt_slope, again.platt_offset) == (0.25, -1.5)
+    np.testing.assert_array_equal(again.proba(x), calibrated.proba(x))
 
 
 def test_artifact_with_other_features_is_refused(tiny_artifact_path: Path, tmp_path: Path) -> None:
