@@ -412,6 +412,14 @@ class _Pair:
             out.append(cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3, scale=0.125))
         return _f32(out[0]), _f32(out[1]), _f32(out[2]), _f32(out[3])
 
+    @cached_property
+    def gradient_sq(self) -> tuple[Grey, Grey]:
+        """Squared Sobel gradient magnitudes gx^2 + gy^2 of I and Î (TED, GME and GPE share them)."""
+        gx, gy, tx, ty = self.gradients
+        return _f32(cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy))), _f32(
+            cv2.add(cv2.multiply(tx, tx), cv2.multiply(ty, ty))
+        )
+
 
 def _half_spectrum(img: Grey) -> npt.NDArray[np.complex64]:
     """np.fft.rfft2(img) for an even-sized float32 image, unpacked from OpenCV's CCS-packed real DFT."""
@@ -521,9 +529,9 @@ def _mams(p: _Pair) -> float:
     return float(np.mean(1.0 - (1.0 - _row_angles(p)) * (1.0 - magnitude)))
 
 
-def _edges(gx: Grey, gy: Grey, cutoff: float) -> npt.NDArray[np.bool_]:
-    """Thinned Sobel edges as Matlab's edge(..., 'sobel'): squared magnitude over cutoff, local max across."""
-    mag = gx * gx + gy * gy
+def _edges(gx: Grey, gy: Grey, mag: Grey, cutoff: float) -> npt.NDArray[np.bool_]:
+    """Thinned Sobel edges as Matlab's edge(..., 'sobel'): squared magnitude `mag` (gx^2 + gy^2) over
+    cutoff, local maximum across the edge."""
     ax, ay = np.abs(gx), np.abs(gy)
     # Strict local maximum across the edge; a pixel on the border compares with its one neighbour.
     horizontal = ax >= ay
@@ -542,8 +550,11 @@ def _ted(p: _Pair) -> float:
     weakens below it count as lost.
     """
     gx, gy, tx, ty = p.gradients
-    cutoff = 4.0 * float((gx * gx + gy * gy).mean(dtype=np.float64))
-    return float(np.count_nonzero(_edges(gx, gy, cutoff) != _edges(tx, ty, cutoff))) / p.n_px
+    mag_ref, mag_test = p.gradient_sq
+    cutoff = 4.0 * float(mag_ref.mean(dtype=np.float64))
+    return (
+        float(np.count_nonzero(_edges(gx, gy, mag_ref, cutoff) != _edges(tx, ty, mag_test, cutoff))) / p.n_px
+    )
 
 
 def _harris(gx: Grey, gy: Grey) -> Grey:
@@ -586,18 +597,21 @@ GRADIENT_EPS = 0.01
 """Gradients weaker than this (grey levels per pixel) have no meaningful direction; GPE counts them as 0."""
 
 
-def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey) -> float:
-    """Mean squared angle between gradient fields a and b, wrapped to [-pi, pi].
+def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey, a_sq: Grey, b_sq: Grey) -> float:
+    """Mean squared angle between gradient fields a and b, wrapped to [-pi, pi]; a_sq, b_sq: |a|^2, |b|^2.
 
     Where either gradient is below GRADIENT_EPS (flat areas) the angle is rounding noise, so it counts 0.
+    The wrapped angle's magnitude is the phase of (a . b, |a x b|), which lies in [0, pi].
     """
-    re = ax * bx + ay * by
-    im = ay * bx - ax * by
-    phase = cv2.phase(re, im)  # 0..2pi
-    phase = np.minimum(phase, 2 * np.pi - phase)
+    re = cv2.add(cv2.multiply(ax, bx), cv2.multiply(ay, by))
+    im = cv2.subtract(cv2.multiply(ay, bx), cv2.multiply(ax, by))
+    phase = _f32(cv2.phase(re, np.abs(im, out=im)))
+    cv2.multiply(phase, phase, dst=phase)
     eps_sq = GRADIENT_EPS * GRADIENT_EPS
-    defined = (ax * ax + ay * ay > eps_sq) & (bx * bx + by * by > eps_sq)
-    return float(np.square(phase, where=defined, out=np.zeros_like(phase)).sum(dtype=np.float64)) / phase.size
+    defined = cv2.bitwise_and(cv2.compare(a_sq, eps_sq, cv2.CMP_GT), cv2.compare(b_sq, eps_sq, cv2.CMP_GT))
+    n_defined = cv2.countNonZero(defined)
+    # cv2.mean accumulates in double; mean over the defined pixels x their count = their sum.
+    return cv2.mean(phase, mask=defined)[0] * n_defined / phase.size if n_defined else 0.0
 
 
 def _spe(p: _Pair) -> float:
@@ -611,15 +625,15 @@ def _spe(p: _Pair) -> float:
 
 def _gme(p: _Pair) -> float:
     """Gradient magnitude error: mean (|G| - |Ĝ|)^2."""
-    gx, gy, tx, ty = p.gradients
-    d = cv2.magnitude(gx, gy) - cv2.magnitude(tx, ty)
+    mag_ref, mag_test = p.gradient_sq
+    d = cv2.subtract(cv2.sqrt(mag_ref), cv2.sqrt(mag_test))
     return float(np.dot(d.ravel(), d.ravel())) / p.n_px
 
 
 def _gpe(p: _Pair) -> float:
     """Gradient phase error: mean squared (wrapped) gradient direction difference (see GRADIENT_EPS)."""
     gx, gy, tx, ty = p.gradients
-    return _gradient_phase_sq(gx, gy, tx, ty)
+    return _gradient_phase_sq(gx, gy, tx, ty, *p.gradient_sq)
 
 
 def _ssim(p: _Pair) -> float:
@@ -701,18 +715,22 @@ def _vif(p: _Pair) -> float:
         cv2.subtract(s12, tmp, dst=s12)
         # Where the reference or the distorted patch is flat, or the gain is negative, the reference
         # code sets the gain to 0, which makes the numerator term 0 whatever sv is.
-        keep = (s1 >= 1e-10) & (s2 >= 1e-10)
+        keep = cv2.bitwise_and(cv2.compare(s1, 1e-10, cv2.CMP_GE), cv2.compare(s2, 1e-10, cv2.CMP_GE))
         gain = cv2.divide(s12, cv2.add(s1, 1e-10, dst=mu1), dst=mu1)
-        keep &= gain >= 0
+        cv2.bitwise_and(keep, cv2.compare(gain, 0.0, cv2.CMP_GE), dst=keep)
         sv = cv2.subtract(s2, cv2.multiply(gain, s12, dst=mu2), dst=s2)
         cv2.max(sv, 1e-10, dst=sv)
         cv2.add(sv, sigma_nsq, dst=sv)
         cv2.multiply(gain, gain, dst=gain)
         cv2.multiply(gain, s1, dst=gain)
         cv2.divide(gain, sv, dst=gain)
-        num += float(np.log1p(gain).sum(where=keep, dtype=np.float64)) / math.log(10)
+        # log(1 + x) of x >= 0 with OpenCV's vectorised log; sums in double (cv2.mean x count, sumElems).
+        cv2.log(cv2.add(gain, 1.0, dst=gain), dst=gain)
+        n_keep = cv2.countNonZero(keep)
+        num += (cv2.mean(gain, mask=keep)[0] * n_keep if n_keep else 0.0) / math.log(10)
         cv2.multiply(s1, 1.0 / sigma_nsq, dst=s1)
-        den += float(np.log1p(s1).sum(dtype=np.float64)) / math.log(10)
+        cv2.log(cv2.add(s1, 1.0, dst=s1), dst=s1)
+        den += cv2.sumElems(s1)[0] / math.log(10)
     return num / den if den > 0 else 1.0
 
 
@@ -729,9 +747,11 @@ def _rred(p: _Pair) -> float:
     for a, b in zip(ref_bands, test_bands, strict=True):
         terms = []
         for band in (a, b):
-            var = cv2.boxFilter(band * band, cv2.CV_32F, (3, 3))
-            terms.append(np.log1p(var) * np.log(var + 0.1))
-        total += float(np.abs(terms[0] - terms[1]).mean(dtype=np.float64))
+            var = _f32(cv2.boxFilter(cv2.multiply(band, band), cv2.CV_32F, (3, 3)))
+            weight = cv2.log(cv2.add(var, 1.0))  # log(1 + s^2); s^2 >= 0, so 1 + s^2 is not rounded to 1
+            cv2.add(var, 0.1, dst=var)
+            terms.append(cv2.multiply(weight, cv2.log(var, dst=var), dst=weight))
+        total += cv2.norm(terms[0], terms[1], cv2.NORM_L1) / a.size  # sum |difference|, in double
     return total / 3.0
 
 
@@ -739,20 +759,22 @@ _JQI_ALPHA, _JQI_BETA = -245.9, 261.9
 _JQI_GAMMAS = (-0.0240, 0.0160, 0.0064)
 
 
-def _jqi_direction(x: Grey) -> tuple[float, float, float]:
-    """Blockiness B, activity A and zero-crossing rate Z along rows (Wang, Sheikh, Bovik 2002)."""
-    d = x[:, 1:] - x[:, :-1]
-    boundary = np.abs(d[:, 7::8])
+def _jqi_direction(x: Grey, axis: int) -> tuple[float, float, float]:
+    """Blockiness B, activity A and zero-crossing rate Z along rows (axis 1) or columns (axis 0) (Wang,
+    Sheikh, Bovik 2002). Columns are differenced in place rather than on a transposed (strided) view."""
+    d = np.diff(x, axis=axis)
+    boundary = np.abs(d[:, 7::8] if axis == 1 else d[7::8])
     b = float(boundary.mean(dtype=np.float64)) if boundary.size else 0.0
     a = (8.0 / 7.0 * float(np.abs(d).mean(dtype=np.float64)) - b / 7.0) if d.size else 0.0
-    z = float(np.count_nonzero(d[:, :-1] * d[:, 1:] < 0)) / max(d[:, :-1].size, 1)
+    first, second = (d[:, :-1], d[:, 1:]) if axis == 1 else (d[:-1], d[1:])
+    z = float(np.count_nonzero(first * second < 0)) / max(first.size, 1)
     return b, a, z
 
 
 def _jqi(p: _Pair) -> float:
     """No-reference JPEG quality score S = alpha + beta B^g1 A^g2 Z^g3 (Wang, Sheikh, Bovik 2002)."""
-    bh, ah, zh = _jqi_direction(p.ref)
-    bv, av, zv = _jqi_direction(p.ref.T)
+    bh, ah, zh = _jqi_direction(p.ref, 1)
+    bv, av, zv = _jqi_direction(p.ref, 0)
     b, a, z = ((bh + bv) / 2, (ah + av) / 2, (zh + zv) / 2)
     g1, g2, g3 = _JQI_GAMMAS
     floor = 1e-6  # a flat image has B = A = Z = 0; the power law is undefined there
