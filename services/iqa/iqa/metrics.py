@@ -559,11 +559,14 @@ def _ted(p: _Pair) -> float:
 
 def _harris(gx: Grey, gy: Grey) -> Grey:
     """Harris response det(M) - 0.04 tr(M)^2, M the gradient products summed over 3x3 (shared gradients)."""
-    sxx = cv2.boxFilter(gx * gx, cv2.CV_32F, (3, 3), normalize=False)
-    syy = cv2.boxFilter(gy * gy, cv2.CV_32F, (3, 3), normalize=False)
-    sxy = cv2.boxFilter(gx * gy, cv2.CV_32F, (3, 3), normalize=False)
-    trace = sxx + syy
-    return sxx * syy - sxy * sxy - 0.04 * trace * trace
+    sxx = _f32(cv2.boxFilter(cv2.multiply(gx, gx), cv2.CV_32F, (3, 3), normalize=False))
+    syy = _f32(cv2.boxFilter(cv2.multiply(gy, gy), cv2.CV_32F, (3, 3), normalize=False))
+    sxy = _f32(cv2.boxFilter(cv2.multiply(gx, gy), cv2.CV_32F, (3, 3), normalize=False))
+    trace = cv2.add(sxx, syy)
+    det = cv2.multiply(sxx, syy, dst=sxx)
+    cv2.subtract(det, cv2.multiply(sxy, sxy, dst=sxy), dst=det)
+    cv2.multiply(trace, trace, dst=trace)
+    return _f32(cv2.scaleAdd(trace, -0.04, det, dst=det))
 
 
 def _corner_count(response: Grey, threshold: float) -> int:
