@@ -8,7 +8,10 @@ ratio of their times and how closely the two agree on every feature.
     .venv/bin/python benchmarks/bench_iqa.py [--data ../shared/data/nuaa] [--images 20] [--reference-images 3]
 
 Without the data set it uses scikit-image's astronaut, resized to 640x480. Timings are wall-clock and
-process CPU time; on a shared machine the CPU time is the steadier figure.
+process CPU time; on a shared machine the CPU time is the steadier figure, and the load average is printed
+before and after so figures can be judged. The model is built as the service builds it (IqaModel, so with
+IQA_KEEP_HEAP's default: freed maps stay in the heap); the reference runs in the same process afterwards
+and so benefits from the same allocator setting.
 """
 
 from __future__ import annotations
@@ -322,6 +325,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=IqaSettings().model_path)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     model = IqaModel(IqaSettings(model_path=args.model, threads=1))
     model.warmup()
@@ -343,7 +347,7 @@ def main() -> None:
         image = decode_image(data)
         grey = preprocess(image, art.max_side)
         t1 = time.perf_counter()
-        raw = metrics.raw_features(grey, timings)
+        raw = metrics.raw_features(grey, timings, clock=time.process_time)
         feats = metrics.combine(raw, art.biqi, art.niqe)
         t2 = time.perf_counter()
         art.classifier.proba(feats)
@@ -357,7 +361,7 @@ def main() -> None:
         f"mean {statistics.mean(wall):.1f} ms wall, median {statistics.median(cpu):.1f} ms CPU, "
         f"min {min(wall):.1f} ms wall / {min(cpu):.1f} ms CPU (the least disturbed run on a shared machine)"
     )
-    print("stages (ms, mean): " + ", ".join(f"{k} {v / n:.1f}" for k, v in stage.items()))
+    print("stages (wall ms, mean): " + ", ".join(f"{k} {v / n:.1f}" for k, v in stage.items()))
 
     ref_timings: dict[str, float] = {}
     ref_wall, ref_cpu, worst = [], [], np.zeros(len(metrics.METRICS))
@@ -370,15 +374,21 @@ def main() -> None:
         fast = metrics.features(grey.astype(np.float32), art.biqi, art.niqe)
         worst = np.maximum(worst, np.abs(fast - ref_feats) / np.maximum(np.abs(ref_feats), 1e-9))
     m = len(ref_wall)
-    print(f"\n{'metric':6s} {'iqa ms':>8s} {'reference ms':>13s} {'rel. diff':>10s}")
+    print(f"\n{'metric':6s} {'iqa CPU ms':>10s} {'reference ms':>13s} {'rel. diff':>10s}")
     for i, name in enumerate(metrics.METRICS):
-        print(f"{name:6s} {timings[name] / n:8.2f} {ref_timings.get(name, 0.0) / m:13.1f} {worst[i]:10.1e}")
+        print(f"{name:6s} {timings[name] / n:10.2f} {ref_timings.get(name, 0.0) / m:13.1f} {worst[i]:10.1e}")
     ours, theirs = statistics.mean(wall), statistics.mean(ref_wall)
     print(f"\nreference per image: {theirs:.0f} ms wall, {statistics.mean(ref_cpu):.0f} ms CPU (mean of {m})")
     cpu_ratio = statistics.mean(ref_cpu) / statistics.mean(cpu)
     print(f"speed-up: {theirs / ours:.0f}x wall, {cpu_ratio:.0f}x CPU (means)")
     best_wall, best_cpu = min(ref_wall) / min(wall), min(ref_cpu) / min(cpu)
     print(f"speed-up of the least disturbed runs: {best_wall:.0f}x wall, {best_cpu:.0f}x CPU")
+    med_wall, med_cpu = (
+        statistics.median(ref_wall) / statistics.median(wall),
+        statistics.median(ref_cpu) / statistics.median(cpu),
+    )
+    print(f"speed-up of the medians: {med_wall:.0f}x wall, {med_cpu:.0f}x CPU")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

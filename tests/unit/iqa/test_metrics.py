@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -197,9 +199,10 @@ def test_biqi_features_have_18_finite_values(camera: metrics.Grey) -> None:
     assert np.all(feats[1::2] > 0)  # GGD shapes
 
 
-def test_raw_features_and_per_metric_timings(camera: metrics.Grey) -> None:
+@pytest.mark.parametrize("clock", [time.perf_counter, time.process_time])
+def test_raw_features_and_per_metric_timings(camera: metrics.Grey, clock: Callable[[], float]) -> None:
     timings: dict[str, float] = {}
-    raw = metrics.raw_features(camera, timings)
+    raw = metrics.raw_features(camera, timings, clock=clock)
     assert raw.model_free.shape == (23,) and raw.biqi.shape == (18,) and raw.niqe_patches.shape[1] == 36
     assert set(timings) == set(metrics.METRICS) and all(t >= 0 for t in timings.values())
 
