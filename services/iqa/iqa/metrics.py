@@ -107,9 +107,14 @@ _AGGD_RATIO = np.exp(2 * _LGAMMA(2 / _SHAPES) - _LGAMMA(1 / _SHAPES) - _LGAMMA(3
 
 def ggd_fit(x: npt.NDArray[np.floating], axis: int = -1) -> tuple[FloatArray, FloatArray]:
     """Zero-mean generalised Gaussian (shape, variance) by moment matching, along `axis`, vectorised."""
-    x64 = np.asarray(x, dtype=np.float64)
-    var = np.mean(x64 * x64, axis=axis)
-    mean_abs = np.mean(np.abs(x64), axis=axis)
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 1 and x.size:
+        # One band (BIQI): OpenCV's L1 and squared-L2 norms accumulate in double without a float64 copy.
+        var = np.float64(cv2.norm(x, cv2.NORM_L2SQR) / x.size)
+        mean_abs = np.float64(cv2.norm(x, cv2.NORM_L1) / x.size)
+    else:
+        x64 = np.asarray(x, dtype=np.float64)
+        var = np.mean(x64 * x64, axis=axis)
+        mean_abs = np.mean(np.abs(x64), axis=axis)
     rho = var / np.maximum(mean_abs * mean_abs, _EPS)
     # _GGD_RATIO decreases, so search the reversed (increasing) table.
     shape = np.interp(rho, _GGD_RATIO[::-1], _SHAPES[::-1])
@@ -529,18 +534,23 @@ def _mams(p: _Pair) -> float:
     return float(np.mean(1.0 - (1.0 - _row_angles(p)) * (1.0 - magnitude)))
 
 
-def _edges(gx: Grey, gy: Grey, mag: Grey, cutoff: float) -> npt.NDArray[np.bool_]:
+def _edges(gx: Grey, gy: Grey, mag: Grey, cutoff: float) -> npt.NDArray[np.uint8]:
     """Thinned Sobel edges as Matlab's edge(..., 'sobel'): squared magnitude `mag` (gx^2 + gy^2) over
-    cutoff, local maximum across the edge."""
+    cutoff, local maximum across the edge. A uint8 mask, 255 on edges (OpenCV's compare/bitwise ops)."""
     ax, ay = np.abs(gx), np.abs(gy)
     # Strict local maximum across the edge; a pixel on the border compares with its one neighbour.
-    horizontal = ax >= ay
-    horizontal[:, 1:] &= mag[:, 1:] > mag[:, :-1]
-    horizontal[:, :-1] &= mag[:, :-1] > mag[:, 1:]
-    vertical = ay >= ax
-    vertical[1:] &= mag[1:] > mag[:-1]
-    vertical[:-1] &= mag[:-1] > mag[1:]
-    return (mag > cutoff) & (horizontal | vertical)
+    horizontal = cv2.compare(ax, ay, cv2.CMP_GE)
+    for out, a, b in (
+        (horizontal[:, 1:], mag[:, 1:], mag[:, :-1]),
+        (horizontal[:, :-1], mag[:, :-1], mag[:, 1:]),
+    ):
+        cv2.bitwise_and(out, cv2.compare(a, b, cv2.CMP_GT), dst=out)
+    vertical = cv2.compare(ay, ax, cv2.CMP_GE)
+    for out, a, b in ((vertical[1:], mag[1:], mag[:-1]), (vertical[:-1], mag[:-1], mag[1:])):
+        cv2.bitwise_and(out, cv2.compare(a, b, cv2.CMP_GT), dst=out)
+    return np.asarray(
+        cv2.bitwise_and(cv2.compare(mag, cutoff, cv2.CMP_GT), cv2.bitwise_or(horizontal, vertical)), np.uint8
+    )
 
 
 def _ted(p: _Pair) -> float:
@@ -552,9 +562,8 @@ def _ted(p: _Pair) -> float:
     gx, gy, tx, ty = p.gradients
     mag_ref, mag_test = p.gradient_sq
     cutoff = 4.0 * float(mag_ref.mean(dtype=np.float64))
-    return (
-        float(np.count_nonzero(_edges(gx, gy, mag_ref, cutoff) != _edges(tx, ty, mag_test, cutoff))) / p.n_px
-    )
+    changed = cv2.bitwise_xor(_edges(gx, gy, mag_ref, cutoff), _edges(tx, ty, mag_test, cutoff))
+    return float(cv2.countNonZero(changed)) / p.n_px
 
 
 def _harris(gx: Grey, gy: Grey) -> Grey:
@@ -571,8 +580,10 @@ def _harris(gx: Grey, gy: Grey) -> Grey:
 
 def _corner_count(response: Grey, threshold: float) -> int:
     """Local maxima (3x3) of the Harris response above `threshold`."""
-    peaks = (response >= cv2.dilate(response, np.ones((3, 3), np.uint8))) & (response > threshold)
-    return int(np.count_nonzero(peaks))
+    peaks = cv2.compare(response, cv2.dilate(response, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
+    return int(
+        cv2.countNonZero(cv2.bitwise_and(peaks, cv2.compare(response, threshold, cv2.CMP_GT), dst=peaks))
+    )
 
 
 def _tcd(p: _Pair) -> float:

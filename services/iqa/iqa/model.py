@@ -252,7 +252,8 @@ class IqaModel:
         """The 25 features of one RGB image and its grey standard deviation."""
         grey = preprocess(image, self._artifact.max_side)
         feats = metrics.features(grey, self._artifact.biqi, self._artifact.niqe)
-        return feats, float(grey.std())
+        _, std = cv2.meanStdDev(grey)
+        return feats, float(std[0, 0])
 
     def score_image(self, image: RGBImage) -> tuple[float, float]:
         """(P(live), grey standard deviation) of one RGB image."""
