@@ -5,7 +5,9 @@ the landmark tracks, the analytic features, voxelisation of the recovered surfac
 (VoxNet class, 32^3 input). Face detection is excluded, as in every test's benchmark. The clip is a synthetic
 turning face (voxel3d.synth) with 8, 16 and 32 frames; the runtime keeps at most 32.
 
-    .venv/bin/python benchmarks/bench_voxel3d.py [--repeats 50] [--threads 1] [--scorer cnn|planarity]
+    .venv/bin/python benchmarks/bench_voxel3d.py [--repeats 50] [--threads 1]
+
+Both scorers run side by side (Conv3D and the planarity logistic), with the ratio of their timings.
 
 For comparison, seed 001's 3D test (VRN single-image reconstruction + VoxNet) reported 5.39 s per image on
 an i7-7700K; that figure is quoted from the thesis, not re-run here (its weights are not available offline).
@@ -76,19 +78,18 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
-    parser.add_argument(
-        "--scorer", choices=["cnn", "planarity"], default="cnn", help="cnn (default here) is the heavier path"
-    )
     args = parser.parse_args()
 
-    settings = Voxel3dSettings(threads=args.threads, scorer=args.scorer)
-    model = Voxel3dModel(settings)
-    model.warmup()
-    geometry = GeometryArtifact.load(settings.geometry_path)
+    # Both scorers side by side in one process: the planarity logistic (geometry only) is the baseline the
+    # Conv3D path is compared with, under the same machine load.
+    models = {s: Voxel3dModel(Voxel3dSettings(threads=args.threads, scorer=s)) for s in ("planarity", "cnn")}
+    for m in models.values():
+        m.warmup()
+    geometry = GeometryArtifact.load(Voxel3dSettings().geometry_path)
     reference = geometry.mesh.reference
     print(
-        f"voxel3d {model.info.version}, scorer {args.scorer}, onnxruntime threads {args.threads}, "
-        f"{args.repeats} repeats"
+        f"voxel3d {models['cnn'].info.version}, default scorer {Voxel3dSettings().scorer}, "
+        f"onnxruntime threads {args.threads}, {args.repeats} repeats, load average {os.getloadavg()[0]:.1f}"
     )
     worst_p50 = 0.0
     for n_frames in (8, 16, 32):
@@ -96,23 +97,29 @@ def main() -> None:
         points = np.stack(
             [f.face.landmarks for f in faces if f.face is not None and f.face.landmarks is not None]
         )
-        wall, cpu = _time(partial(model.check, media, faces, CheckOptions()), args.repeats)
-        worst_p50 = max(worst_p50, statistics.median(wall))
-        print(_row(f"check, {n_frames} frames", wall, cpu))
+        p50 = {}
+        for scorer, model in models.items():
+            wall, cpu = _time(partial(model.check, media, faces, CheckOptions()), args.repeats)
+            p50[scorer] = statistics.median(wall), statistics.median(cpu)
+            worst_p50 = max(worst_p50, p50[scorer][0])
+            print(_row(f"check {scorer}, {n_frames} frames", wall, cpu))
         print(
             _row(
                 "  geometry + voxels only",
                 *_time(partial(clip_inputs, points, geometry.mesh), args.repeats),
             )
         )
-    if args.scorer == "cnn":
-        inputs = clip_inputs(points, geometry.mesh)
         print(
-            _row(
-                "  Conv3D (ONNX) only",
-                *_time(partial(model._run, inputs.voxels[None], inputs.features[None]), 50),
-            )
+            f"  cnn / planarity: wall p50 x{p50['cnn'][0] / p50['planarity'][0]:.2f}, "
+            f"cpu p50 x{p50['cnn'][1] / p50['planarity'][1]:.2f}"
         )
+    inputs = clip_inputs(points, geometry.mesh)
+    print(
+        _row(
+            "  Conv3D (ONNX) only, 32 frames",
+            *_time(partial(models["cnn"]._run, inputs.voxels[None], inputs.features[None]), args.repeats),
+        )
+    )
     verdict = "within" if worst_p50 <= BUDGET_MS else "OVER"
     print(f"worst p50 {worst_p50:.1f} ms: {verdict} the {BUDGET_MS:.0f} ms budget")
     print(

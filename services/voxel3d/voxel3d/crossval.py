@@ -15,6 +15,7 @@ windows, for a before/after comparison.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -111,6 +112,7 @@ def cli(
     """Train the recipe per NUAA fold and score each fold's held-out people with the served model."""
     started = time.process_time(), time.perf_counter()
     recipe = Recipe(**recipe_args)
+    recipe_key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
     prep = prepare(data, cache, recipe)
     # Every real window's geometry is computed before TensorFlow is imported (see train.fit).
     nuaa_windows = real_training_set(prep.nuaa, prep.mesh, "nuaa windows")
@@ -125,7 +127,8 @@ def cli(
             [prep.synthetic_train, nuaa_train, prep.replay_live_train], recipe.real_fraction
         )
         fitted = fit(train, weights, prep.synthetic_val, recipe.seed, recipe.epochs, recipe.threads)
-        fold_models = cache / "crossval" / f"fold{f}"
+        # One folder per recipe, so runs of different recipes side by side never read each other's files.
+        fold_models = cache / "crossval" / recipe_key / f"fold{f}"
         write_artifacts(fitted, prep.mesh, prep.synthetic_val, fold_models)
         sources = {s: (fold_models, s) for s in SCORERS}
         if baseline is not None:
