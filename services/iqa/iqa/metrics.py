@@ -418,6 +418,15 @@ class _Pair:
         return _f32(out[0]), _f32(out[1]), _f32(out[2]), _f32(out[3])
 
     @cached_property
+    def products(self) -> tuple[Grey, Grey, Grey]:
+        """I^2, Î^2 and I Î (SSIM and VIF filter each of them)."""
+        return (
+            _f32(cv2.multiply(self.ref, self.ref)),
+            _f32(cv2.multiply(self.test, self.test)),
+            _f32(cv2.multiply(self.ref, self.test)),
+        )
+
+    @cached_property
     def gradient_sq(self) -> tuple[Grey, Grey]:
         """Squared Sobel gradient magnitudes gx^2 + gy^2 of I and Î (TED, GME and GPE share them)."""
         gx, gy, tx, ty = self.gradients
@@ -670,7 +679,7 @@ def _ssim(p: _Pair) -> float:
         return _f32(cv2.GaussianBlur(a, (11, 11), 1.5))
 
     mx, my = g(x), g(y)
-    sxx, syy, sxy = g(cv2.multiply(x, x)), g(cv2.multiply(y, y)), g(cv2.multiply(x, y))
+    sxx, syy, sxy = (g(a) for a in p.products)
     mxx = cv2.multiply(mx, mx)
     myy = cv2.multiply(my, my)
     mxy = cv2.multiply(mx, my, dst=mx)
@@ -722,7 +731,12 @@ def _vif(p: _Pair) -> float:
         if min(ref.shape) <= n:
             break
         mu1, mu2 = g(ref), g(test)
-        s1, s2, s12 = g(cv2.multiply(ref, ref)), g(cv2.multiply(test, test)), g(cv2.multiply(ref, test))
+        products = (
+            p.products
+            if scale == 1
+            else (cv2.multiply(ref, ref), cv2.multiply(test, test), cv2.multiply(ref, test))
+        )
+        s1, s2, s12 = (g(_f32(a)) for a in products)
         tmp = cv2.multiply(mu1, mu1)
         cv2.subtract(s1, tmp, dst=s1)
         cv2.max(s1, 0.0, dst=s1)
