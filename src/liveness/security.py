@@ -30,7 +30,7 @@ from typing import Any
 
 import grpc
 
-from liveness.runtime.interceptors import PROBE_SERVICES
+from liveness.runtime.interceptors import PROBE_SERVICES, refuse
 
 log = logging.getLogger("liveness.security")
 API_KEY_HEADER = "x-api-key"
@@ -301,13 +301,13 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if key_id is None:  # abort raises, so nothing below runs without a key
+            if key_id is None:
                 what = "missing" if not presented else "not a known key"
                 log.warning(
                     "rejected", extra={"rpc": handler_call_details.method, "status": "UNAUTHENTICATED"}
                 )
-                await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{API_KEY_HEADER}: {what}")
-                raise AssertionError("unreachable: abort raises")
+                refuse(context, "UNAUTHENTICATED", f"{API_KEY_HEADER}: {what}")
+                return None
             wait_s = self._buckets.take(key_id)
             if wait_s > 0:
                 log.warning(
@@ -318,11 +318,13 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
                         "key_id": key_id,
                     },
                 )
-                await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                refuse(
+                    context,
+                    "RESOURCE_EXHAUSTED",
                     f"rate limit of {self._keys.rate_limit.per_s:g}/s for key {key_id!r}; retry in "
                     f"{wait_s:.2f} s",
                 )
+                return None
             token = current_key_id.set(key_id)
             try:
                 return await inner(request, context)

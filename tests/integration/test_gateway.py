@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import grpc
+import numpy as np
 import pytest
 
 from gateway.config import Endpoint, GatewayConfig, Thresholds
@@ -19,6 +21,7 @@ from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
 from liveness.stack import free_port
 from liveness.v1 import liveness_pb2 as pb
+from tests.conftest import encode
 from tests.doubles import DoubleModel
 
 
@@ -191,3 +194,56 @@ async def test_overloaded_gateway_refuses_within_the_budget(astronaut_jpeg: byte
     finally:
         release.set()
         await running.stop(0)
+
+
+async def test_small_images_are_decoded_without_the_executor() -> None:
+    """An image of at most INLINE_DECODE_MAX_PIXELS is decoded on the event loop (cheaper than the hop to a
+    worker), so it is answered, or refused as bad input, even while the only worker is busy."""
+    small = encode(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    config = GatewayConfig(budget_ms=400, margin_ms=50, tests=())
+    settings = ServerSettings(port=0, grace_s=0, workers=1)
+    running = await server.start(GatewayApp(config, settings.limits), settings)
+    release = threading.Event()
+    try:
+        running.executor.submit(release.wait, 10.0)  # the only worker is busy
+        async with GatewayClient(running.address) as client:
+            reply = await client.evaluate(image_media(small), timeout_s=5)
+            assert reply.decision != pb.DECISION_UNSPECIFIED and reply.elapsed_ms < 400
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await client.evaluate(image_media(small[: len(small) // 2]), timeout_s=5)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "truncated" in err.value.details().lower()
+    finally:
+        release.set()
+        await running.stop(0)
+
+
+@pytest.mark.parametrize("kind", ["image", "clip"])
+async def test_refused_request_is_freed_at_once(kind: str) -> None:
+    """A refused request leaves no reference cycle behind (it used to: the exception raised through grpc's
+    frames kept every refused request, up to 8 MiB each, alive until the cyclic GC happened to run)."""
+    noise = encode(np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    truncated = noise[: len(noise) // 2]  # the header is intact, so it is refused only when decoded
+    media = (
+        image_media(truncated) if kind == "image" else clip_media([(noise, 0), (noise, 40), (truncated, 80)])
+    )
+    config = GatewayConfig(tests=())
+    settings = ServerSettings(port=0, grace_s=0)
+    running = await server.start(GatewayApp(config, settings.limits), settings)
+    try:
+        async with GatewayClient(running.address) as client:
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # whatever a collection finds unreachable is kept for us to see
+            try:
+                for _ in range(3):
+                    with pytest.raises(grpc.aio.AioRpcError) as err:
+                        await client.evaluate(media)
+                    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                gc.collect()
+                cyclic = [o for o in gc.garbage if isinstance(o, pb.EvaluateRequest | pb.Media)]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+    finally:
+        await running.stop(0)
+    assert cyclic == []
