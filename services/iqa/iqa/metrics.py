@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from time import perf_counter
+from typing import cast
 
 import cv2
 import numpy as np
@@ -45,6 +46,12 @@ PSNR_CAP_DB = 100.0
 RAMD_R = 10
 _EPS = 1e-12
 _MAX_PX = 255.0
+
+
+def _scalar(value: float) -> FloatArray:
+    """`value` as a scalar operand of OpenCV's arithmetic (a 1-element float64 array, which OpenCV treats as
+    a scalar like a Python float); OpenCV's type stubs accept only arrays there."""
+    return np.full(1, value, np.float64)
 
 
 def _f32(a: npt.NDArray[np.generic]) -> Grey:
@@ -109,8 +116,8 @@ def ggd_fit(x: npt.NDArray[np.floating], axis: int = -1) -> tuple[FloatArray, Fl
     """Zero-mean generalised Gaussian (shape, variance) by moment matching, along `axis`, vectorised."""
     if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 1 and x.size:
         # One band (BIQI): OpenCV's L1 and squared-L2 norms accumulate in double without a float64 copy.
-        var = np.float64(cv2.norm(x, cv2.NORM_L2SQR) / x.size)
-        mean_abs = np.float64(cv2.norm(x, cv2.NORM_L1) / x.size)
+        var = np.asarray(cv2.norm(x, cv2.NORM_L2SQR) / x.size, np.float64)
+        mean_abs = np.asarray(cv2.norm(x, cv2.NORM_L1) / x.size, np.float64)
     else:
         x64 = np.asarray(x, dtype=np.float64)
         var = np.mean(x64 * x64, axis=axis)
@@ -240,11 +247,11 @@ def _mscn(grey: Grey) -> tuple[Grey, Grey]:
     cv2.sqrt(np.abs(sigma, out=sigma), dst=sigma)
     centred = cv2.subtract(grey, mu, dst=mu)
     # mu_sq is free now: reuse it for sigma + 1, the denominator.
-    cv2.divide(centred, cv2.add(sigma, 1.0, dst=mu_sq), dst=centred)
+    cv2.divide(centred, cv2.add(sigma, _scalar(1.0), dst=mu_sq), dst=centred)
     return _f32(centred), _f32(sigma)
 
 
-def _block_sums(a: npt.NDArray[np.generic], size: int) -> FloatArray:
+def _block_sums(a: npt.NDArray[np.float32] | npt.NDArray[np.uint8], size: int) -> FloatArray:
     """Sums over each size x size block of a (k, H, W), H and W multiples of size, as float64 (k, n_blocks).
 
     cv2.reduce adds each run of `size` pixels of a row in double precision (several times faster than a
@@ -427,12 +434,21 @@ class _Pair:
         )
 
     @cached_property
+    def gradient_products(self) -> tuple[Grey, Grey, Grey, Grey]:
+        """gx^2, gy^2 of I and tx^2, ty^2 of Î (the squared magnitudes and TCD's Harris matrices use them)."""
+        return cast(tuple[Grey, Grey, Grey, Grey], tuple(_f32(cv2.multiply(g, g)) for g in self.gradients))
+
+    @cached_property
     def gradient_sq(self) -> tuple[Grey, Grey]:
         """Squared Sobel gradient magnitudes gx^2 + gy^2 of I and Î (TED, GME and GPE share them)."""
-        gx, gy, tx, ty = self.gradients
-        return _f32(cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy))), _f32(
-            cv2.add(cv2.multiply(tx, tx), cv2.multiply(ty, ty))
-        )
+        gxx, gyy, txx, tyy = self.gradient_products
+        return _f32(cv2.add(gxx, gyy)), _f32(cv2.add(txx, tyy))
+
+    @cached_property
+    def spectrum_magnitudes(self) -> tuple[Grey, Grey]:
+        """|F| and |F̂| of the half spectra (SME and HLFI share them)."""
+        f, g, _ = self.spectra
+        return np.abs(f), np.abs(g)
 
 
 def _half_spectrum(img: Grey) -> npt.NDArray[np.complex64]:
@@ -562,7 +578,8 @@ def _edges(gx: Grey, gy: Grey, mag: Grey, cutoff: float) -> npt.NDArray[np.uint8
     for out, a, b in ((vertical[1:], mag[1:], mag[:-1]), (vertical[:-1], mag[:-1], mag[1:])):
         cv2.bitwise_and(out, cv2.compare(a, b, cv2.CMP_GT), dst=out)
     return np.asarray(
-        cv2.bitwise_and(cv2.compare(mag, cutoff, cv2.CMP_GT), cv2.bitwise_or(horizontal, vertical)), np.uint8
+        cv2.bitwise_and(cv2.compare(mag, _scalar(cutoff), cv2.CMP_GT), cv2.bitwise_or(horizontal, vertical)),
+        np.uint8,
     )
 
 
@@ -579,10 +596,11 @@ def _ted(p: _Pair) -> float:
     return float(cv2.countNonZero(changed)) / p.n_px
 
 
-def _harris(gx: Grey, gy: Grey) -> Grey:
-    """Harris response det(M) - 0.04 tr(M)^2, M the gradient products summed over 3x3 (shared gradients)."""
-    sxx = _f32(cv2.boxFilter(cv2.multiply(gx, gx), cv2.CV_32F, (3, 3), normalize=False))
-    syy = _f32(cv2.boxFilter(cv2.multiply(gy, gy), cv2.CV_32F, (3, 3), normalize=False))
+def _harris(gx: Grey, gy: Grey, gxx: Grey, gyy: Grey) -> Grey:
+    """Harris response det(M) - 0.04 tr(M)^2, M the gradient products summed over 3x3 (shared gradients
+    gx, gy and their squares gxx, gyy)."""
+    sxx = _f32(cv2.boxFilter(gxx, cv2.CV_32F, (3, 3), normalize=False))
+    syy = _f32(cv2.boxFilter(gyy, cv2.CV_32F, (3, 3), normalize=False))
     sxy = _f32(cv2.boxFilter(cv2.multiply(gx, gy), cv2.CV_32F, (3, 3), normalize=False))
     trace = cv2.add(sxx, syy)
     det = cv2.multiply(sxx, syy, dst=sxx)
@@ -595,7 +613,9 @@ def _corner_count(response: Grey, threshold: float) -> int:
     """Local maxima (3x3) of the Harris response above `threshold`."""
     peaks = cv2.compare(response, cv2.dilate(response, np.ones((3, 3), np.uint8)), cv2.CMP_GE)
     return int(
-        cv2.countNonZero(cv2.bitwise_and(peaks, cv2.compare(response, threshold, cv2.CMP_GT), dst=peaks))
+        cv2.countNonZero(
+            cv2.bitwise_and(peaks, cv2.compare(response, _scalar(threshold), cv2.CMP_GT), dst=peaks)
+        )
     )
 
 
@@ -605,10 +625,11 @@ def _tcd(p: _Pair) -> float:
     Both counts use I's threshold, so corners the blur weakens count as lost.
     """
     gx, gy, tx, ty = p.gradients
-    ref_response = _harris(gx, gy)
+    gxx, gyy, txx, tyy = p.gradient_products
+    ref_response = _harris(gx, gy, gxx, gyy)
     threshold = max(0.01 * float(ref_response.max()), 0.0)
     n_ref = _corner_count(ref_response, threshold)
-    n_test = _corner_count(_harris(tx, ty), threshold)
+    n_test = _corner_count(_harris(tx, ty, txx, tyy), threshold)
     top = max(n_ref, n_test)
     return abs(n_ref - n_test) / top if top else 0.0
 
@@ -616,7 +637,8 @@ def _tcd(p: _Pair) -> float:
 def _sme(p: _Pair) -> float:
     """Spectral magnitude error: mean (|F| - |F̂|)^2 over the DFT of the whole image."""
     f, g, weights = p.spectra
-    d = np.abs(f) - np.abs(g)
+    mag_ref, mag_test = p.spectrum_magnitudes
+    d = mag_ref - mag_test
     return float((d * d).sum(axis=0, dtype=np.float64) @ weights) / (f.shape[0] * (f.shape[1] - 1) * 2)
 
 
@@ -635,7 +657,9 @@ def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey, a_sq: Grey, b_sq:
     phase = _f32(cv2.phase(re, np.abs(im, out=im)))
     cv2.multiply(phase, phase, dst=phase)
     eps_sq = GRADIENT_EPS * GRADIENT_EPS
-    defined = cv2.bitwise_and(cv2.compare(a_sq, eps_sq, cv2.CMP_GT), cv2.compare(b_sq, eps_sq, cv2.CMP_GT))
+    defined = cv2.bitwise_and(
+        cv2.compare(a_sq, _scalar(eps_sq), cv2.CMP_GT), cv2.compare(b_sq, _scalar(eps_sq), cv2.CMP_GT)
+    )
     n_defined = cv2.countNonZero(defined)
     # cv2.mean accumulates in double; mean over the defined pixels x their count = their sum.
     return cv2.mean(phase, mask=defined)[0] * n_defined / phase.size if n_defined else 0.0
@@ -688,14 +712,14 @@ def _ssim(p: _Pair) -> float:
     cv2.subtract(sxy, mxy, dst=sxy)
     # In place: mxy <- (2 mxy + c1)(2 sxy + c2); mxx <- (mxx + myy + c1)(sxx + syy + c2)
     cv2.scaleAdd(mxy, 1.0, mxy, dst=mxy)
-    cv2.add(mxy, c1, dst=mxy)
+    cv2.add(mxy, _scalar(c1), dst=mxy)
     cv2.scaleAdd(sxy, 1.0, sxy, dst=sxy)
-    cv2.add(sxy, c2, dst=sxy)
+    cv2.add(sxy, _scalar(c2), dst=sxy)
     cv2.multiply(mxy, sxy, dst=mxy)
     cv2.add(mxx, myy, dst=mxx)
-    cv2.add(mxx, c1, dst=mxx)
+    cv2.add(mxx, _scalar(c1), dst=mxx)
     cv2.add(sxx, syy, dst=sxx)
-    cv2.add(sxx, c2, dst=sxx)
+    cv2.add(sxx, _scalar(c2), dst=sxx)
     cv2.multiply(mxx, sxx, dst=mxx)
     cv2.divide(mxy, mxx, dst=mxy)
     valid = mxy[pad : h - pad, pad : w - pad]
@@ -739,29 +763,31 @@ def _vif(p: _Pair) -> float:
         s1, s2, s12 = (g(_f32(a)) for a in products)
         tmp = cv2.multiply(mu1, mu1)
         cv2.subtract(s1, tmp, dst=s1)
-        cv2.max(s1, 0.0, dst=s1)
+        cv2.max(s1, _scalar(0.0), dst=s1)
         cv2.multiply(mu2, mu2, dst=tmp)
         cv2.subtract(s2, tmp, dst=s2)
-        cv2.max(s2, 0.0, dst=s2)
+        cv2.max(s2, _scalar(0.0), dst=s2)
         cv2.multiply(mu1, mu2, dst=tmp)
         cv2.subtract(s12, tmp, dst=s12)
         # Where the reference or the distorted patch is flat, or the gain is negative, the reference
         # code sets the gain to 0, which makes the numerator term 0 whatever sv is.
-        keep = cv2.bitwise_and(cv2.compare(s1, 1e-10, cv2.CMP_GE), cv2.compare(s2, 1e-10, cv2.CMP_GE))
-        gain = cv2.divide(s12, cv2.add(s1, 1e-10, dst=mu1), dst=mu1)
-        cv2.bitwise_and(keep, cv2.compare(gain, 0.0, cv2.CMP_GE), dst=keep)
+        keep = cv2.bitwise_and(
+            cv2.compare(s1, _scalar(1e-10), cv2.CMP_GE), cv2.compare(s2, _scalar(1e-10), cv2.CMP_GE)
+        )
+        gain = cv2.divide(s12, cv2.add(s1, _scalar(1e-10), dst=mu1), dst=mu1)
+        cv2.bitwise_and(keep, cv2.compare(gain, _scalar(0.0), cv2.CMP_GE), dst=keep)
         sv = cv2.subtract(s2, cv2.multiply(gain, s12, dst=mu2), dst=s2)
-        cv2.max(sv, 1e-10, dst=sv)
-        cv2.add(sv, sigma_nsq, dst=sv)
+        cv2.max(sv, _scalar(1e-10), dst=sv)
+        cv2.add(sv, _scalar(sigma_nsq), dst=sv)
         cv2.multiply(gain, gain, dst=gain)
         cv2.multiply(gain, s1, dst=gain)
         cv2.divide(gain, sv, dst=gain)
         # log(1 + x) of x >= 0 with OpenCV's vectorised log; sums in double (cv2.mean x count, sumElems).
-        cv2.log(cv2.add(gain, 1.0, dst=gain), dst=gain)
+        cv2.log(cv2.add(gain, _scalar(1.0), dst=gain), dst=gain)
         n_keep = cv2.countNonZero(keep)
         num += (cv2.mean(gain, mask=keep)[0] * n_keep if n_keep else 0.0) / math.log(10)
-        cv2.multiply(s1, 1.0 / sigma_nsq, dst=s1)
-        cv2.log(cv2.add(s1, 1.0, dst=s1), dst=s1)
+        cv2.multiply(s1, _scalar(1.0 / sigma_nsq), dst=s1)
+        cv2.log(cv2.add(s1, _scalar(1.0), dst=s1), dst=s1)
         den += cv2.sumElems(s1)[0] / math.log(10)
     return num / den if den > 0 else 1.0
 
@@ -780,8 +806,10 @@ def _rred(p: _Pair) -> float:
         terms = []
         for band in (a, b):
             var = _f32(cv2.boxFilter(cv2.multiply(band, band), cv2.CV_32F, (3, 3)))
-            weight = cv2.log(cv2.add(var, 1.0))  # log(1 + s^2); s^2 >= 0, so 1 + s^2 is not rounded to 1
-            cv2.add(var, 0.1, dst=var)
+            weight = cv2.log(
+                cv2.add(var, _scalar(1.0))
+            )  # log(1 + s^2); s^2 >= 0, so 1 + s^2 is not rounded to 1
+            cv2.add(var, _scalar(0.1), dst=var)
             terms.append(cv2.multiply(weight, cv2.log(var, dst=var), dst=weight))
         total += cv2.norm(terms[0], terms[1], cv2.NORM_L1) / a.size  # sum |difference|, in double
     return total / 3.0
@@ -819,7 +847,7 @@ def _hlfi(p: _Pair) -> float:
     Low frequencies: |u| <= 0.15 H/2 and |v| <= 0.15 W/2 around DC (the four corners of the unshifted DFT).
     """
     f, _, weights = p.spectra
-    mag = np.abs(f).astype(np.float64)
+    mag = p.spectrum_magnitudes[0].astype(np.float64)
     low_rows = np.abs(np.fft.fftfreq(f.shape[0])) <= 0.15 * 0.5
     low_cols = np.fft.rfftfreq((f.shape[1] - 1) * 2) <= 0.15 * 0.5
     col_sums = mag.sum(axis=0) * weights
