@@ -8,10 +8,14 @@
 2. Per image (NUAA) or sampled video frame (replay-dev): the model-free metrics, BIQI's wavelet statistics
    and NIQE's patch features, cached under --cache so a rerun skips the slow part.
 3. NIQE's pristine Gaussian is fitted from the sharp patches of the *training* live images only, per fold.
-4. Validation: NUAA in k subject-disjoint folds; replay-dev leave-one-source-out (trained on all NUAA plus
+4. Calibration: every model's LDA decision is Platt-calibrated on out-of-fold decisions of its own training
+   subjects (INNER_FOLDS subject-disjoint inner folds, NIQE and LDA refitted in each), so that 0.5 means
+   the same on people the model has not seen.
+5. Validation: NUAA in k subject-disjoint folds; replay-dev leave-one-source-out (trained on all NUAA plus
    the other source); NUAA-only model on replay-dev (cross data set). APCER/BPCER/ACER at the recommended
-   threshold and EER per fold.
-5. The final model is fitted on everything and written with a metrics JSON the model card quotes.
+   threshold and EER per fold, and the uncalibrated LDA's rates for comparison.
+6. The final model is fitted and calibrated on everything and written with a metrics JSON the model card
+   quotes.
 """
 
 from __future__ import annotations
