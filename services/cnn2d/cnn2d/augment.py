@@ -31,6 +31,12 @@ class AugmentSettings:
     jpeg: float = 0.4
     noise: float = 0.25
     synthetic_attack: float = 0.15  # fraction of live faces turned into a synthetic replay (label spoof)
+    saturation: tuple[float, float] = (0.6, 1.4)
+    contrast: tuple[float, float] = (0.7, 1.3)
+    brightness: float = 0.12  # +- shift on [0, 1]
+    gamma: tuple[float, float] = (0.75, 1.35)
+    white_balance: float = 0.1  # +- gain per channel
+    blur_sigma: tuple[float, float] = (0.4, 1.6)
 
 
 def jitter_box(box: Box, rng: np.random.Generator, shift: float, zoom: float) -> Box:
@@ -50,25 +56,29 @@ def _apply_channel_luts(image: RGBImage, luts: Sequence[npt.NDArray[np.uint8]]) 
     return cv2.merge([cv2.LUT(np.ascontiguousarray(image[:, :, c]), luts[c]) for c in range(3)])
 
 
-def colour(image: RGBImage, rng: np.random.Generator) -> RGBImage:
+def colour(
+    image: RGBImage, rng: np.random.Generator, settings: AugmentSettings = AugmentSettings()
+) -> RGBImage:
     """Saturation, then contrast, brightness, white balance and gamma through one lookup table per channel.
 
     Lookup tables keep this about 0.1 ms per face; float maths on every pixel made augmentation, not the
     network, the slowest part of a training step on two cores.
     """
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
-    sat = rng.uniform(0.6, 1.4)
+    sat = rng.uniform(*settings.saturation)
     image = cv2.addWeighted(image, sat, grey, 1.0 - sat, 0.0)
     v = np.arange(256, dtype=np.float32) / 255.0
-    contrast, brightness, gamma = rng.uniform(0.7, 1.3), rng.uniform(-0.12, 0.12), rng.uniform(0.75, 1.35)
-    balance = rng.uniform(0.9, 1.1, size=3)
+    contrast = rng.uniform(*settings.contrast)
+    brightness = rng.uniform(-settings.brightness, settings.brightness)
+    gamma = rng.uniform(*settings.gamma)
+    balance = rng.uniform(1.0 - settings.white_balance, 1.0 + settings.white_balance, size=3)
     base = (v - 0.5) * contrast + 0.5 + brightness
     luts = [_lut(np.clip(base * balance[c], 0.0, 1.0) ** gamma) for c in range(3)]
     return _apply_channel_luts(image, luts)
 
 
-def blur(image: RGBImage, rng: np.random.Generator) -> RGBImage:
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(0.4, 1.6))
+def blur(image: RGBImage, rng: np.random.Generator, sigma: tuple[float, float] = (0.4, 1.6)) -> RGBImage:
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(*sigma))
 
 
 def jpeg(image: RGBImage, rng: np.random.Generator) -> RGBImage:
@@ -175,9 +185,9 @@ def augment_face(
         image = synthetic_attack(image, box, rng)
         live = False
     if rng.random() < settings.colour:
-        image = colour(image, rng)
+        image = colour(image, rng, settings)
     if rng.random() < settings.blur:
-        image = blur(image, rng)
+        image = blur(image, rng, settings.blur_sigma)
     if rng.random() < settings.noise:
         image = noise(image, rng)
     if rng.random() < settings.jpeg:

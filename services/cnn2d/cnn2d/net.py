@@ -10,8 +10,11 @@ Each stream also has its own softmax for the auxiliary per-scale loss.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 FEATURE_DIM = 128
@@ -28,12 +31,65 @@ class NetSettings:
     head_units: int = 64
     dropout: float = 0.3
     weight_decay: float = 5e-4
+    cdc_theta: float = 0.0
+    """Central-difference weight of every 3x3 conv (CDCN): 0 = plain convolution, 0.7 = CDCN's choice."""
+
+
+def _central_difference(kernel: keras.KerasTensor, theta: float) -> keras.KerasTensor:
+    """The kernel of a central-difference convolution (CDCN, Yu et al. 2020).
+
+    CDC(x) = conv(x, w) - theta * x_centre * sum(w): it mixes plain convolution with one on differences to
+    the centre pixel, which answers to fine texture (print dots, screen grids) rather than to overall
+    intensity. The second term is a 1x1 convolution at the centre, so it folds into one kernel,
+    w - theta * sum(w) at the centre tap; the exported graph stays a plain convolution.
+    """
+    kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
+    centre = np.zeros((kh, kw, 1, 1), np.float32)
+    centre[kh // 2, kw // 2] = 1.0
+    total = keras.ops.sum(kernel, axis=(0, 1), keepdims=True)
+    return kernel - theta * total * keras.ops.convert_to_tensor(centre)
+
+
+class CDConv2D(layers.Conv2D):  # type: ignore[misc]
+    """Conv2D with a central-difference kernel (see _central_difference)."""
+
+    def __init__(self, *args: Any, theta: float = 0.7, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.theta = theta
+
+    def convolution_op(self, inputs: keras.KerasTensor, kernel: keras.KerasTensor) -> keras.KerasTensor:
+        return super().convolution_op(inputs, _central_difference(kernel, self.theta))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "theta": self.theta}
+
+
+class CDDepthwiseConv2D(layers.DepthwiseConv2D):  # type: ignore[misc]
+    """Bias-free DepthwiseConv2D with a central-difference kernel (see _central_difference)."""
+
+    def __init__(self, *args: Any, theta: float = 0.7, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.theta = theta
+
+    def call(self, inputs: keras.KerasTensor) -> keras.KerasTensor:
+        return keras.ops.depthwise_conv(
+            inputs,
+            _central_difference(self.kernel, self.theta),
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "theta": self.theta}
 
 
 def _conv_bn(
-    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, l2: float
+    x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str, l2: float, theta: float = 0.0
 ) -> keras.KerasTensor:
-    x = layers.Conv2D(
+    conv = partial(CDConv2D, theta=theta) if theta > 0 else layers.Conv2D
+    x = conv(
         filters,
         kernel,
         strides=stride,
@@ -46,9 +102,12 @@ def _conv_bn(
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def _ds_block(x: keras.KerasTensor, filters: int, stride: int, name: str, l2: float) -> keras.KerasTensor:
-    """Depthwise 3x3 + pointwise 1x1, residual when the shape is kept."""
-    y = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
+def _ds_block(
+    x: keras.KerasTensor, filters: int, stride: int, name: str, l2: float, theta: float = 0.0
+) -> keras.KerasTensor:
+    """Depthwise 3x3 (central-difference when theta > 0) + pointwise 1x1, residual when the shape is kept."""
+    depthwise = partial(CDDepthwiseConv2D, theta=theta) if theta > 0 else layers.DepthwiseConv2D
+    y = depthwise(3, strides=stride, padding="same", use_bias=False, name=f"{name}_dw")(x)
     y = layers.BatchNormalization(momentum=0.9, name=f"{name}_dw_bn")(y)
     y = layers.ReLU(name=f"{name}_dw_relu")(y)
     y = layers.Conv2D(
@@ -62,9 +121,9 @@ def _ds_block(x: keras.KerasTensor, filters: int, stride: int, name: str, l2: fl
 
 def _stream(x: keras.KerasTensor, s: NetSettings, name: str) -> keras.KerasTensor:
     """One scale's CNN: (size, size, 3) in [-1, 1] -> feature vector (feature_dim,)."""
-    x = _conv_bn(x, s.stem, 3, 2, f"{name}_stem", s.weight_decay)
+    x = _conv_bn(x, s.stem, 3, 2, f"{name}_stem", s.weight_decay, s.cdc_theta)
     for i, (filters, stride) in enumerate(s.blocks):
-        x = _ds_block(x, filters, stride, f"{name}_b{i}", s.weight_decay)
+        x = _ds_block(x, filters, stride, f"{name}_b{i}", s.weight_decay, s.cdc_theta)
     spatial = int(x.shape[1])
     x = layers.DepthwiseConv2D(spatial, padding="valid", use_bias=False, name=f"{name}_gdc")(x)
     x = layers.BatchNormalization(momentum=0.9, name=f"{name}_gdc_bn")(x)

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from cnn2d.augment import AugmentSettings, augment_face
 from cnn2d.data import Crops, cached
 from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, SCALES
+from cnn2d.net import NetSettings
 from liveness import metrics
 from liveness.data.samples import nuaa, stratified_subject_folds
 from liveness.types import Box
@@ -42,6 +43,8 @@ VERSION = "1.0.0"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
+EMA = 0.0
+"""Momentum of the weight average the recipe returns (0 = the last step's weights); see train_model."""
 
 
 def _tf(threads: int) -> Any:
@@ -101,23 +104,32 @@ def _batches(crops: Crops, batch_size: int, epochs: int, seed: int, aug: Augment
 
 
 def train_model(
-    crops: Crops, epochs: int, batch_size: int, seed: int, aug: AugmentSettings, desc: str
+    crops: Crops,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    aug: AugmentSettings,
+    desc: str,
+    net: NetSettings | None = None,
+    ema: float = 0.0,
 ) -> Any:
     """Train a fresh network on `crops`; returns the inference (single-output) Keras model.
 
     MS-FANS schedule: auxiliary per-scale losses weigh 0.5 for the first half of training, then 0, so the
-    streams first learn to separate on their own and the fusion is tuned last.
+    streams first learn to separate on their own and the fusion is tuned last. `ema` > 0 keeps an
+    exponential moving average of the weights (that momentum per step) and returns it: an average of the
+    late weights varies less between seeds and subjects than the last step's weights.
     """
     import keras
 
     from cnn2d.net import build
 
     _seed_all(seed)
-    train, infer = build(len(SCALES), CROP_SIZE, input_name=INPUT_NAME)
+    train, infer = build(len(SCALES), CROP_SIZE, net or NetSettings(), input_name=INPUT_NAME)
     data = _batches(crops, batch_size, epochs, seed, aug)
     steps = len(data) * epochs
     schedule = keras.optimizers.schedules.CosineDecay(2e-3, decay_steps=steps, alpha=0.02, warmup_steps=0)
-    optimizer = keras.optimizers.Adam(schedule)
+    optimizer = keras.optimizers.Adam(schedule, use_ema=ema > 0, ema_momentum=ema or 0.99)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.05)
     first = max(1, epochs // 2)
     log.info("%s: %d faces (%d live), %d epochs", desc, len(crops), int(crops.live.sum()), epochs)
@@ -233,6 +245,49 @@ def _training_set(nuaa_part: Crops, replay_part: Crops | None, replay_repeat: in
     return Crops.concat(nuaa_part, _repeat(replay_part, replay_repeat))
 
 
+FINAL_KEYS = ("final_train_s", "replay_dev_final_model", "onnx")
+RECIPE_KEYS = (
+    "seed",
+    "epochs",
+    "batch_size",
+    "augment",
+    "net",
+    "ema",
+    "replay_repeat",
+    "train_on_replay_dev",
+)
+"""Settings a fold file must share with the run that merges it."""
+
+
+def _fold_row_from_file(path: Path, report: dict[str, Any], fold: int) -> dict[str, Any]:
+    """The fold row that `--fold-only N` wrote to `path`, refused unless it used this run's recipe."""
+    if not path.is_file():
+        raise click.ClickException(f"--merge-folds: {path} is missing (run --fold-only {fold} first)")
+    other = json.loads(path.read_text())
+    differ = [k for k in RECIPE_KEYS if other.get(k) != json.loads(json.dumps(report.get(k)))]
+    if differ:
+        raise click.ClickException(f"--merge-folds: {path} was trained with other settings: {differ}")
+    rows = [r for r in other.get("nuaa_folds", []) if r["fold"] == fold]
+    if len(rows) != 1:
+        raise click.ClickException(f"--merge-folds: {path} holds no result for fold {fold}")
+    return dict(rows[0])
+
+
+def _fold_summary(
+    report: dict[str, Any],
+    fold_rows: list[dict[str, Any]],
+    replay_scores: npt.NDArray[np.float64],
+    replay: Crops,
+    use_replay: bool,
+) -> None:
+    """Fold rows, their mean ACER/EER and (once every source is held out) the pooled replay-dev report."""
+    report["nuaa_folds"] = fold_rows
+    report["nuaa_mean_acer"] = float(np.mean([r["at_threshold"]["acer"] for r in fold_rows]))
+    report["nuaa_mean_eer"] = float(np.mean([r["eer"] for r in fold_rows]))
+    if use_replay and not np.isnan(replay_scores).any():
+        report["replay_dev_held_out"] = replay_report(replay_scores, replay)
+
+
 @click.command()
 @click.option(
     "--data",
@@ -287,6 +342,12 @@ def _training_set(nuaa_part: Crops, replay_part: Crops | None, replay_repeat: in
     default=None,
     help="Run only this fold (0-based) and write metrics-fold<N>.json: folds can then run in parallel.",
 )
+@click.option(
+    "--merge-folds",
+    is_flag=True,
+    help="Take the folds from metrics-fold<N>.json (earlier --fold-only runs with the same settings) "
+    "instead of training them; with --no-final, merge them into the existing metrics.json.",
+)
 @click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
 def cli(
     data: Path,
@@ -300,13 +361,14 @@ def cli(
     final: bool,
     cache: Path,
     fold_only: int | None,
+    merge_folds: bool,
     threads: int,
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _tf(threads)
     started = time.perf_counter()
-    aug = AugmentSettings()
+    aug, net = AugmentSettings(), NetSettings()
     nuaa_crops = cached(cache, "nuaa", data)
     replay = cached(cache, "replay-dev", data)
     report: dict[str, Any] = {
@@ -318,6 +380,8 @@ def cli(
         "crop_size": CROP_SIZE,
         "threshold": THRESHOLD,
         "augment": asdict(aug),
+        "net": asdict(net),
+        "ema": EMA,
         "nuaa_faces": len(nuaa_crops),
         "replay_dev_faces": len(replay),
         "train_on_replay_dev": use_replay,
@@ -325,8 +389,13 @@ def cli(
     }
     out.mkdir(parents=True, exist_ok=True)
     if fold_only is not None:
-        final = False
+        final = merge_folds = False
         metrics_path = out / f"metrics-fold{fold_only}.json"
+    elif merge_folds and not final:
+        metrics_path = out / "metrics.json"
+        if metrics_path.is_file():  # keep the served model's figures, replace the folds
+            previous = json.loads(metrics_path.read_text())
+            report.update({k: previous[k] for k in FINAL_KEYS if k in previous})
     else:
         metrics_path = out / ("metrics.json" if final else "metrics-validation.json")
 
@@ -338,7 +407,7 @@ def cli(
     if final:
         t0 = time.perf_counter()
         train_set = _training_set(nuaa_crops, replay if use_replay else None, replay_repeat)
-        model = train_model(train_set, epochs, batch_size, seed, aug, "final")
+        model = train_model(train_set, epochs, batch_size, seed, aug, "final", net, EMA)
         report["final_train_s"] = time.perf_counter() - t0
         # On data it was trained on when --replay: a sanity check, not a validation figure.
         report["replay_dev_final_model"] = replay_report(predict(model, replay.inputs), replay)
@@ -357,13 +426,20 @@ def cli(
         for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
             if fold_only is not None and i != fold_only:
                 continue
-            t0 = time.perf_counter()
             held_source = sources[i % len(sources)]
             held = replay.group == held_source
+            if merge_folds:
+                row = _fold_row_from_file(out / f"metrics-fold{i}.json", report, i)
+                if use_replay and np.isnan(replay_scores[held]).all():
+                    replay_scores[held] = row["replay_dev_held_out"]["scores"]
+                fold_rows.append(row)
+                _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
+                continue
+            t0 = time.perf_counter()
             train_set = _training_set(
                 nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
             )
-            model = train_model(train_set, epochs, batch_size, seed, aug, f"fold {i + 1}/{folds}")
+            model = train_model(train_set, epochs, batch_size, seed, aug, f"fold {i + 1}/{folds}", net, EMA)
             val = nuaa_crops.take(val_mask)
             row: dict[str, Any] = {
                 "fold": i,
@@ -376,6 +452,7 @@ def cli(
                 row["replay_dev_held_out"] = {
                     "source": held_source,
                     **replay_report(scores, replay.take(held)),
+                    "scores": scores.tolist(),  # per face, so folds run apart can be merged
                 }
                 if np.isnan(replay_scores[held]).all():  # the first fold that holds a source out scores it
                     replay_scores[held] = scores
@@ -387,11 +464,7 @@ def cli(
                 f"fold {i + 1}: subjects {subjects} APCER {r['apcer']:.4f} BPCER {r['bpcer']:.4f} "
                 f"ACER {r['acer']:.4f} EER {row['eer']:.4f}"
             )
-            report["nuaa_folds"] = fold_rows
-            report["nuaa_mean_acer"] = float(np.mean([r["at_threshold"]["acer"] for r in fold_rows]))
-            report["nuaa_mean_eer"] = float(np.mean([r["eer"] for r in fold_rows]))
-            if use_replay and not np.isnan(replay_scores).any():
-                report["replay_dev_held_out"] = replay_report(replay_scores, replay)
+            _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
             write()
     write()
     click.echo(f"wrote {metrics_path} ({report['total_s']:.0f} s)")
