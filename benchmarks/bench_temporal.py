@@ -7,6 +7,10 @@ asks for SMILE or SURPRISE), and face_recognition embeddings of `identity_frames
 and one embedding of the reference image when one is sent).
 
     .venv/bin/python benchmarks/bench_temporal.py [--video ../shared/data/replay-dev/krzysiek/live/real.mp4]
+        [--baseline-model OLD_SEQUENCE.onnx]
+
+With --baseline-model, `check` (identity off, so the sequence network dominates) is also timed with that
+sequence ONNX, the two runs alternating call by call so load changes hit both alike; the ratio is printed.
 
 Without --video the clip is scikit-image's astronaut on a 640x480 canvas, moving a few pixels per frame
 (a picture moved as one plane, so the planar-motion cap fires). A video is letterboxed into 640x480.
@@ -77,10 +81,30 @@ def _time(fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
     return statistics.median(wall), wall[int(0.9 * (len(wall) - 1))], statistics.median(cpu)
 
 
+def _time_pair(
+    fn: Callable[[], object], baseline: Callable[[], object], repeats: int
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((median wall ms, median CPU ms) of fn, the same of baseline): calls alternate after a warm-up."""
+    fn()
+    baseline()
+    samples: dict[int, tuple[list[float], list[float]]] = {0: ([], []), 1: ([], [])}
+    for _ in range(repeats):
+        for key, call in ((0, fn), (1, baseline)):
+            w0, c0 = time.perf_counter(), time.process_time()
+            call()
+            samples[key][0].append((time.perf_counter() - w0) * 1000)
+            samples[key][1].append((time.process_time() - c0) * 1000)
+    med = {k: (statistics.median(w), statistics.median(c)) for k, (w, c) in samples.items()}
+    return med[0], med[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, help="take the 16 frames from this video (resized to 640x480)")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument(
+        "--baseline-model", type=Path, help="a sequence ONNX to time side by side with the shipped one"
+    )
     args = parser.parse_args()
 
     frames = _video_clip(args.video) if args.video else _astronaut_clip()
@@ -115,6 +139,21 @@ def main() -> None:
         print(f"{label:42s} {med:15.1f} {p90:12.1f} {cpu:14.1f}")
     total = decode[0] + results[1][1][0]
     print(f"\ndecode + check (identity on 2 frames, no challenge): {total:.1f} ms wall (target <= 300 ms)")
+    if args.baseline_model:
+        shipped = TemporalModel(TemporalSettings(identity_frames=0))
+        baseline = TemporalModel(TemporalSettings(identity_frames=0, model_path=args.baseline_model))
+        for m in (shipped, baseline):
+            m.warmup()
+        options = CheckOptions()
+        (wall, cpu), (base_wall, base_cpu) = _time_pair(
+            lambda: shipped.check(media, faces, options),
+            lambda: baseline.check(media, faces, options),
+            args.repeats,
+        )
+        print(f"\ncheck, identity off: shipped {shipped.info.version} vs baseline {args.baseline_model.name}")
+        print(f"  shipped  {wall:8.1f} ms wall {cpu:8.1f} ms CPU")
+        print(f"  baseline {base_wall:8.1f} ms wall {base_cpu:8.1f} ms CPU")
+        print(f"  ratio shipped / baseline: {wall / base_wall:.2f} wall, {cpu / base_cpu:.2f} CPU")
 
 
 if __name__ == "__main__":
