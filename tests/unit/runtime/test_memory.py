@@ -1,0 +1,51 @@
+"""liveness.memory: glibc malloc settings take effect (skipped where the C library is not glibc)."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from liveness import memory
+
+pytestmark = pytest.mark.skipif(memory.heap_stats() is None, reason="needs glibc >= 2.33 (mallinfo2)")
+
+
+def _mmapped_blocks_for_a_1_mib_array(threshold_bytes: int | None, after_a_4_mib_block: bool) -> int:
+    if after_a_4_mib_block:
+        # Freeing a mmapped block raises glibc's dynamic mmap threshold to its size.
+        del_me = np.ones(4 * 1024 * 1024, np.uint8)
+        del del_me
+    if threshold_bytes is not None:
+        assert memory.set_malloc(mmap_threshold_bytes=threshold_bytes, arena_max=2)
+    before = memory.heap_stats()
+    block = np.ones(1024 * 1024, np.uint8)  # noqa: F841 - kept alive while measuring
+    after = memory.heap_stats()
+    assert before is not None and after is not None
+    return after.mmapped_blocks - before.mmapped_blocks
+
+
+def _in_child(threshold_bytes: int | None, after_a_4_mib_block: bool) -> int:
+    # A fresh process: the settings are process-wide and must not leak into the test session.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_mmapped_blocks_for_a_1_mib_array, (threshold_bytes, after_a_4_mib_block))
+
+
+def test_by_default_a_freed_big_block_moves_later_ones_into_the_heap() -> None:
+    """What the gateway's setting is for: glibc's own threshold rises to the largest block freed."""
+    assert _in_child(None, after_a_4_mib_block=True) == 0
+
+
+def test_a_fixed_low_mmap_threshold_keeps_mapping_big_blocks() -> None:
+    assert _in_child(128 * 1024, after_a_4_mib_block=True) == 1
+
+
+def test_a_high_mmap_threshold_keeps_big_blocks_in_the_heap() -> None:
+    assert _in_child(32 * 1024 * 1024, after_a_4_mib_block=False) == 0
+
+
+def test_heap_stats_add_up() -> None:
+    stats = memory.heap_stats()
+    assert stats is not None
+    assert stats.in_use_bytes + stats.free_bytes == stats.heap_bytes
