@@ -89,8 +89,8 @@ def test_warmup_runs(model: Voxel3dModel) -> None:
 @pytest.mark.parametrize(
     ("env", "field", "value"),
     [
-        ({}, "scorer", "planarity"),
-        ({"VOXEL3D_SCORER": "cnn"}, "scorer", "cnn"),
+        ({}, "scorer", "cnn"),
+        ({"VOXEL3D_SCORER": "planarity"}, "scorer", "planarity"),
         ({"VOXEL3D_THREADS": "2"}, "threads", 2),
         ({"VOXEL3D_MIN_POSE_DEG": "6.5"}, "min_pose_deg", 6.5),
         ({"VOXEL3D_MIN_ROTATION_DEG": ""}, "min_rotation_deg", None),
