@@ -4,12 +4,14 @@ Steps (all seeded):
 1. Landmark tracks of replay-dev and NUAA, detected once with `liveness.vision.face` and cached.
 2. The reference (mean) 3D face: factorise windows of the replay-dev live tracks, keep the half with the most
    3D signal, generalised Procrustes, then symmetrise left/right. Its triangulation makes the voxel surface.
-3. Training clips: synthetic live faces, flat prints, bent prints and screens (voxel3d.synth) plus real
-   live windows of replay-dev. Validation: held-out synthetic clips (another seed), and the real NUAA
-   recordings (live people and hand-held prints, never trained on) and replay-dev screen replays.
+3. Training clips: synthetic live faces, flat prints, bent prints and screens (voxel3d.synth, "realistic"
+   mode by default) plus real windows of 8, 16 and 32 frames of every NUAA recording and of the replay-dev
+   live videos, weighted to a fixed share of the training weight. Synthetic validation clips (another
+   seed) pick the motion gate. The honest, subject-disjoint validation of this recipe is voxel3d.crossval,
+   which runs `prepare`, `fit` and `write_artifacts` per NUAA fold.
 4. The minimum head rotation for a verdict (LOW_QUALITY below it) is measured on synthetic validation.
-5. A logistic regression on the analytic features (the planarity fallback) and the Conv3D net, exported to
-   ONNX with a parity check; metrics JSON for the model card.
+5. A logistic regression on the analytic features (the planarity fallback) and the Conv3D net, trained on
+   the same weighted clips; ONNX export with a parity check; metrics JSON for the model card.
 """
 
 from __future__ import annotations
