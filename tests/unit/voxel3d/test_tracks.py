@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from voxel3d import synth
+from voxel3d.crossval import _brief, score_held_out
 from voxel3d.evaluate import figures, score_windows
-from voxel3d.model import Voxel3dModel, Voxel3dSettings
+from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, Voxel3dModel, Voxel3dSettings
 from voxel3d.tracks import Track, _load, _save
 
 
@@ -59,3 +61,23 @@ def test_evaluation_scores_windows_through_check(
     out = figures(rows, 0.5)
     assert out["verdict_fraction_live"] == 1.0 and out["verdict_fraction_spoof"] == 0.0
     assert "bpcer" in out  # only live windows got a verdict
+
+
+def test_crossval_scores_a_model_folder_with_either_scorer(
+    tiny_onnx: Path, geometry_npz: Path, reference: np.ndarray, tmp_path: Path
+) -> None:
+    """Held-out windows go through Voxel3dModel.check with the fold's artifacts, for both scorers."""
+    shutil.copy(tiny_onnx, tmp_path / MODEL_FILE)
+    shutil.copy(geometry_npz, tmp_path / GEOMETRY_FILE)
+    rng = np.random.default_rng(8)
+    turning = synth.synth_track("live", reference, 32, rng, amplitude_deg=25.0).astype(np.float32)
+    tilting = synth.synth_track("print", reference, 32, rng, amplitude_deg=40.0).astype(np.float32)
+    held = [_track("live", turning, np.ones(32, bool)), _track("spoof", tilting, np.ones(32, bool))]
+    for scorer in ("cnn", "planarity"):
+        rows = score_held_out(tmp_path, scorer, held, (8, 16))
+        assert sorted(rows) == [8, 16]
+        assert len(rows[8]) == 2 * 7 and len(rows[16]) == 2 * 3  # windows every frames // 2
+        brief = _brief(figures(rows[8], 0.5))
+        assert brief["windows"] == 14 and 0.0 <= brief["verdict_fraction_live"] <= 1.0
+        scores = {r["score"] for r in rows[8] if r["status"] == "OK"}
+        assert scores and all(0.0 <= s <= 1.0 for s in scores)
