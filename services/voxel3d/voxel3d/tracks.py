@@ -25,10 +25,10 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
+import liveness.vision.face as face_mod
 from liveness.data.samples import LIVE, nuaa, read_manifest
 from liveness.data.video import iter_frames
 from liveness.types import FaceObservation
-from liveness.vision import face as face_mod
 from liveness.vision.decode import decode_image
 
 
