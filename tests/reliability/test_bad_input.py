@@ -166,10 +166,11 @@ def test_battery_covers_the_issue() -> None:
 
 
 def test_memory_stays_bounded_over_repeated_battery() -> None:
-    """Four rounds of the whole battery against one server: resident memory levels off after round 1.
+    """Six rounds of the whole battery against one server: resident memory levels off after the first few.
 
-    Measured here: about +20 MiB from round 1 to 4, flat from round 5 (allocator arenas settling); keeping
-    every request alive would add about 30 MiB per round.
+    Keeping every request alive would add about 30 MiB per round, so the last three rounds would add about
+    90 MiB; measured here they add under 10 MiB, after the allocator's heaps settle over rounds 1 to 3 (+20
+    to +90 MiB, depending on what ran before in this process).
     """
     model = RecordingModel(needs_face=True)
     with (
@@ -179,7 +180,7 @@ def test_memory_stays_bounded_over_repeated_battery() -> None:
         target = Target("double", channel, model)
         rss_mib: list[float] = []
         peak_before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        for _ in range(4):
+        for _ in range(6):
             for case in cases():
                 code, details, _ = _call_test(target, case)
                 _assert_code(case, code, details)
@@ -190,5 +191,5 @@ def test_memory_stays_bounded_over_repeated_battery() -> None:
         peak_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before_kib) / 1024
     rounds = [round(r, 1) for r in rss_mib]
     print(f"RSS after each battery round (MiB): {rounds}; peak growth {peak_growth_mib:.1f} MiB")
-    assert rss_mib[3] - rss_mib[0] < 48, rss_mib
+    assert rss_mib[5] - rss_mib[2] < 30, rss_mib
     assert peak_growth_mib < 256
