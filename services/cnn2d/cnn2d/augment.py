@@ -3,7 +3,8 @@
 Everything runs on the CONTEXT_SIZE context crop before the scales are cut, so an artefact covers every scale
 the way a real screen or print covers the whole scene. Synthetic attacks turn a live face into a spoof:
 moire interference, a screen look (compressed contrast, colour cast, pixel grid, glare) and a dark bezel
-around the face, the cues of a phone replay that NUAA's prints do not show.
+around the face, the cues of a phone replay that NUAA's prints do not show (off in the committed recipe,
+see AugmentSettings.synthetic_attack).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ class AugmentSettings:
     blur: float = 0.25
     jpeg: float = 0.4
     noise: float = 0.25
-    synthetic_attack: float = 0.15  # fraction of live faces turned into a synthetic replay (label spoof)
+    synthetic_attack: float = 0.0
+    """Fraction of live faces turned into a synthetic replay (label spoof). Off in the recipe: at 0.15 the
+    model learnt "low contrast / soft = spoof" and rejected a dim, soft live NUAA subject (0004: 24 % of its
+    live faces at 0.15, 2 % at 0) without making a held-out replay-dev person's replay detectable."""
     saturation: tuple[float, float] = (0.6, 1.4)
     contrast: tuple[float, float] = (0.7, 1.3)
     brightness: float = 0.12  # +- shift on [0, 1]
