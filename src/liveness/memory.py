@@ -1,14 +1,14 @@
 """Process-wide C heap settings (glibc `mallopt`), for processes whose allocation pattern needs them.
 
 glibc's defaults suit neither end of this project:
-- a numeric test (iqa) allocates and frees a hundred 0.3-1.2 MB maps per request; glibc serves those with
-  mmap and unmaps them on free, so each request page-faults fresh memory: raise the thresholds so the
-  freed maps are reused (iqa.model.keep_freed_memory);
-- the gateway holds client messages, decoded frames and forwarded copies of very different sizes on many
-  threads; glibc's dynamic mmap threshold rises to the largest block freed (up to 32 MB), after which those
-  blocks land in per-thread heaps, where they fragment: resident memory crept up about 5 MiB/min in a soak
-  while the bytes in use stayed flat. A fixed, low threshold and two heaps keep it flat
-  (gateway.__main__).
+- a service holds client messages, decoded frames and forwarded copies of very different sizes on many
+  threads; glibc's dynamic mmap threshold rises to the largest block freed (up to 32 MB), after which such
+  blocks land in per-thread heaps, where they fragment: the gateway's resident memory crept up about
+  5 MiB/min in a soak while the bytes in use stayed flat. Every service therefore starts with a fixed,
+  low threshold and two heaps (liveness.runtime.server.run);
+- a numeric test (iqa) allocates and frees a hundred 0.3-1.2 MB maps per request; with a low threshold
+  each request page-faults fresh memory, so its model raises the thresholds again when it loads and the
+  freed maps are reused (iqa.model.keep_freed_memory).
 
 Every function here returns False, changing nothing, where the C library has no mallopt (not glibc).
 """

@@ -15,19 +15,13 @@ import grpc
 from gateway.config import load
 from gateway.servicer import GatewayApp
 from gateway.sessions import session_key_from_env
-from liveness import memory, security
+from liveness import security
 from liveness.runtime import logging as jsonlog
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.server import run
 
-# Blocks from 128 KiB up (decoded frames, client images, forwarded copies) are mmapped and returned when
-# freed, and two heaps serve all threads: resident memory then follows the bytes in use (see liveness.memory).
-MMAP_THRESHOLD_BYTES = 128 * 1024
-ARENA_MAX = 2
-
 
 def main() -> None:
-    memory.set_malloc(mmap_threshold_bytes=MMAP_THRESHOLD_BYTES, arena_max=ARENA_MAX)
     settings = ServerSettings.from_env()
     jsonlog.configure("gateway", settings.log_level)
     config = load()

@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from liveness import memory
 from liveness.runtime import logging as jsonlog
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.interceptors import ServerInterceptor
@@ -125,6 +126,10 @@ async def start(
     return running
 
 
+MMAP_THRESHOLD_BYTES = 128 * 1024
+ARENA_MAX = 2
+
+
 async def run(
     app: App,
     settings: ServerSettings,
@@ -132,7 +137,13 @@ async def run(
     credentials: grpc.ServerCredentials | None = None,
     interceptors: list[grpc.aio.ServerInterceptor] | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+    The process's C heap gets the services' policy first (see liveness.memory): blocks from 128 KiB up
+    are mmapped and returned when freed, and two heaps serve all threads, so resident memory follows the
+    bytes in use. A model may change the thresholds when it loads (iqa keeps its feature maps).
+    """
+    memory.set_malloc(mmap_threshold_bytes=MMAP_THRESHOLD_BYTES, arena_max=ARENA_MAX)
     running = await start(app, settings, credentials=credentials, interceptors=interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
