@@ -99,6 +99,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_child(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()  # reaped here, so a failure does not resurface as a ResourceWarning in a later test
     # Nothing listens any more: every child is gone.
     deadline = time.monotonic() + 5
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
