@@ -7,7 +7,6 @@ so the gateway can start this test before face detection finishes.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from iqa import metrics
+from liveness import memory
 from liveness.runtime.config import env_value
 from liveness.types import CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
 
@@ -28,27 +28,20 @@ FloatArray = npt.NDArray[np.float64]
 
 KEEP_HEAP_BYTES = 32 * 1024 * 1024
 """Blocks up to this size stay in the C heap when freed (glibc's largest allowed mmap threshold)."""
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 
 
 def keep_freed_memory(limit_bytes: int = KEEP_HEAP_BYTES) -> bool:
     """Make glibc keep freed blocks up to `limit_bytes` for reuse instead of returning them to the kernel.
 
-    Scoring one 640x480 image allocates and frees about a hundred 0.3-1.2 MB float32 maps. By default glibc
-    serves such blocks with mmap and unmaps them on free (or trims the heap top), so every request
+    Scoring one 640x480 image allocates and frees about a hundred 0.3-1.2 MB float32 maps. With the
+    services' C heap policy (liveness.memory, set by the runtime before the model loads) or glibc's
+    default, such blocks are mmapped and unmapped on free (or the heap top is trimmed), so every request
     page-faults fresh zeroed pages: measured on the 2-core dev machine, that was about 40% of the feature
     CPU time under load. Raising the mmap and trim thresholds lets the freed maps be reused. The setting
     is process-wide (the service process runs only this test) and costs the peak heap staying resident
-    (tens of MB). Returns False where the C library has no mallopt (not glibc), changing nothing.
+    (20-35 MiB). Returns False where the C library has no mallopt (not glibc), changing nothing.
     """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, limit_bytes)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * limit_bytes))
+    return memory.set_malloc(mmap_threshold_bytes=limit_bytes, trim_threshold_bytes=2 * limit_bytes)
 
 
 def preprocess(image: RGBImage, max_side: int) -> metrics.Grey:
