@@ -35,6 +35,7 @@ class AugmentSettings:
     """Fraction of live faces turned into a synthetic replay (label spoof). Off in the recipe: at 0.15 the
     model learnt "low contrast / soft = spoof" and rejected a dim, soft live NUAA subject (0004: 24 % of its
     live faces at 0.15, 2 % at 0) without making a held-out replay-dev person's replay detectable."""
+    attack_cues: tuple[float, float, float] = (0.7, 0.6, 0.4)  # moire, screen look, bezel (synthetic_attack)
     saturation: tuple[float, float] = (0.6, 1.4)
     contrast: tuple[float, float] = (0.7, 1.3)
     brightness: float = 0.12  # +- shift on [0, 1]
@@ -155,12 +156,25 @@ def bezel(image: RGBImage, box: Box, rng: np.random.Generator) -> RGBImage:
     return out
 
 
-def synthetic_attack(image: RGBImage, box: Box, rng: np.random.Generator) -> RGBImage:
-    """A live face made to look replayed on a screen; at least one cue, usually several."""
+def synthetic_attack(
+    image: RGBImage,
+    box: Box,
+    rng: np.random.Generator,
+    cue_odds: tuple[float, float, float] = (0.7, 0.6, 0.4),
+) -> RGBImage:
+    """A live face made to look replayed on a screen; at least one cue, usually several.
+
+    `cue_odds`: probabilities of moire, screen look and bezel; when none is drawn, one of those with a
+    non-zero probability is applied.
+    """
     out = image
-    cues = rng.random(3) < (0.7, 0.6, 0.4)
+    odds = np.asarray(cue_odds, dtype=float)
+    if not (odds > 0).any():
+        raise ValueError(f"synthetic_attack needs at least one cue with non-zero odds, got {cue_odds}")
+    cues = rng.random(3) < odds
     if not cues.any():
-        cues[int(rng.integers(0, 3))] = True
+        allowed = np.flatnonzero(odds > 0)
+        cues[allowed[int(rng.integers(0, len(allowed)))]] = True
     if cues[1]:
         out = screen(out, rng)
     if cues[0]:
@@ -186,7 +200,7 @@ def augment_face(
         w = image.shape[1]
         box = Box(w - box.right, box.top, w - box.left, box.bottom)
     if live and rng.random() < settings.synthetic_attack:
-        image = synthetic_attack(image, box, rng)
+        image = synthetic_attack(image, box, rng, settings.attack_cues)
         live = False
     if rng.random() < settings.colour:
         image = colour(image, rng, settings)

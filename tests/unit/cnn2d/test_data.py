@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn2d.augment import AugmentSettings, augment_face, synthetic_attack
+from cnn2d.augment import AugmentSettings, augment_face, moire, synthetic_attack
 from cnn2d.data import CONTEXT_SCALE, CONTEXT_SIZE, context_box, cut_like, framed_box
 from cnn2d.model import CROP_SIZE, SCALES, preprocess
 from liveness.types import Box
@@ -62,3 +62,15 @@ def test_synthetic_attacks_are_labelled_spoof_and_change_the_pixels(astronaut: n
     assert still_spoof is False
     out = synthetic_attack(context, context_box(box), np.random.default_rng(1))
     assert out.shape == context.shape and out.dtype == np.uint8
+
+
+def test_synthetic_attack_applies_only_cues_with_non_zero_odds(astronaut: np.ndarray) -> None:
+    box = Box(180.0, 150.0, 330.0, 310.0)
+    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE)
+    for seed in range(5):  # moire only: the result is the moire of the same random draws, nothing else
+        got = synthetic_attack(context, context_box(box), np.random.default_rng(seed), (1.0, 0.0, 0.0))
+        rng = np.random.default_rng(seed)
+        rng.random(3)  # the cue draw
+        np.testing.assert_array_equal(got, moire(context, rng))
+    with pytest.raises(ValueError, match="cue"):
+        synthetic_attack(context, context_box(box), np.random.default_rng(0), (0.0, 0.0, 0.0))
