@@ -429,10 +429,10 @@ def cli(
             held_source = sources[i % len(sources)]
             held = replay.group == held_source
             if merge_folds:
-                row = _fold_row_from_file(out / f"metrics-fold{i}.json", report, i)
+                merged = _fold_row_from_file(out / f"metrics-fold{i}.json", report, i)
                 if use_replay and np.isnan(replay_scores[held]).all():
-                    replay_scores[held] = row["replay_dev_held_out"]["scores"]
-                fold_rows.append(row)
+                    replay_scores[held] = merged["replay_dev_held_out"]["scores"]
+                fold_rows.append(merged)
                 _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
                 continue
             t0 = time.perf_counter()
