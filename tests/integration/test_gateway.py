@@ -175,47 +175,44 @@ async def test_recovers_when_a_test_comes_back(astronaut_jpeg: bytes) -> None:
         await running.stop(0)
 
 
-async def test_overloaded_gateway_refuses_within_the_budget(astronaut_jpeg: bytes) -> None:
-    """When decoding cannot even start in time (the executor is busy), the answer is a fast, explicit
-    RESOURCE_EXHAUSTED rather than a reply after the deadline."""
+@asynccontextmanager
+async def busy_gateway() -> AsyncIterator[str]:
+    """A gateway without tests (budget 400 ms) whose only executor worker is kept busy."""
     config = GatewayConfig(budget_ms=400, margin_ms=50, tests=())
     settings = ServerSettings(port=0, grace_s=0, workers=1)
     running = await server.start(GatewayApp(config, settings.limits), settings)
     release = threading.Event()
     try:
-        running.executor.submit(release.wait, 10.0)  # the only worker is busy
-        async with GatewayClient(running.address) as client:
-            start = time.monotonic()
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await client.evaluate(image_media(astronaut_jpeg), timeout_s=5)
-            waited_s = time.monotonic() - start
-        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in err.value.details()
-        assert waited_s < 0.4 + 0.3
+        running.executor.submit(release.wait, 10.0)
+        yield running.address
     finally:
         release.set()
         await running.stop(0)
+
+
+async def test_overloaded_gateway_refuses_within_the_budget(astronaut_jpeg: bytes) -> None:
+    """When decoding cannot even start in time (the executor is busy), the answer is a fast, explicit
+    RESOURCE_EXHAUSTED rather than a reply after the deadline."""
+    async with busy_gateway() as address, GatewayClient(address) as client:
+        start = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.evaluate(image_media(astronaut_jpeg), timeout_s=5)
+        waited_s = time.monotonic() - start
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in err.value.details()
+    assert waited_s < 0.4 + 0.3
 
 
 async def test_small_images_are_decoded_without_the_executor() -> None:
     """An image of at most INLINE_DECODE_MAX_PIXELS is decoded on the event loop (cheaper than the hop to a
     worker), so it is answered, or refused as bad input, even while the only worker is busy."""
     small = encode(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8))
-    config = GatewayConfig(budget_ms=400, margin_ms=50, tests=())
-    settings = ServerSettings(port=0, grace_s=0, workers=1)
-    running = await server.start(GatewayApp(config, settings.limits), settings)
-    release = threading.Event()
-    try:
-        running.executor.submit(release.wait, 10.0)  # the only worker is busy
-        async with GatewayClient(running.address) as client:
-            reply = await client.evaluate(image_media(small), timeout_s=5)
-            assert reply.decision != pb.DECISION_UNSPECIFIED and reply.elapsed_ms < 400
-            with pytest.raises(grpc.aio.AioRpcError) as err:
-                await client.evaluate(image_media(small[: len(small) // 2]), timeout_s=5)
-            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "truncated" in err.value.details().lower()
-    finally:
-        release.set()
-        await running.stop(0)
+    async with busy_gateway() as address, GatewayClient(address) as client:
+        reply = await client.evaluate(image_media(small), timeout_s=5)
+        assert reply.decision != pb.DECISION_UNSPECIFIED and reply.elapsed_ms < 400
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.evaluate(image_media(small[: len(small) // 2]), timeout_s=5)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "truncated" in err.value.details().lower()
 
 
 @pytest.mark.parametrize("kind", ["image", "clip"])
