@@ -9,7 +9,6 @@ import asyncio
 import importlib
 import importlib.util
 import json
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,11 +81,6 @@ def serve(service: str) -> None:
     importlib.import_module(f"{service}.__main__").main()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM behaves like Ctrl-C, so `liveness up` under a supervisor also stops its children."""
-    raise KeyboardInterrupt
-
-
 @main.command()
 @click.option(
     "--config",
@@ -99,12 +93,12 @@ def _interrupt(signum: int, frame: object) -> None:
 @click.option("--test", "tests", multiple=True, help="Run only these tests (repeatable).")
 def up(config_path: Path | None, port: int, tests: tuple[str, ...]) -> None:
     """Run the gateway and every test on loopback as child processes; Ctrl-C stops them all."""
-    from liveness.stack import LocalStack
+    from liveness.stack import LocalStack, stop_on_signals
 
     stack = LocalStack(
         list(tests) or None, config_path=config_path, fixed_ports=True, gateway_port=port, quiet=False
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     try:
         with stack:
             for name, address in stack.addresses.items():

@@ -31,6 +31,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGINT raise KeyboardInterrupt, so a supervisor's SIGTERM and a user's Ctrl-C both stop
+    `liveness up` / `liveness web` and the children they started.
+
+    SIGINT is set explicitly: a process that a non-interactive shell starts in the background inherits it as
+    ignored, and Python then leaves it ignored (such a `liveness up` could not be stopped with SIGINT).
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+
+
 def wait_serving(address: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll grpc.health.v1 until the server answers SERVING; fail early if its process exits."""
     deadline = time.monotonic() + timeout_s

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +17,6 @@ from liveness.web.bridge import CaptureSettings
 from liveness.web.server import WebServer, WebSettings
 
 __all__ = ["WebServer", "WebSettings", "CaptureSettings", "cli"]
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops the server like Ctrl-C, so a supervisor also stops a stack we started."""
-    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -97,7 +91,9 @@ def cli(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    signal.signal(signal.SIGTERM, _interrupt)
+    from liveness.stack import stop_on_signals
+
+    stop_on_signals()
     try:
         with _gateway(address) as gateway_address:
             settings = dataclasses.replace(settings, gateway=gateway_address)

@@ -59,12 +59,15 @@ def test_settings_from_env() -> None:
     assert s.port == 6000 and s.grace_s == 2.5 and s.limits.max_frames == 8
 
 
-def _start(args: list[str], env: dict[str, str], capture: bool) -> subprocess.Popen[bytes]:
+def _start(
+    args: list[str], env: dict[str, str], capture: bool, sigint_ignored: bool = False
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "liveness", *args],
         env={**os.environ, **env},
         stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
     )
 
 
@@ -84,11 +87,16 @@ def test_sigterm_drains_and_exits_cleanly() -> None:
     assert '"msg":"shutting down"' in out.decode() and '"msg":"stopped"' in out.decode()
 
 
-def test_up_runs_the_stack_and_ctrl_c_stops_every_child(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background-job"])
+def test_up_runs_the_stack_and_ctrl_c_stops_every_child(tmp_path: Path, sigint_ignored: bool) -> None:
+    """Also when started as a background job of a non-interactive shell, which inherits SIGINT ignored
+    (CI started that way once saw `liveness up` ignore the SIGINT and hang)."""
     port = free_port()
     config = tmp_path / "gateway.yaml"
     config.write_text("tests: {}\n")
-    proc = _start(["up", "--port", str(port), "--config", str(config)], {}, capture=False)
+    proc = _start(
+        ["up", "--port", str(port), "--config", str(config)], {}, capture=False, sigint_ignored=sigint_ignored
+    )
     try:
         wait_serving(f"127.0.0.1:{port}", 90, proc)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
