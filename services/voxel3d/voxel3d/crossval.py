@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from liveness.data.samples import Sample, subject_folds
-from voxel3d.evaluate import figures, score_windows
+from voxel3d.evaluate import emit_report, figures, score_windows
 from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, SCORERS, Voxel3dModel, Voxel3dSettings
 from voxel3d.tracks import Track
 from voxel3d.train import (
@@ -169,10 +169,7 @@ def cli(
     }
     report["cpu_s"] = time.process_time() - started[0]
     report["wall_s"] = time.perf_counter() - started[1]
-    text = json.dumps(report, indent=2)
-    if out is not None:
-        out.write_text(text + "\n")
-    click.echo(text)
+    emit_report(report, out)
 
 
 if __name__ == "__main__":

@@ -176,6 +176,11 @@ def cli(
         }
     reference = GeometryArtifact.load(settings.geometry_path).mesh.reference
     report["synthetic"] = synthetic_sweep(model, reference, frame_counts)
+    emit_report(report, out)
+
+
+def emit_report(report: dict[str, Any], out: Path | None) -> None:
+    """Print the JSON report, and write it to `out` when given."""
     text = json.dumps(report, indent=2)
     if out is not None:
         out.write_text(text + "\n")
