@@ -10,7 +10,7 @@ glibc's defaults suit neither end of this project:
   each request page-faults fresh memory, so its model raises the thresholds again when it loads and the
   freed maps are reused (iqa.model.keep_freed_memory).
 
-Every function here returns False, changing nothing, where the C library has no mallopt (not glibc).
+Where the C library is not glibc, set_malloc changes nothing and returns False, heap_stats returns None.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Domain code raises liveness.errors types; they become their gRPC codes here (InvalidInput ->
 INVALID_ARGUMENT). Anything else is a bug: INTERNAL with a generic message, the traceback in the log.
-Refusals set the status instead of raising it (see _refuse), so a refused request is freed at once.
+Refusals set the status instead of raising it (see refuse), so a refused request is freed at once.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
     """
 
     def __init__(self) -> None:
-        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
