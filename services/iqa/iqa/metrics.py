@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from time import perf_counter
 from typing import cast
 
@@ -48,10 +48,14 @@ _EPS = 1e-12
 _MAX_PX = 255.0
 
 
+@lru_cache(maxsize=64)
 def _scalar(value: float) -> FloatArray:
     """`value` as a scalar operand of OpenCV's arithmetic (a 1-element float64 array, which OpenCV treats as
-    a scalar like a Python float); OpenCV's type stubs accept only arrays there."""
-    return np.full(1, value, np.float64)
+    a scalar like a Python float); OpenCV's type stubs accept only arrays there. Cached and read-only: the
+    same few constants are used for every image."""
+    out = np.full(1, value, np.float64)
+    out.flags.writeable = False
+    return out
 
 
 def _f32(a: npt.NDArray[np.generic]) -> Grey:
@@ -112,6 +116,11 @@ _GGD_RATIO = np.exp(_LGAMMA(1 / _SHAPES) + _LGAMMA(3 / _SHAPES) - 2 * _LGAMMA(2 
 _AGGD_RATIO = np.exp(2 * _LGAMMA(2 / _SHAPES) - _LGAMMA(1 / _SHAPES) - _LGAMMA(3 / _SHAPES))
 
 
+def _lgamma(x: FloatArray) -> FloatArray:
+    """math.lgamma elementwise (a list comprehension: several times faster than np.vectorize here)."""
+    return np.array([math.lgamma(v) for v in x.ravel().tolist()], np.float64).reshape(x.shape)
+
+
 def ggd_fit(x: npt.NDArray[np.floating], axis: int = -1) -> tuple[FloatArray, FloatArray]:
     """Zero-mean generalised Gaussian (shape, variance) by moment matching, along `axis`, vectorised."""
     if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 1 and x.size:
@@ -159,9 +168,7 @@ def _aggd_from_moments(
     r_hat = mean_abs * mean_abs / np.maximum(mean_sq, _EPS)
     big_r = r_hat * (gamma_hat**3 + 1) * (gamma_hat + 1) / np.maximum((gamma_hat**2 + 1) ** 2, _EPS)
     shape = np.interp(big_r, _AGGD_RATIO, _SHAPES)
-    lg1 = _LGAMMA(1 / shape)
-    lg2 = _LGAMMA(2 / shape)
-    lg3 = _LGAMMA(3 / shape)
+    lg1, lg2, lg3 = _lgamma(np.stack([1 / shape, 2 / shape, 3 / shape]))
     mean = (right_std - left_std) * np.exp(lg2 - lg1) * np.exp(0.5 * (lg1 - lg3))
     return shape, mean, left_var, right_var
 
@@ -243,8 +250,7 @@ def _mscn(grey: Grey) -> tuple[Grey, Grey]:
     mu = _f32(cv2.GaussianBlur(grey, (7, 7), 7.0 / 6.0))
     var = _f32(cv2.GaussianBlur(cv2.multiply(grey, grey), (7, 7), 7.0 / 6.0))
     mu_sq = cv2.multiply(mu, mu)
-    sigma = cv2.subtract(var, mu_sq, dst=var)
-    cv2.sqrt(np.abs(sigma, out=sigma), dst=sigma)
+    sigma = cv2.sqrt(cv2.absdiff(var, mu_sq, dst=var), dst=var)
     centred = cv2.subtract(grey, mu, dst=mu)
     # mu_sq is free now: reuse it for sigma + 1, the denominator.
     cv2.divide(centred, cv2.add(sigma, _scalar(1.0), dst=mu_sq), dst=centred)
@@ -322,7 +328,7 @@ def niqe_patch_features(grey: Grey) -> tuple[FloatArray, FloatArray]:
             rows = m[r0 : r0 + side, :w]
             maps[0] = rows
             for i, (dy, dx) in enumerate(_NIQE_SHIFTS, start=1):
-                np.multiply(rows, padded[r0 + dy : r0 + dy + side, 1 + dx : 1 + dx + w], out=maps[i])
+                cv2.multiply(rows, padded[r0 + dy : r0 + dy + side, 1 + dx : 1 + dx + w], dst=maps[i])
             bands.append(_block_moments(maps, side))
         moments = (np.concatenate(parts, axis=1) for parts in zip(*bands, strict=True))
         shape, mean, lvar, rvar = _aggd_from_moments(*moments)
@@ -563,18 +569,21 @@ def _mams(p: _Pair) -> float:
     return float(np.mean(1.0 - (1.0 - _row_angles(p)) * (1.0 - magnitude)))
 
 
-def _edges(gx: Grey, gy: Grey, mag: Grey, cutoff: float) -> npt.NDArray[np.uint8]:
+def _edges(gxx: Grey, gyy: Grey, mag: Grey, cutoff: float) -> npt.NDArray[np.uint8]:
     """Thinned Sobel edges as Matlab's edge(..., 'sobel'): squared magnitude `mag` (gx^2 + gy^2) over
-    cutoff, local maximum across the edge. A uint8 mask, 255 on edges (OpenCV's compare/bitwise ops)."""
-    ax, ay = np.abs(gx), np.abs(gy)
+    cutoff, local maximum across the edge. A uint8 mask, 255 on edges (OpenCV's compare/bitwise ops).
+
+    The edge direction compares |gx| with |gy| through the squares gxx = gx^2, gyy = gy^2 (rounding to
+    float32 keeps the order of the squares of two different magnitudes, so the comparisons agree).
+    """
     # Strict local maximum across the edge; a pixel on the border compares with its one neighbour.
-    horizontal = cv2.compare(ax, ay, cv2.CMP_GE)
+    horizontal = cv2.compare(gxx, gyy, cv2.CMP_GE)
     for out, a, b in (
         (horizontal[:, 1:], mag[:, 1:], mag[:, :-1]),
         (horizontal[:, :-1], mag[:, :-1], mag[:, 1:]),
     ):
         cv2.bitwise_and(out, cv2.compare(a, b, cv2.CMP_GT), dst=out)
-    vertical = cv2.compare(ay, ax, cv2.CMP_GE)
+    vertical = cv2.compare(gyy, gxx, cv2.CMP_GE)
     for out, a, b in ((vertical[1:], mag[1:], mag[:-1]), (vertical[:-1], mag[:-1], mag[1:])):
         cv2.bitwise_and(out, cv2.compare(a, b, cv2.CMP_GT), dst=out)
     return np.asarray(
@@ -589,10 +598,10 @@ def _ted(p: _Pair) -> float:
     Both edge maps use I's threshold (Matlab's default, 4 x mean squared magnitude), so edges the blur
     weakens below it count as lost.
     """
-    gx, gy, tx, ty = p.gradients
+    gxx, gyy, txx, tyy = p.gradient_products
     mag_ref, mag_test = p.gradient_sq
     cutoff = 4.0 * cv2.sumElems(mag_ref)[0] / p.n_px
-    changed = cv2.bitwise_xor(_edges(gx, gy, mag_ref, cutoff), _edges(tx, ty, mag_test, cutoff))
+    changed = cv2.bitwise_xor(_edges(gxx, gyy, mag_ref, cutoff), _edges(txx, tyy, mag_test, cutoff))
     return float(cv2.countNonZero(changed)) / p.n_px
 
 
@@ -627,7 +636,7 @@ def _tcd(p: _Pair) -> float:
     gx, gy, tx, ty = p.gradients
     gxx, gyy, txx, tyy = p.gradient_products
     ref_response = _harris(gx, gy, gxx, gyy)
-    threshold = max(0.01 * float(ref_response.max()), 0.0)
+    threshold = max(0.01 * cv2.minMaxLoc(ref_response)[1], 0.0)
     n_ref = _corner_count(ref_response, threshold)
     n_test = _corner_count(_harris(tx, ty, txx, tyy), threshold)
     top = max(n_ref, n_test)
@@ -653,16 +662,14 @@ def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey, a_sq: Grey, b_sq:
     The wrapped angle's magnitude is the phase of (a . b, |a x b|), which lies in [0, pi].
     """
     re = cv2.add(cv2.multiply(ax, bx), cv2.multiply(ay, by))
-    im = cv2.subtract(cv2.multiply(ay, bx), cv2.multiply(ax, by))
-    phase = _f32(cv2.phase(re, np.abs(im, out=im)))
-    cv2.multiply(phase, phase, dst=phase)
+    im = cv2.absdiff(cv2.multiply(ay, bx), cv2.multiply(ax, by))
+    phase = _f32(cv2.phase(re, im))
+    # Defined where min(|a|^2, |b|^2) > eps^2: a 0/1 float mask (OpenCV's threshold is a strict >) zeroes
+    # the other angles, so the sum of squares over all pixels is the sum over the defined ones.
     eps_sq = GRADIENT_EPS * GRADIENT_EPS
-    defined = cv2.bitwise_and(
-        cv2.compare(a_sq, _scalar(eps_sq), cv2.CMP_GT), cv2.compare(b_sq, _scalar(eps_sq), cv2.CMP_GT)
-    )
-    n_defined = cv2.countNonZero(defined)
-    # cv2.mean accumulates in double; mean over the defined pixels x their count = their sum.
-    return cv2.mean(phase, mask=defined)[0] * n_defined / phase.size if n_defined else 0.0
+    defined = cv2.threshold(cv2.min(a_sq, b_sq, dst=re), eps_sq, 1.0, cv2.THRESH_BINARY)[1]
+    cv2.multiply(phase, defined, dst=phase)
+    return cv2.norm(phase, cv2.NORM_L2SQR) / phase.size  # accumulated in double
 
 
 def _spe(p: _Pair) -> float:
@@ -707,21 +714,20 @@ def _ssim(p: _Pair) -> float:
     mxx = cv2.multiply(mx, mx)
     myy = cv2.multiply(my, my)
     mxy = cv2.multiply(mx, my, dst=mx)
+    # num = (2 mxy + c1)(2 (sxy - mxy) + c2), den = (mxx + myy + c1)(sxx - mxx + syy - myy + c2).
+    # addWeighted adds its constant before the second product (a fused multiply-add), so constants that
+    # follow a cancelling difference are added separately, keeping that difference exact.
+    num2 = cv2.addWeighted(sxy, 2.0, mxy, -2.0, 0.0, dst=sxy)
+    cv2.add(num2, _scalar(c2), dst=num2)
+    num1 = cv2.addWeighted(mxy, 2.0, mxy, 0.0, c1, dst=mxy)
     cv2.subtract(sxx, mxx, dst=sxx)
     cv2.subtract(syy, myy, dst=syy)
-    cv2.subtract(sxy, mxy, dst=sxy)
-    # In place: mxy <- (2 mxy + c1)(2 sxy + c2); mxx <- (mxx + myy + c1)(sxx + syy + c2)
-    cv2.scaleAdd(mxy, 1.0, mxy, dst=mxy)
-    cv2.add(mxy, _scalar(c1), dst=mxy)
-    cv2.scaleAdd(sxy, 1.0, sxy, dst=sxy)
-    cv2.add(sxy, _scalar(c2), dst=sxy)
-    cv2.multiply(mxy, sxy, dst=mxy)
-    cv2.add(mxx, myy, dst=mxx)
-    cv2.add(mxx, _scalar(c1), dst=mxx)
-    cv2.add(sxx, syy, dst=sxx)
-    cv2.add(sxx, _scalar(c2), dst=sxx)
-    cv2.multiply(mxx, sxx, dst=mxx)
-    cv2.divide(mxy, mxx, dst=mxy)
+    den2 = cv2.add(sxx, syy, dst=sxx)
+    cv2.add(den2, _scalar(c2), dst=den2)
+    den1 = cv2.addWeighted(mxx, 1.0, myy, 1.0, c1, dst=mxx)
+    cv2.multiply(num1, num2, dst=num1)
+    cv2.multiply(den1, den2, dst=den1)
+    mxy = cv2.divide(num1, den1, dst=num1)
     valid = mxy[pad : h - pad, pad : w - pad]
     return cv2.sumElems(valid)[0] / valid.size
 
@@ -730,12 +736,36 @@ def _gauss_kernel(n: int, sigma: float) -> npt.NDArray[np.float32]:
     return _f32(cv2.getGaussianKernel(n, sigma, cv2.CV_32F).ravel())
 
 
+_VIF_FLOOR = float(np.nextafter(np.float32(1e-10), np.float32(0.0)))
+"""The largest float32 below float32(1e-10): `x > _VIF_FLOOR` is the reference code's `x >= 1e-10` on float32
+maps, which is how OpenCV's threshold (a strict comparison) reproduces it."""
+
+
+def _vif_decimate(a: Grey, k: npt.NDArray[np.float32]) -> Grey:
+    """VIF's downsampling: the 'valid' region of `a` filtered with k (rows and columns), every other row and
+    column, without computing the rows and columns that are dropped.
+
+    The even output rows are sum_m k[2m] a[2(i+m)] + sum_m k[2m+1] a[2(i+m)+1]: the even and odd input rows
+    (row-strided views, no copy) filtered with the even and odd taps. The row filter then runs on those rows
+    only, and every other column is kept. Half the work of filtering everything and decimating after.
+    """
+    n = k.size
+    h, w = a.shape
+    rows = (h - n) // 2 + 1
+    even = cv2.filter2D(a[0::2], cv2.CV_32F, k[0::2, None], anchor=(0, 0))[:rows]
+    odd = cv2.filter2D(a[1::2], cv2.CV_32F, k[1::2, None], anchor=(0, 0))[:rows]
+    cols = cv2.filter2D(cv2.add(even, odd, dst=even), cv2.CV_32F, k[None, :], anchor=(0, 0))
+    return np.ascontiguousarray(cols[:, : w - n + 1 : 2])
+
+
 def _vif(p: _Pair) -> float:
     """Pixel-domain VIF (Sheikh and Bovik 2006, the 'vifp' of LIVE's code): 4 scales, sigma_n^2 = 2.
 
     Filters are 'valid' (no border), as in the reference: each filtered map is computed whole (zero
     border) and only its valid region is used. The arithmetic is OpenCV's, written into existing buffers,
-    on those valid-region views (OpenCV takes row-strided views without copying).
+    on those valid-region views (OpenCV takes row-strided views without copying). Where the reference code
+    zeroes the gain (flat reference or distorted patch, negative gain) the information term here is made 0
+    by the same conditions applied to the maps (threshold, max), so one plain sum replaces a masked mean.
     """
     sigma_nsq = 2.0
     ref, test = p.ref, p.test
@@ -750,8 +780,9 @@ def _vif(p: _Pair) -> float:
             return _f32(out[half : a.shape[0] - half, half : a.shape[1] - half])  # 'valid' region
 
         if scale > 1:
-            ref = np.ascontiguousarray(g(ref)[::2, ::2])
-            test = np.ascontiguousarray(g(test)[::2, ::2])
+            if min(ref.shape) < n:
+                break
+            ref, test = _vif_decimate(ref, k), _vif_decimate(test, k)
         if min(ref.shape) <= n:
             break
         mu1, mu2 = g(ref), g(test)
@@ -763,31 +794,27 @@ def _vif(p: _Pair) -> float:
         s1, s2, s12 = (g(_f32(a)) for a in products)
         tmp = cv2.multiply(mu1, mu1)
         cv2.subtract(s1, tmp, dst=s1)
-        cv2.max(s1, _scalar(0.0), dst=s1)
+        # sigma1^2, zero where below 1e-10 (the reference's flat-patch rule; negatives included).
+        cv2.threshold(s1, _VIF_FLOOR, 0.0, cv2.THRESH_TOZERO, dst=s1)
         cv2.multiply(mu2, mu2, dst=tmp)
         cv2.subtract(s2, tmp, dst=s2)
-        cv2.max(s2, _scalar(0.0), dst=s2)
         cv2.multiply(mu1, mu2, dst=tmp)
         cv2.subtract(s12, tmp, dst=s12)
-        # Where the reference or the distorted patch is flat, or the gain is negative, the reference
-        # code sets the gain to 0, which makes the numerator term 0 whatever sv is.
-        keep = cv2.bitwise_and(
-            cv2.compare(s1, _scalar(1e-10), cv2.CMP_GE), cv2.compare(s2, _scalar(1e-10), cv2.CMP_GE)
-        )
+        # A flat distorted patch (sigma2^2 < 1e-10) has gain 0: zero the covariance there.
+        cv2.multiply(s12, cv2.threshold(s2, _VIF_FLOOR, 1.0, cv2.THRESH_BINARY, dst=tmp)[1], dst=s12)
         gain = cv2.divide(s12, cv2.add(s1, _scalar(1e-10), dst=mu1), dst=mu1)
-        cv2.bitwise_and(keep, cv2.compare(gain, _scalar(0.0), cv2.CMP_GE), dst=keep)
+        cv2.max(gain, _scalar(0.0), dst=gain)  # negative gains count 0
         sv = cv2.subtract(s2, cv2.multiply(gain, s12, dst=mu2), dst=s2)
         cv2.max(sv, _scalar(1e-10), dst=sv)
         cv2.add(sv, _scalar(sigma_nsq), dst=sv)
+        # g^2 sigma1^2 / (sv + sigma_n^2): 0 wherever the gain or sigma1^2 was zeroed above.
         cv2.multiply(gain, gain, dst=gain)
         cv2.multiply(gain, s1, dst=gain)
         cv2.divide(gain, sv, dst=gain)
-        # log(1 + x) of x >= 0 with OpenCV's vectorised log; sums in double (cv2.mean x count, sumElems).
+        # log(1 + x) of x >= 0 with OpenCV's vectorised log; sums in double.
         cv2.log(cv2.add(gain, _scalar(1.0), dst=gain), dst=gain)
-        n_keep = cv2.countNonZero(keep)
-        num += (cv2.mean(gain, mask=keep)[0] * n_keep if n_keep else 0.0) / math.log(10)
-        cv2.multiply(s1, _scalar(1.0 / sigma_nsq), dst=s1)
-        cv2.log(cv2.add(s1, _scalar(1.0), dst=s1), dst=s1)
+        num += cv2.sumElems(gain)[0] / math.log(10)
+        cv2.log(cv2.addWeighted(s1, 1.0 / sigma_nsq, s1, 0.0, 1.0, dst=s1), dst=s1)
         den += cv2.sumElems(s1)[0] / math.log(10)
     return num / den if den > 0 else 1.0
 
@@ -821,13 +848,18 @@ _JQI_GAMMAS = (-0.0240, 0.0160, 0.0064)
 
 def _jqi_direction(x: Grey, axis: int) -> tuple[float, float, float]:
     """Blockiness B, activity A and zero-crossing rate Z along rows (axis 1) or columns (axis 0) (Wang,
-    Sheikh, Bovik 2002). Columns are differenced in place rather than on a transposed (strided) view."""
-    d = np.diff(x, axis=axis)
-    boundary = np.abs(d[:, 7::8] if axis == 1 else d[7::8])
-    b = float(boundary.mean(dtype=np.float64)) if boundary.size else 0.0
-    a = (8.0 / 7.0 * cv2.norm(d, cv2.NORM_L1) / d.size - b / 7.0) if d.size else 0.0
+    Sheikh, Bovik 2002). Differences and sign changes with OpenCV's arithmetic on row-strided views."""
+    if x.shape[axis] < 2:
+        return 0.0, 0.0, 0.0
+    d = _f32(cv2.subtract(x[:, 1:], x[:, :-1]) if axis == 1 else cv2.subtract(x[1:], x[:-1]))
+    boundary = d[:, 7::8] if axis == 1 else d[7::8]
+    b = float(np.abs(boundary).mean(dtype=np.float64)) if boundary.size else 0.0
+    a = 8.0 / 7.0 * cv2.norm(d, cv2.NORM_L1) / d.size - b / 7.0
     first, second = (d[:, :-1], d[:, 1:]) if axis == 1 else (d[:-1], d[1:])
-    z = float(np.count_nonzero(first * second < 0)) / max(first.size, 1)
+    if not first.size:
+        return b, a, 0.0
+    product = cv2.multiply(first, second)
+    z = float(cv2.countNonZero(cv2.compare(product, _scalar(0.0), cv2.CMP_LT))) / first.size
     return b, a, z
 
 
