@@ -406,15 +406,35 @@ class _Pair:
         return _half_spectrum(self.ref[:h, :w]), _half_spectrum(self.test[:h, :w]), weights
 
     @cached_property
-    def row_angles(self) -> FloatArray:
-        def unit_rows(m: Grey) -> Grey:
-            norms = np.sqrt(np.einsum("ij,ij->i", m, m))
-            return m / np.maximum(norms, 1e-6)[:, None]
+    def row_sums_sq(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per row: sum I^2, sum Î^2 and sum (I - Î)^2, accumulated in double (MAS and MAMS)."""
+        ref_sq, test_sq, _ = self.products
+        d = self.diff
+        return cast(
+            tuple[FloatArray, FloatArray, FloatArray],
+            tuple(
+                np.asarray(cv2.reduce(m, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F), np.float64).ravel()
+                for m in (ref_sq, test_sq, cv2.multiply(d, d))
+            ),
+        )
 
-        a, b = unit_rows(self.ref), unit_rows(self.test)
-        d, s = a - b, a + b
-        angle = np.arctan2(np.sqrt(np.einsum("ij,ij->i", d, d)), np.sqrt(np.einsum("ij,ij->i", s, s)))
-        return 4.0 / np.pi * angle.astype(np.float64)
+    @cached_property
+    def row_angles(self) -> FloatArray:
+        """Angle between each row of I and of Î, scaled to 0..1 (see _row_angles)."""
+        rr, tt, dd = self.row_sums_sq
+        rn, tn = np.sqrt(rr), np.sqrt(tt)
+        # The chord |a - b|^2 between the unit rows a = r/|r| and b = t/|t| is
+        # (|r - t|^2 - (|r| - |t|)^2) / (|r| |t|), and |a + b|^2 = 4 - |a - b|^2. Both terms of the
+        # difference are sums in double, so a small angle keeps its precision.
+        zero_r, zero_t = rn < 1e-6, tn < 1e-6
+        either = zero_r | zero_t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chord_sq = np.clip((dd - (rn - tn) ** 2) / np.where(either, 1.0, rn * tn), 0.0, 4.0)
+        # A zero row's unit vector is 0: two zero rows have angle 0, one zero row |a - b| = |a + b| = 1.
+        special = np.where(zero_r & zero_t, 0.0, 1.0)
+        chord_sq = np.where(either, special, chord_sq)
+        angle = np.arctan2(np.sqrt(chord_sq), np.sqrt(np.where(either, special, 4.0 - chord_sq)))
+        return 4.0 / np.pi * angle
 
     @cached_property
     def ref_bands(self) -> list[tuple[Grey, Grey, Grey]]:
@@ -553,7 +573,8 @@ def _row_angles(p: _Pair) -> FloatArray:
     """Angle between each row of I and of Î as vectors, scaled to 0..1 (2/pi x angle), as in Galbally's code.
 
     (Per-pixel angles of grey values are always 0, so rows are the vectors.) The angle is computed as
-    2 atan2(|a - b|, |a + b|) of the unit rows, which stays accurate near 0 where arccos(cos) does not.
+    2 atan2(|a - b|, |a + b|) of the unit rows, which stays accurate near 0 where arccos(cos) does not;
+    |a - b| comes from per-row sums in double (Pair.row_angles), without normalising the rows.
     """
     return p.row_angles
 
@@ -565,7 +586,7 @@ def _mas(p: _Pair) -> float:
 
 def _mams(p: _Pair) -> float:
     """Mean angle-magnitude similarity: mean of 1 - (1 - angle)(1 - |row difference| / (255 sqrt(W)))."""
-    magnitude = np.linalg.norm(p.diff, axis=1) / (_MAX_PX * math.sqrt(p.ref.shape[1]))
+    magnitude = np.sqrt(p.row_sums_sq[2]) / (_MAX_PX * math.sqrt(p.ref.shape[1]))
     return float(np.mean(1.0 - (1.0 - _row_angles(p)) * (1.0 - magnitude)))
 
 
