@@ -19,6 +19,7 @@ from iqa.model import (
     IqaModel,
     IqaSettings,
     clip_frame_indexes,
+    grey_std,
     keep_freed_memory,
     log_compress,
     preprocess,
@@ -166,6 +167,13 @@ def test_check_clip_averages_evenly_spaced_frames(model: IqaModel, sharp_rgb: np
     scores = [model.score_image(frames[i])[0] for i in (0, 2, 4)]
     assert result.status == Status.OK and result.detail == "frames=0,2,4"
     assert result.score == pytest.approx(np.mean(scores))
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (7, 5)])
+def test_grey_std_is_the_population_standard_deviation(shape: tuple[int, int]) -> None:
+    grey = np.random.default_rng(3).uniform(0, 255, shape).astype(np.float32)
+    assert grey_std(grey) == pytest.approx(float(np.std(grey.astype(np.float64))), rel=1e-9)
+    assert grey_std(np.full(shape, 200.0, np.float32)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_flat_image_is_low_quality(model: IqaModel) -> None:
