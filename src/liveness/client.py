@@ -18,7 +18,7 @@ from liveness.vision.decode import encode_jpeg
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
+def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int | str]]:
     """Options for long-lived channels: big messages, keepalive, and quick reconnection after a restart."""
     return [
         ("grpc.max_receive_message_length", max_message_bytes),

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from liveness.types import (
     Action,
+    ActionResult,
     Box,
     CheckOptions,
     Face,
@@ -184,7 +185,7 @@ class TemporalModel:
             and not blinks
         )
 
-        challenge = ()
+        challenge: tuple[ActionResult, ...] = ()
         if options.challenge:
             challenge = match_in_order(
                 options.challenge, self._evidence(media, track, blinks, options.challenge), self._challenge
