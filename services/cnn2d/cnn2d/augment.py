@@ -42,6 +42,13 @@ class AugmentSettings:
     gamma: tuple[float, float] = (0.75, 1.35)
     white_balance: float = 0.1  # +- gain per channel
     blur_sigma: tuple[float, float] = (0.4, 1.6)
+    counter_cast: float = 0.0
+    """Probability of a colour cast against NUAA's label confound: a print is warmed (red gain up, blue gain
+    down), a live face cooled, by up to `cast_strength`. NUAA's session-01 prints are bluer than every live
+    face except one subject's (0008), whose warm prints a colour-trusting model accepts."""
+    cast_strength: float = 0.3
+    grey: float = 0.0
+    """Probability of dropping colour (grey RGB), so texture cues are learnt beside colour ones."""
 
 
 def jitter_box(box: Box, rng: np.random.Generator, shift: float, zoom: float) -> Box:
@@ -80,6 +87,16 @@ def colour(
     base = (v - 0.5) * contrast + 0.5 + brightness
     luts = [_lut(np.clip(base * balance[c], 0.0, 1.0) ** gamma) for c in range(3)]
     return _apply_channel_luts(image, luts)
+
+
+def cast(image: RGBImage, warm: float) -> RGBImage:
+    """Colour-temperature shift: red gain 1 + warm, blue gain 1 - warm (warm < 0 cools)."""
+    v = np.arange(256, dtype=np.float32) / 255.0
+    return _apply_channel_luts(image, [_lut(v * (1.0 + warm)), _lut(v), _lut(v * (1.0 - warm))])
+
+
+def grey(image: RGBImage) -> RGBImage:
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
 
 
 def blur(image: RGBImage, rng: np.random.Generator, sigma: tuple[float, float] = (0.4, 1.6)) -> RGBImage:
@@ -202,8 +219,13 @@ def augment_face(
     if live and rng.random() < settings.synthetic_attack:
         image = synthetic_attack(image, box, rng, settings.attack_cues)
         live = False
+    if rng.random() < settings.counter_cast:
+        strength = rng.uniform(0.0, settings.cast_strength)
+        image = cast(image, -strength if live else strength)
     if rng.random() < settings.colour:
         image = colour(image, rng, settings)
+    if rng.random() < settings.grey:
+        image = grey(image)
     if rng.random() < settings.blur:
         image = blur(image, rng, settings.blur_sigma)
     if rng.random() < settings.noise:

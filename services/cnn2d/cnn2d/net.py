@@ -169,3 +169,19 @@ def build(
     train_model = keras.Model(inputs, [out, *aux], name="cnn2d_train")
     infer_model = keras.Model(inputs, out, name="cnn2d")
     return train_model, infer_model
+
+
+def average(models: list[keras.Model], input_name: str = "crops") -> keras.Model:
+    """One inference model whose softmax is the mean of `models`' softmaxes (a seed ensemble).
+
+    Networks trained from different seeds err on different faces of a held-out subject; their mean varies
+    less than any one of them. One graph, so serving stays one ONNX run per batch of faces.
+    """
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(models[0].input_shape[1:], name=input_name)
+    outs = []
+    for i, m in enumerate(models):
+        m.name = f"member{i}"  # nested models need unique names
+        outs.append(m(inputs))
+    return keras.Model(inputs, layers.Average(name="mean")(outs), name="cnn2d")

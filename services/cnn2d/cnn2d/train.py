@@ -45,6 +45,8 @@ PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
 EMA = 0.0
 """Momentum of the weight average the recipe returns (0 = the last step's weights); see train_model."""
+MEMBERS = 1
+"""Networks per model, trained from seeds seed, seed + 1, ...; the served graph averages their softmaxes."""
 
 
 def _tf(threads: int) -> Any:
@@ -144,6 +146,27 @@ def train_model(
         click.echo(f"{desc}: phase {phase + 1} (aux loss weight {aux_weight}), epochs {start + 1}-{stop}")
         train.fit(data, initial_epoch=start, epochs=stop, verbose=1)
     return infer
+
+
+def train_members(
+    crops: Crops,
+    members: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    aug: AugmentSettings,
+    desc: str,
+    net: NetSettings | None = None,
+    ema: float = 0.0,
+) -> Any:
+    """`members` networks from seeds seed, seed + 1, ... on the same faces, as one averaging model."""
+    from cnn2d.net import average
+
+    models = [
+        train_model(crops, epochs, batch_size, seed + k, aug, f"{desc} member {k + 1}/{members}", net, ema)
+        for k in range(members)
+    ]
+    return average(models, input_name=INPUT_NAME)
 
 
 def predict(model: Any, inputs: npt.NDArray[np.uint8], batch_size: int = 256) -> npt.NDArray[np.float64]:
@@ -253,6 +276,7 @@ RECIPE_KEYS = (
     "augment",
     "net",
     "ema",
+    "members",
     "replay_repeat",
     "train_on_replay_dev",
 )
@@ -348,6 +372,13 @@ def _fold_summary(
     help="Take the folds from metrics-fold<N>.json (earlier --fold-only runs with the same settings) "
     "instead of training them; with --no-final, merge them into the existing metrics.json.",
 )
+@click.option(
+    "--members",
+    type=int,
+    default=MEMBERS,
+    show_default=True,
+    help="Networks per model (seeds seed, seed + 1, ...), averaged in one graph.",
+)
 @click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
 def cli(
     data: Path,
@@ -362,6 +393,7 @@ def cli(
     cache: Path,
     fold_only: int | None,
     merge_folds: bool,
+    members: int,
     threads: int,
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
@@ -382,6 +414,7 @@ def cli(
         "augment": asdict(aug),
         "net": asdict(net),
         "ema": EMA,
+        "members": members,
         "nuaa_faces": len(nuaa_crops),
         "replay_dev_faces": len(replay),
         "train_on_replay_dev": use_replay,
@@ -407,7 +440,7 @@ def cli(
     if final:
         t0 = time.perf_counter()
         train_set = _training_set(nuaa_crops, replay if use_replay else None, replay_repeat)
-        model = train_model(train_set, epochs, batch_size, seed, aug, "final", net, EMA)
+        model = train_members(train_set, members, epochs, batch_size, seed, aug, "final", net, EMA)
         report["final_train_s"] = time.perf_counter() - t0
         # On data it was trained on when --replay: a sanity check, not a validation figure.
         report["replay_dev_final_model"] = replay_report(predict(model, replay.inputs), replay)
@@ -439,7 +472,8 @@ def cli(
             train_set = _training_set(
                 nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
             )
-            model = train_model(train_set, epochs, batch_size, seed, aug, f"fold {i + 1}/{folds}", net, EMA)
+            desc = f"fold {i + 1}/{folds}"
+            model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA)
             val = nuaa_crops.take(val_mask)
             row: dict[str, Any] = {
                 "fold": i,

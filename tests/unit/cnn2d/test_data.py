@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn2d.augment import AugmentSettings, augment_face, moire, synthetic_attack
+from cnn2d.augment import AugmentSettings, augment_face, cast, grey, moire, synthetic_attack
 from cnn2d.data import CONTEXT_SCALE, CONTEXT_SIZE, context_box, cut_like, framed_box
 from cnn2d.model import CROP_SIZE, SCALES, preprocess
 from liveness.types import Box
@@ -74,3 +74,28 @@ def test_synthetic_attack_applies_only_cues_with_non_zero_odds(astronaut: np.nda
         np.testing.assert_array_equal(got, moire(context, rng))
     with pytest.raises(ValueError, match="cue"):
         synthetic_attack(context, context_box(box), np.random.default_rng(0), (0.0, 0.0, 0.0))
+
+
+def test_counter_cast_warms_prints_and_cools_live_faces(astronaut: np.ndarray) -> None:
+    box = Box(180.0, 150.0, 330.0, 310.0)
+    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE)
+    only_cast = AugmentSettings(
+        counter_cast=1.0, cast_strength=0.3, colour=0, blur=0, jpeg=0, noise=0, flip=0, shift=0, zoom=0
+    )
+    clean = preprocess(context, context_box(box))
+
+    def red_minus_blue(x: np.ndarray) -> float:
+        return float(x[..., 0].astype(np.float32).mean() - x[..., 2].astype(np.float32).mean())
+
+    for seed in range(3):
+        args = (context, context_box(box))
+        spoof, _ = augment_face(*args, False, np.random.default_rng(seed), SCALES, CROP_SIZE, only_cast)
+        live, _ = augment_face(*args, True, np.random.default_rng(seed), SCALES, CROP_SIZE, only_cast)
+        assert red_minus_blue(spoof) > red_minus_blue(clean) > red_minus_blue(live)
+    assert red_minus_blue(cast(context, 0.0)) == red_minus_blue(context)
+
+
+def test_grey_drops_colour(astronaut: np.ndarray) -> None:
+    out = grey(astronaut)
+    assert out.shape == astronaut.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 0], out[..., 2])

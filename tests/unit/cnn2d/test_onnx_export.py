@@ -14,17 +14,16 @@ pytest.importorskip("tensorflow", reason="the train extra (tensorflow-cpu, tf2on
 pytest.importorskip("tf2onnx", reason="the train extra (tensorflow-cpu, tf2onnx) is not installed")
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, dict[str, object]]:
+def _perturbed_network(seed: int) -> object:
+    """An untrained inference network whose BatchNorm statistics are moved off their identity
+    initialisation, so the checks cover them too."""
     import keras
 
     from cnn2d.net import build
-    from cnn2d.train import export_onnx
 
-    keras.utils.set_random_seed(3)
-    train, infer = build(len(SCALES), CROP_SIZE, input_name=INPUT_NAME)
-    # Move BatchNorm statistics off their identity initialisation so the check covers them too.
-    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(seed)
+    _, infer = build(len(SCALES), CROP_SIZE, input_name=INPUT_NAME)
+    rng = np.random.default_rng(seed)
     for layer in infer.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
@@ -36,6 +35,15 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, di
                     var * rng.uniform(0.5, 2.0, var.shape),
                 ]
             )
+    return infer
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, dict[str, object]]:
+    from cnn2d.train import export_onnx
+
+    infer = _perturbed_network(3)
+    rng = np.random.default_rng(0)
     probe = rng.integers(0, 256, (4, len(SCALES), CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     path = tmp_path_factory.mktemp("cnn2d_onnx") / "cnn2d.onnx"
     report = export_onnx(infer, path, probe)
@@ -68,3 +76,18 @@ def test_metadata_drives_serving(exported: tuple[object, Path, dict[str, object]
     model = Cnn2dModel(Cnn2dSettings(model_path=path))
     assert model.info.version.startswith(meta["version"])
     model.warmup()
+
+
+def test_seed_ensemble_is_the_mean_of_its_members_and_exports(tmp_path: Path) -> None:
+    from cnn2d.net import average
+    from cnn2d.train import export_onnx
+
+    members = [_perturbed_network(4), _perturbed_network(5)]
+    x = np.random.default_rng(2).uniform(0, 255, (3, len(SCALES), CROP_SIZE, CROP_SIZE, 3)).astype(np.float32)
+    each = [m(x, training=False).numpy() for m in members]  # type: ignore[operator]
+    assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ, so the mean is a real check
+    ensemble = average(members, input_name=INPUT_NAME)  # type: ignore[arg-type]
+    report = export_onnx(ensemble, tmp_path / "cnn2d.onnx", x.astype(np.uint8))
+    assert float(report["max_abs_diff"]) <= 1e-4
+    onnx_out = ort.InferenceSession(str(tmp_path / "cnn2d.onnx")).run(None, {INPUT_NAME: x})[0]
+    np.testing.assert_allclose(onnx_out, (each[0] + each[1]) / 2.0, atol=1e-4)
