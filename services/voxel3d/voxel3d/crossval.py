@@ -126,10 +126,12 @@ def cli(
         train, weights = training_weights(
             [prep.synthetic_train, nuaa_train, prep.replay_live_train], recipe.real_fraction
         )
-        fitted = fit(train, weights, prep.synthetic_val, recipe.seed, recipe.epochs, recipe.threads)
+        fitted = fit(
+            train, weights, prep.synthetic_val, prep.mesh, recipe.seed, recipe.epochs, recipe.threads
+        )
         # One folder per recipe, so runs of different recipes side by side never read each other's files.
         fold_models = cache / "crossval" / recipe_key / f"fold{f}"
-        write_artifacts(fitted, prep.mesh, prep.synthetic_val, fold_models)
+        write_artifacts(fitted, prep.synthetic_val, fold_models)
         sources = {s: (fold_models, s) for s in SCORERS}
         if baseline is not None:
             sources.update(baseline_planarity=(baseline, "planarity"), baseline_cnn=(baseline, "cnn"))
@@ -137,8 +139,8 @@ def cli(
             "fold": f,
             "held_out_subjects": sorted({t.subject for t in held}),
             "n_nuaa_train_windows": len(nuaa_train.labels),
-            "min_pose_deg": fitted.min_pose_deg,
-            "min_rotation_deg": fitted.min_rotation_deg,
+            "min_pose_deg": fitted.geometry.min_pose_deg,
+            "min_rotation_deg": fitted.geometry.min_rotation_deg,
         }
         for name, (models, scorer) in sources.items():
             per_frames = score_held_out(models, scorer, held, frame_counts)

@@ -126,13 +126,33 @@ class GeometryArtifact:
                 version=str(z["version"]),
             )
 
+    def save(self, path: Path) -> None:
+        """The npz that `load` reads (plain arrays, no pickles)."""
+        np.savez(
+            path,
+            version=np.array(self.version),
+            reference=self.mesh.reference,
+            triangles=self.mesh.triangles,
+            feature_mean=self.feature_mean,
+            feature_std=self.feature_std,
+            planarity_coef=self.planarity_coef,
+            planarity_intercept=np.array(self.planarity_intercept),
+            min_pose_deg=np.array(self.min_pose_deg),
+            min_rotation_deg=np.array(self.min_rotation_deg),
+        )
+
     def standardise(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Features (one clip's vector, or one row per clip) on the training set's scale."""
         return ((features - self.feature_mean) / self.feature_std).astype(np.float32)
 
+    def planarity_scores(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """P(live) from the analytic features alone (logistic regression), one per row of `features`."""
+        z = self.standardise(features) @ self.planarity_coef + self.planarity_intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-z)), np.float64)
+
     def planarity_score(self, features: npt.NDArray[np.float32]) -> float:
-        """P(live) from the analytic features alone (logistic regression)."""
-        z = float(self.standardise(features) @ self.planarity_coef + self.planarity_intercept)
-        return float(1.0 / (1.0 + np.exp(-z)))
+        """P(live) of one clip's feature vector."""
+        return float(self.planarity_scores(features[None, :])[0])
 
 
 def _evenly(items: Sequence[int], n: int) -> list[int]:

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from tqdm import tqdm
 from liveness import metrics
 from voxel3d import geometry, synth
 from voxel3d.features import MIRROR_68, FaceMesh, clip_inputs
-from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, VERSION
+from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, VERSION, GeometryArtifact
 from voxel3d.tracks import Track, nuaa_tracks, replay_dev_tracks
 
 MIN_POSE_CANDIDATES_DEG = (2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0)
@@ -269,12 +269,6 @@ def _rates(
     return out
 
 
-def _standardise(
-    f: npt.NDArray[np.float32], mean: npt.NDArray[np.float32], std: npt.NDArray[np.float32]
-) -> Any:
-    return ((f - mean) / std).astype(np.float32)
-
-
 def training_weights(parts: list[ClipSet], real_fraction: float) -> tuple[ClipSet, npt.NDArray[np.float32]]:
     """The training set (synthetic first, then real parts) and per-clip weights, mean 1.
 
@@ -291,34 +285,35 @@ def training_weights(parts: list[ClipSet], real_fraction: float) -> tuple[ClipSe
 
 @dataclass(frozen=True, slots=True)
 class Fitted:
-    """One trained scorer pair: the Keras net, the planarity logistic, feature scaling and the gate."""
+    """One trained scorer pair: the Keras net, and the geometry artifact (scaling, planarity, gate)."""
 
     net: Any
-    feature_mean: npt.NDArray[np.float32]
-    feature_std: npt.NDArray[np.float32]
-    planarity_coef: npt.NDArray[np.float64]
-    planarity_intercept: float
-    min_pose_deg: float
-    min_rotation_deg: float
+    geometry: GeometryArtifact
     gates: list[dict[str, float]]
 
     def net_scores(self, c: ClipSet) -> npt.NDArray[np.float64]:
         if not len(c.labels):
             return np.zeros(0)
         v = c.voxels[..., None].astype(np.float32)
-        feats = _standardise(c.features, self.feature_mean, self.feature_std)
+        feats = self.geometry.standardise(c.features)
         return np.asarray(self.net.predict([v, feats], verbose=0, batch_size=256)[:, 0], np.float64)
 
     def planarity_scores(self, c: ClipSet) -> npt.NDArray[np.float64]:
-        z = _standardise(c.features, self.feature_mean, self.feature_std) @ self.planarity_coef
-        return 1.0 / (1.0 + np.exp(-(z + self.planarity_intercept)))
+        return self.geometry.planarity_scores(c.features)
 
     def gate(self, c: ClipSet) -> npt.NDArray[np.bool_]:
-        return (c.pose_deg >= self.min_pose_deg) | (c.rotation_deg >= self.min_rotation_deg)
+        g = self.geometry
+        return (c.pose_deg >= g.min_pose_deg) | (c.rotation_deg >= g.min_rotation_deg)
 
 
 def fit(
-    train: ClipSet, weights: npt.NDArray[np.float32], val: ClipSet, seed: int, epochs: int, threads: int
+    train: ClipSet,
+    weights: npt.NDArray[np.float32],
+    val: ClipSet,
+    mesh: FaceMesh,
+    seed: int,
+    epochs: int,
+    threads: int,
 ) -> Fitted:
     """Train the Conv3D net and the planarity logistic on the same weighted clips; pick the motion gate.
 
@@ -331,7 +326,17 @@ def fit(
     feat_std = (
         np.sqrt(np.average((train.features - feat_mean) ** 2, axis=0, weights=weights)) + 1e-6
     ).astype(np.float32)
-    xf = _standardise(train.features, feat_mean, feat_std)
+    scaled = GeometryArtifact(
+        mesh=mesh,
+        feature_mean=feat_mean,
+        feature_std=feat_std,
+        planarity_coef=np.zeros(train.features.shape[1]),
+        planarity_intercept=0.0,
+        min_pose_deg=0.0,
+        min_rotation_deg=0.0,
+        version=VERSION,
+    )
+    xf = scaled.standardise(train.features)
     planarity = LogisticRegression(C=1.0, max_iter=1000).fit(xf, train.labels, sample_weight=weights)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -349,7 +354,7 @@ def fit(
         train.labels[order],
         sample_weight=weights[order],
         validation_data=(
-            [val.voxels[..., None].astype(np.float32), _standardise(val.features, feat_mean, feat_std)],
+            [val.voxels[..., None].astype(np.float32), scaled.standardise(val.features)],
             val.labels,
         ),
         epochs=epochs,
@@ -358,12 +363,11 @@ def fit(
     )
     fitted = Fitted(
         net,
-        feat_mean,
-        feat_std,
-        planarity.coef_[0].astype(np.float64),
-        float(planarity.intercept_[0]),
-        0.0,
-        0.0,
+        replace(
+            scaled,
+            planarity_coef=planarity.coef_[0].astype(np.float64),
+            planarity_intercept=float(planarity.intercept_[0]),
+        ),
         [],
     )
     # The gate: a verdict needs enough apparent head rotation OR enough tilt of the landmark set (a print
@@ -388,19 +392,15 @@ def fit(
     best = (
         max(passing, key=lambda g: g["kept"]) if passing else max(gates, key=lambda g: g["balanced_accuracy"])
     )
-    return Fitted(
-        net,
-        feat_mean,
-        feat_std,
-        fitted.planarity_coef,
-        fitted.planarity_intercept,
-        float(best["min_pose_deg"]),
-        float(best["min_rotation_deg"]),
-        gates,
+    gated = replace(
+        fitted.geometry,
+        min_pose_deg=float(best["min_pose_deg"]),
+        min_rotation_deg=float(best["min_rotation_deg"]),
     )
+    return Fitted(net, gated, gates)
 
 
-def write_artifacts(fitted: Fitted, mesh: FaceMesh, probe: ClipSet, out: Path) -> dict[str, Any]:
+def write_artifacts(fitted: Fitted, probe: ClipSet, out: Path) -> dict[str, Any]:
     """Write voxel3d.onnx (checked against Keras on `probe`) and the geometry npz; return parity, hashes."""
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / MODEL_FILE
@@ -420,23 +420,12 @@ def write_artifacts(fitted: Fitted, mesh: FaceMesh, probe: ClipSet, out: Path) -
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     probe_v = probe.voxels[:32, ..., None].astype(np.float32)
-    probe_f = _standardise(probe.features[:32], fitted.feature_mean, fitted.feature_std)
+    probe_f = fitted.geometry.standardise(probe.features[:32])
     onnx_out = sess.run(None, {"voxels": probe_v, "features": probe_f})[0]
     parity = float(np.max(np.abs(onnx_out - fitted.net.predict([probe_v, probe_f], verbose=0))))
     if parity > 1e-4:
         raise click.ClickException(f"ONNX differs from Keras by {parity:.2e}")
-    np.savez(
-        out / GEOMETRY_FILE,
-        version=np.array(VERSION),
-        reference=mesh.reference,
-        triangles=mesh.triangles,
-        feature_mean=fitted.feature_mean,
-        feature_std=fitted.feature_std,
-        planarity_coef=fitted.planarity_coef,
-        planarity_intercept=np.array(fitted.planarity_intercept),
-        min_pose_deg=np.array(fitted.min_pose_deg),
-        min_rotation_deg=np.array(fitted.min_rotation_deg),
-    )
+    fitted.geometry.save(out / GEOMETRY_FILE)
     info: dict[str, Any] = {"onnx_parity_max_abs": parity}
     for f in (onnx_path, out / GEOMETRY_FILE):
         info[f"sha256_{f.name}"] = hashlib.sha256(f.read_bytes()).hexdigest()
@@ -571,7 +560,7 @@ def cli(data: Path, cache: Path, out: Path, **recipe_args: Any) -> None:
             [t for t in prep.replay if not t.is_live], prep.mesh, EVAL_FRAMES, EVAL_FRAMES // 2
         ),
     }
-    fitted = fit(train, weights, prep.synthetic_val, recipe.seed, recipe.epochs, recipe.threads)
+    fitted = fit(train, weights, prep.synthetic_val, prep.mesh, recipe.seed, recipe.epochs, recipe.threads)
 
     val = prep.synthetic_val
     report: dict[str, Any] = {
@@ -580,8 +569,8 @@ def cli(data: Path, cache: Path, out: Path, **recipe_args: Any) -> None:
         "n_synth_train": len(prep.synthetic_train.labels),
         "n_nuaa_train_windows": len(nuaa_train.labels),
         "n_replay_live_train_windows": len(prep.replay_live_train.labels),
-        "min_pose_deg": fitted.min_pose_deg,
-        "min_rotation_deg": fitted.min_rotation_deg,
+        "min_pose_deg": fitted.geometry.min_pose_deg,
+        "min_rotation_deg": fitted.geometry.min_rotation_deg,
         "synthetic_val_gates": fitted.gates,
     }
     kept = fitted.gate(val)
@@ -609,7 +598,7 @@ def cli(data: Path, cache: Path, out: Path, **recipe_args: Any) -> None:
             "cnn": _rates(fitted.net_scores(c)[ok], c.labels[ok], 0.5),
             "planarity": _rates(fitted.planarity_scores(c)[ok], c.labels[ok], 0.5),
         }
-    report.update(write_artifacts(fitted, prep.mesh, val, out))
+    report.update(write_artifacts(fitted, val, out))
     (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     click.echo(json.dumps(report, indent=2))
 

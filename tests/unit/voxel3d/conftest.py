@@ -12,6 +12,8 @@ from scipy.spatial import Delaunay
 
 from liveness.types import Box, Face, FaceObservation, Media
 from voxel3d import geometry
+from voxel3d.features import FaceMesh
+from voxel3d.model import GeometryArtifact
 
 
 def synthetic_reference() -> np.ndarray:
@@ -35,18 +37,16 @@ def geometry_npz(tmp_path_factory: pytest.TempPathFactory, reference: np.ndarray
     path = tmp_path_factory.mktemp("voxel3d") / "geometry.npz"
     coef = np.zeros(geometry.N_FEATURES)
     coef[3] = 10.0
-    np.savez(
-        path,
-        version=np.array("test"),
-        reference=reference,
-        triangles=np.asarray(Delaunay(reference[:2].T).simplices, dtype=np.int32),
+    GeometryArtifact(
+        mesh=FaceMesh.build(reference, np.asarray(Delaunay(reference[:2].T).simplices, dtype=np.int32)),
         feature_mean=np.zeros(geometry.N_FEATURES, np.float32),
         feature_std=np.ones(geometry.N_FEATURES, np.float32),
         planarity_coef=coef,
-        planarity_intercept=np.array(-1.0),
-        min_pose_deg=np.array(4.0),
-        min_rotation_deg=np.array(25.0),
-    )
+        planarity_intercept=-1.0,
+        min_pose_deg=4.0,
+        min_rotation_deg=25.0,
+        version="test",
+    ).save(path)
     return path
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from liveness.types import CheckOptions, Media, Status
 from tests.unit.voxel3d.conftest import clip_of
-from voxel3d import synth
-from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, Voxel3dModel, Voxel3dSettings
+from voxel3d import geometry, synth
+from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, GeometryArtifact, Voxel3dModel, Voxel3dSettings
 
 MODELS = Path(__file__).resolve().parents[3] / "services" / "voxel3d" / "models"
 
@@ -137,3 +137,23 @@ def test_committed_model_separates_turning_faces_from_tilting_prints(scorer: str
     assert len(live) >= 8 and len(spoof) >= 8
     assert np.mean(np.array(live) >= 0.5) >= 0.8
     assert np.mean(np.array(spoof) < 0.5) >= 0.8
+
+
+def test_geometry_artifact_round_trip_and_batch_scores(geometry_npz: Path, tmp_path: Path) -> None:
+    art = GeometryArtifact.load(geometry_npz)
+    art.save(tmp_path / "again.npz")
+    back = GeometryArtifact.load(tmp_path / "again.npz")
+    np.testing.assert_array_equal(back.mesh.reference, art.mesh.reference)
+    np.testing.assert_array_equal(back.mesh.triangles, art.mesh.triangles)
+    np.testing.assert_array_equal(back.planarity_coef, art.planarity_coef)
+    assert (back.planarity_intercept, back.min_pose_deg, back.min_rotation_deg, back.version) == (
+        -1.0,
+        4.0,
+        25.0,
+        "test",
+    )
+    rows = np.random.default_rng(3).normal(size=(6, geometry.N_FEATURES)).astype(np.float32)
+    batch = art.planarity_scores(rows)
+    # The fixture's logistic: sigmoid(10 * feature 3 - 1) on unit scaling.
+    np.testing.assert_allclose(batch, 1.0 / (1.0 + np.exp(-(10.0 * rows[:, 3] - 1.0))), rtol=1e-6)
+    assert [art.planarity_score(r) for r in rows] == pytest.approx(batch.tolist(), rel=1e-12)
