@@ -392,18 +392,15 @@ class _Pair:
         return float(np.dot(r, r))
 
     @cached_property
-    def spectra(self) -> tuple[npt.NDArray[np.complex64], npt.NDArray[np.complex64], npt.NDArray[np.float32]]:
-        """Half DFTs (rfft2 layout) of I and Î, and column weights that turn half sums into full sums.
+    def spectra(self) -> tuple[_HalfSpectrum, _HalfSpectrum]:
+        """Half DFTs of I and Î (see _HalfSpectrum), cropped to even sides first (at most one row and
+        column dropped) for OpenCV's packed real DFT, which is several times faster than its complex output.
 
         A real image's DFT is conjugate-symmetric, so magnitudes and phase differences summed over the
         half spectrum with weight 2 (1 for the DC and Nyquist columns) equal the full-spectrum sums.
-        Images are cropped to even sides first (at most one row and column dropped), for OpenCV's packed
-        real DFT, which is several times faster than its complex output.
         """
         h, w = self.ref.shape[0] & ~1, self.ref.shape[1] & ~1
-        weights = np.full(w // 2 + 1, 2.0, np.float32)
-        weights[0] = weights[-1] = 1.0
-        return _half_spectrum(self.ref[:h, :w]), _half_spectrum(self.test[:h, :w]), weights
+        return _HalfSpectrum.of(self.ref[:h, :w]), _HalfSpectrum.of(self.test[:h, :w])
 
     @cached_property
     def row_sums_sq(self) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -471,28 +468,46 @@ class _Pair:
         return _f32(cv2.add(gxx, gyy)), _f32(cv2.add(txx, tyy))
 
     @cached_property
-    def spectrum_magnitudes(self) -> tuple[Grey, Grey]:
-        """|F| and |F̂| of the half spectra (SME and HLFI share them)."""
-        f, g, _ = self.spectra
-        return np.abs(f), np.abs(g)
+    def spectrum_magnitudes(self) -> tuple[tuple[Grey, Grey], tuple[Grey, Grey]]:
+        """(|F| inner columns, |F| DC and Nyquist columns) of I and of Î (SME and HLFI share them)."""
+        f, g = self.spectra
+        return (np.abs(f.inner), np.abs(f.edges)), (np.abs(g.inner), np.abs(g.edges))
 
 
-def _half_spectrum(img: Grey) -> npt.NDArray[np.complex64]:
-    """np.fft.rfft2(img) for an even-sized float32 image, unpacked from OpenCV's CCS-packed real DFT."""
-    m, n = img.shape
-    ccs = cv2.dft(np.ascontiguousarray(img))
-    z = np.empty((m, n // 2 + 1), np.complex64)
-    z.real[:, 1 : n // 2] = ccs[:, 1 : n - 1 : 2]
-    z.imag[:, 1 : n // 2] = ccs[:, 2 : n - 1 : 2]
-    # The DC and Nyquist columns are packed as 1-D real spectra down the first and last columns.
-    for col, src in ((0, 0), (n // 2, n - 1)):
-        c = ccs[:, src]
-        z[0, col] = c[0]
-        z[m // 2, col] = c[m - 1]
-        re, im = c[1 : m - 1 : 2], c[2 : m - 1 : 2]
-        z[1 : m // 2, col] = re + 1j * im
-        z[m // 2 + 1 :, col] = (re - 1j * im)[::-1]
-    return z
+@dataclass(frozen=True, slots=True)
+class _HalfSpectrum:
+    """np.fft.rfft2 of an even-sized float32 image (m, n), read from OpenCV's CCS-packed real DFT without
+    unpacking it: `inner` holds columns 1 .. n/2 - 1 (each stands for itself and its mirror, weight 2) as a
+    complex64 view of the packed (re, im) pairs; `edges` the DC and Nyquist columns (weight 1), unpacked
+    from the 1-D real spectra packed down the first and last columns, as (m, 2)."""
+
+    inner: npt.NDArray[np.complex64]
+    edges: npt.NDArray[np.complex64]
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, img: Grey) -> _HalfSpectrum:
+        m, n = img.shape
+        ccs = _f32(cv2.dft(np.ascontiguousarray(img)))
+        edges = np.empty((m, 2), np.complex64)
+        for col, src in ((0, 0), (1, n - 1)):
+            c = ccs[:, src]
+            edges[0, col] = c[0]
+            edges[m // 2, col] = c[m - 1]
+            re, im = c[1 : m - 1 : 2], c[2 : m - 1 : 2]
+            edges[1 : m // 2, col] = re + 1j * im
+            edges[m // 2 + 1 :, col] = (re - 1j * im)[::-1]
+        return cls(ccs[:, 1 : n - 1].view(np.complex64), edges, (m, n))
+
+    def half_sum(self, inner: npt.NDArray[np.floating], edges: npt.NDArray[np.floating]) -> float:
+        """The full-spectrum sum of a per-coefficient quantity given on the inner and edge columns."""
+        inner_sum = cv2.sumElems(inner)[0] if inner.size else 0.0
+        return 2.0 * inner_sum + float(edges.sum(dtype=np.float64))
+
+
+def _sq_norm(a: npt.NDArray[np.float32]) -> float:
+    """Sum of squares, accumulated in double (OpenCV's squared L2 norm); 0 for an empty array."""
+    return float(cv2.norm(a, cv2.NORM_L2SQR)) if a.size else 0.0
 
 
 def _capped_db(ratio_num: float, ratio_den: float) -> float:
@@ -666,10 +681,11 @@ def _tcd(p: _Pair) -> float:
 
 def _sme(p: _Pair) -> float:
     """Spectral magnitude error: mean (|F| - |F̂|)^2 over the DFT of the whole image."""
-    f, g, weights = p.spectra
-    mag_ref, mag_test = p.spectrum_magnitudes
-    d = mag_ref - mag_test
-    return float((d * d).sum(axis=0, dtype=np.float64) @ weights) / (f.shape[0] * (f.shape[1] - 1) * 2)
+    f, _ = p.spectra
+    (ref_inner, ref_edges), (test_inner, test_edges) = p.spectrum_magnitudes
+    d_edges = (ref_edges - test_edges).astype(np.float64).ravel()
+    total = 2.0 * _sq_norm(np.subtract(ref_inner, test_inner)) + float(np.dot(d_edges, d_edges))
+    return total / (f.shape[0] * f.shape[1])
 
 
 GRADIENT_EPS = 0.01
@@ -695,11 +711,11 @@ def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey, a_sq: Grey, b_sq:
 
 def _spe(p: _Pair) -> float:
     """Spectral phase error: mean squared phase difference of the DFTs, wrapped to [-pi, pi]."""
-    f, g, weights = p.spectra
-    phase = np.angle(f * np.conj(g))
-    return float((phase * phase).sum(axis=0, dtype=np.float64) @ weights) / (
-        f.shape[0] * (f.shape[1] - 1) * 2
-    )
+    f, g = p.spectra
+    inner = np.angle(f.inner * np.conj(g.inner))
+    edges = np.angle(f.edges * np.conj(g.edges)).astype(np.float64)
+    total = 2.0 * _sq_norm(inner) + float(np.dot(edges.ravel(), edges.ravel()))
+    return total / (f.shape[0] * f.shape[1])
 
 
 def _gme(p: _Pair) -> float:
@@ -899,13 +915,14 @@ def _hlfi(p: _Pair) -> float:
 
     Low frequencies: |u| <= 0.15 H/2 and |v| <= 0.15 W/2 around DC (the four corners of the unshifted DFT).
     """
-    f, _, weights = p.spectra
-    mag = p.spectrum_magnitudes[0].astype(np.float64)
-    low_rows = np.abs(np.fft.fftfreq(f.shape[0])) <= 0.15 * 0.5
-    low_cols = np.fft.rfftfreq((f.shape[1] - 1) * 2) <= 0.15 * 0.5
-    col_sums = mag.sum(axis=0) * weights
-    total = float(col_sums.sum())
-    low = float(mag[low_rows][:, low_cols].sum(axis=0) @ weights[low_cols])
+    f, _ = p.spectra
+    inner, edges = p.spectrum_magnitudes[0]
+    m, n = f.shape
+    low_rows = np.abs(np.fft.fftfreq(m)) <= 0.15 * 0.5
+    low_inner_cols = np.fft.rfftfreq(n)[1 : n // 2] <= 0.15 * 0.5  # the DC column is low, Nyquist is not
+    total = f.half_sum(inner, edges)
+    low_inner = inner[low_rows][:, low_inner_cols]
+    low = 2.0 * float(low_inner.sum(dtype=np.float64)) + float(edges[low_rows, 0].sum(dtype=np.float64))
     return abs(low - (total - low)) / total if total > 0 else 0.0
 
 
