@@ -94,9 +94,10 @@ def wavelet_bands(grey: Grey, levels: int = 3) -> list[tuple[Grey, Grey, Grey]]:
     for _ in range(levels):
         if min(low.shape) < 8:
             break
-        # One-dimensional correlations (filter2D with a 1 x n or n x 1 kernel: a single pass each).
-        rows_lo = cv2.filter2D(low, cv2.CV_32F, _CDF97_LO[None, :])[:, ::2]
-        rows_hi = cv2.filter2D(low, cv2.CV_32F, _CDF97_HI[None, :])[:, ::2]
+        # One-dimensional correlations (filter2D with a 1 x n or n x 1 kernel: a single pass each). The
+        # column-decimated rows are made contiguous once here; OpenCV would copy them for each filter.
+        rows_lo = np.ascontiguousarray(cv2.filter2D(low, cv2.CV_32F, _CDF97_LO[None, :])[:, ::2])
+        rows_hi = np.ascontiguousarray(cv2.filter2D(low, cv2.CV_32F, _CDF97_HI[None, :])[:, ::2])
         lh = cv2.filter2D(rows_lo, cv2.CV_32F, _CDF97_HI[:, None])[::2]
         hl = cv2.filter2D(rows_hi, cv2.CV_32F, _CDF97_LO[:, None])[::2]
         hh = cv2.filter2D(rows_hi, cv2.CV_32F, _CDF97_HI[:, None])[::2]
@@ -125,16 +126,26 @@ def ggd_fit(x: npt.NDArray[np.floating], axis: int = -1) -> tuple[FloatArray, Fl
     """Zero-mean generalised Gaussian (shape, variance) by moment matching, along `axis`, vectorised."""
     if isinstance(x, np.ndarray) and x.dtype == np.float32 and x.ndim == 1 and x.size:
         # One band (BIQI): OpenCV's L1 and squared-L2 norms accumulate in double without a float64 copy.
-        var = np.asarray(cv2.norm(x, cv2.NORM_L2SQR) / x.size, np.float64)
-        mean_abs = np.asarray(cv2.norm(x, cv2.NORM_L1) / x.size, np.float64)
-    else:
-        x64 = np.asarray(x, dtype=np.float64)
-        var = np.mean(x64 * x64, axis=axis)
-        mean_abs = np.mean(np.abs(x64), axis=axis)
+        return _band_ggd(x)
+    x64 = np.asarray(x, dtype=np.float64)
+    var = np.mean(x64 * x64, axis=axis)
+    mean_abs = np.mean(np.abs(x64), axis=axis)
+    return _ggd_shape(var, mean_abs), var
+
+
+def _band_ggd(x: Grey) -> tuple[FloatArray, FloatArray]:
+    """ggd_fit of all values of one float32 band (any shape, row-strided views too: no copy), with
+    OpenCV's L1 and squared-L2 norms, which accumulate in double."""
+    var = np.asarray(cv2.norm(x, cv2.NORM_L2SQR) / x.size, np.float64)
+    mean_abs = np.asarray(cv2.norm(x, cv2.NORM_L1) / x.size, np.float64)
+    return _ggd_shape(var, mean_abs), var
+
+
+def _ggd_shape(var: FloatArray, mean_abs: FloatArray) -> FloatArray:
+    """The GGD shape whose E[x^2] / E[|x|]^2 is var / mean_abs^2 (interpolated on the shape table)."""
     rho = var / np.maximum(mean_abs * mean_abs, _EPS)
     # _GGD_RATIO decreases, so search the reversed (increasing) table.
-    shape = np.interp(rho, _GGD_RATIO[::-1], _SHAPES[::-1])
-    return shape, var
+    return np.asarray(np.interp(rho, _GGD_RATIO[::-1], _SHAPES[::-1]), np.float64)
 
 
 def aggd_fit(
@@ -365,7 +376,7 @@ def biqi_features(grey: Grey, bands: list[tuple[Grey, Grey, Grey]] | None = None
     out: list[float] = []
     for level in bands if bands is not None else wavelet_bands(grey, 3):
         for band in level:
-            shape, var = ggd_fit(band.ravel())
+            shape, var = _band_ggd(band)
             out += [float(np.log1p(var)), float(shape)]
     out += [0.0] * (18 - len(out))  # images too small for three levels
     return np.asarray(out, np.float64)
