@@ -216,3 +216,106 @@ def test_small_and_flat_images_give_finite_features(shape: tuple[int, int]) -> N
         raw = metrics.raw_features(img)
         assert np.isfinite(raw.model_free).all() and np.isfinite(raw.biqi).all()
         assert np.isfinite(raw.niqe_patches).all()
+
+
+@pytest.mark.parametrize(("shape", "n"), [((60, 80), 9), ((61, 79), 9), ((33, 40), 5), ((20, 17), 3)])
+def test_vif_decimation_is_filter_then_every_other_pixel(shape: tuple[int, int], n: int) -> None:
+    img = np.random.default_rng(2).uniform(0, 255, shape).astype(np.float32)
+    k = metrics._gauss_kernel(n, n / 5.0)
+    half = n // 2
+    full = cv2.sepFilter2D(img.astype(np.float64), cv2.CV_64F, k.astype(np.float64), k.astype(np.float64))
+    expected = full[half : shape[0] - half, half : shape[1] - half][::2, ::2]
+    got = metrics._vif_decimate(img, k)
+    assert got.shape == expected.shape and got.flags.c_contiguous
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)
+
+
+def _vif_float64(ref: np.ndarray, test: np.ndarray) -> float:
+    """VIFp as LIVE's reference code computes it, in float64 (2-D windows, explicit gain rules)."""
+
+    def conv(a: np.ndarray, win: np.ndarray) -> np.ndarray:
+        kk = win.shape[0]
+        out = cv2.filter2D(a, cv2.CV_64F, win, borderType=cv2.BORDER_CONSTANT)
+        return out[kk // 2 : a.shape[0] - kk // 2, kk // 2 : a.shape[1] - kk // 2]
+
+    r, t = ref.astype(np.float64), test.astype(np.float64)
+    num = den = 0.0
+    for scale in range(1, 5):
+        n = 2 ** (5 - scale) + 1
+        k = cv2.getGaussianKernel(n, n / 5.0)
+        win = k @ k.T
+        if scale > 1:
+            r, t = conv(r, win)[::2, ::2], conv(t, win)[::2, ::2]
+        mu1, mu2 = conv(r, win), conv(t, win)
+        s1 = np.maximum(conv(r * r, win) - mu1**2, 0)
+        s2 = np.maximum(conv(t * t, win) - mu2**2, 0)
+        s12 = conv(r * t, win) - mu1 * mu2
+        g = s12 / (s1 + 1e-10)
+        sv = s2 - g * s12
+        g[s1 < 1e-10] = 0
+        sv[s1 < 1e-10] = s2[s1 < 1e-10]
+        s1[s1 < 1e-10] = 0
+        g[s2 < 1e-10] = 0
+        sv[s2 < 1e-10] = 0
+        sv[g < 0] = s2[g < 0]
+        g[g < 0] = 0
+        sv[sv <= 1e-10] = 1e-10
+        num += np.sum(np.log10(1 + g * g * s1 / (sv + 2.0)))
+        den += np.sum(np.log10(1 + s1 / 2.0))
+    return float(num / den)
+
+
+def test_vif_applies_the_reference_gain_rules(camera: metrics.Grey) -> None:
+    """Flat patches in either image and negative gains (an inverted region) follow the reference code."""
+    ref = np.ascontiguousarray(camera[100:228, 100:260])
+    ref[:40, :60] = 255.0  # flat in both images
+    test = metrics.blur(ref)
+    test[60:110, 20:80] = 255.0 - test[60:110, 20:80]  # anti-correlated: negative gains
+    test[70:120, 100:150] = 128.0  # flat in the distorted image only
+    assert metrics.metric("VIF", ref, test) == pytest.approx(_vif_float64(ref, test), rel=1e-4)
+
+
+def test_gpe_ignores_flat_pixels_and_matches_plain_numpy(camera: metrics.Grey) -> None:
+    ref = np.ascontiguousarray(camera[200:296, 200:328])
+    ref[:30, :30] = 100.0  # flat: no gradient direction there
+    test = metrics.blur(ref)
+
+    def grad(a: np.ndarray) -> np.ndarray:
+        gx = cv2.Sobel(a.astype(np.float64), cv2.CV_64F, 1, 0, ksize=3, scale=0.125)
+        gy = cv2.Sobel(a.astype(np.float64), cv2.CV_64F, 0, 1, ksize=3, scale=0.125)
+        return gx + 1j * gy
+
+    a, b = grad(ref), grad(test)
+    defined = (np.abs(a) > metrics.GRADIENT_EPS) & (np.abs(b) > metrics.GRADIENT_EPS)
+    expected = np.mean(np.where(defined, np.angle(a * np.conj(b)), 0.0) ** 2)
+    assert metrics.metric("GPE", ref, test) == pytest.approx(expected, rel=1e-4)
+
+
+def test_half_spectrum_is_numpys_rfft2() -> None:
+    img = np.random.default_rng(4).uniform(0, 255, (24, 36)).astype(np.float32)
+    spec = metrics._HalfSpectrum.of(img)
+    expected = np.fft.rfft2(img.astype(np.float64))
+    np.testing.assert_allclose(spec.inner, expected[:, 1:18], rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(spec.edges, expected[:, [0, 18]], rtol=1e-4, atol=1e-2)
+    assert spec.shape == (24, 36)
+
+
+def test_row_angles_match_arccos_including_zero_rows(camera: metrics.Grey) -> None:
+    ref = np.ascontiguousarray(camera[:40, :64])
+    test = metrics.blur(ref)
+    ref[3] = 0.0  # a black row against a non-black one: unit vector 0, angle pi/4 -> 1.0 after scaling
+    test[5] = 0.0
+    ref[7] = test[7] = 0.0  # two black rows: angle 0
+    r, t = ref.astype(np.float64), test.astype(np.float64)
+    angles = []
+    for i in range(r.shape[0]):
+        nr, nt = np.linalg.norm(r[i]), np.linalg.norm(t[i])
+        a = r[i] / nr if nr > 0 else np.zeros_like(r[i])
+        b = t[i] / nt if nt > 0 else np.zeros_like(t[i])
+        angles.append(4 / np.pi * np.arctan2(np.linalg.norm(a - b), np.linalg.norm(a + b)))
+    expected = np.array(angles)
+    assert expected[3] == pytest.approx(1.0) and expected[5] == pytest.approx(1.0) and expected[7] == 0.0
+    assert metrics.metric("MAS", ref, test) == pytest.approx(1.0 - expected.mean(), rel=1e-9)
+    magnitude = np.linalg.norm(r - t, axis=1) / (255.0 * np.sqrt(r.shape[1]))
+    mams = np.mean(1.0 - (1.0 - expected) * (1.0 - magnitude))
+    assert metrics.metric("MAMS", ref, test) == pytest.approx(mams, rel=1e-7)
