@@ -45,7 +45,7 @@ PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
 EMA = 0.0
 """Momentum of the weight average the recipe returns (0 = the last step's weights); see train_model."""
-MEMBERS = 1
+MEMBERS = 3
 """Networks per model, trained from seeds seed, seed + 1, ...; the served graph averages their softmaxes."""
 
 

@@ -44,9 +44,12 @@ def test_cli_trains_exports_and_reports(tmp_path: Path) -> None:
 
     out = tmp_path / "models"
     args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "2"]
-    result = CliRunner().invoke(cli, [*args, "--folds", "0", "--batch-size", "8", "--threads", "1"])
+    result = CliRunner().invoke(
+        cli, [*args, "--folds", "0", "--batch-size", "8", "--threads", "1", "--members", "2"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "metrics.json").read_text())
     assert report["onnx"]["max_abs_diff"] <= 1e-4 and report["replay_dev_final_model"]["clips_total"] == 2
+    assert report["members"] == 2
     model = Cnn2dModel(Cnn2dSettings(model_path=out / "cnn2d.onnx"))
     assert model.score_faces(np.zeros((2, len(SCALES), CROP_SIZE, CROP_SIZE, 3), np.float32)).shape == (2,)
