@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from time import perf_counter
-from typing import cast
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -58,7 +58,11 @@ def _scalar(value: float) -> FloatArray:
     return out
 
 
-def _plus(a: Grey, value: float, dst: Grey | None = None) -> Grey:
+_CvArray = npt.NDArray[np.integer[Any] | np.floating[Any]]
+"""What OpenCV's stubs take and return."""
+
+
+def _plus(a: _CvArray, value: float, dst: _CvArray | None = None) -> Grey:
     """a + value, elementwise, as one addWeighted pass (a * 1 + a * 0 + value, the same float32 sum for
     finite a): OpenCV's add with a scalar operand takes a slower broadcasting path, about twice the time."""
     return _f32(cv2.addWeighted(a, 1.0, a, 0.0, value, dst=dst))
