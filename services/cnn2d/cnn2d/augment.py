@@ -44,11 +44,14 @@ class AugmentSettings:
     blur_sigma: tuple[float, float] = (0.4, 1.6)
     counter_cast: float = 0.0
     """Probability of a colour cast against NUAA's label confound: a print is warmed (red gain up, blue gain
-    down), a live face cooled, by up to `cast_strength`. NUAA's session-01 prints are bluer than every live
-    face except one subject's (0008), whose warm prints a colour-trusting model accepts."""
+    down), a live face cooled, by up to `cast_strength`. NUAA's session-01 prints are bluer than the live
+    faces for every subject but 0008, whose warm prints a colour-trusting model accepts. Off in the recipe:
+    it cost more than it gained (MODEL_CARD.md). Each of these options draws its random number even when
+    off, so a seed augments alike whatever they are set to."""
     cast_strength: float = 0.3
     grey: float = 0.0
-    """Probability of dropping colour (grey RGB), so texture cues are learnt beside colour ones."""
+    """Probability of dropping colour (grey RGB), so texture cues are learnt beside colour ones (off in the
+    recipe, see counter_cast)."""
 
 
 def jitter_box(box: Box, rng: np.random.Generator, shift: float, zoom: float) -> Box:
