@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -68,7 +69,9 @@ def _lut(x: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
 
 
 def _apply_channel_luts(image: RGBImage, luts: Sequence[npt.NDArray[np.uint8]]) -> RGBImage:
-    return cv2.merge([cv2.LUT(np.ascontiguousarray(image[:, :, c]), luts[c]) for c in range(3)])
+    return cast(
+        RGBImage, cv2.merge([cv2.LUT(np.ascontiguousarray(image[:, :, c]), luts[c]) for c in range(3)])
+    )
 
 
 def colour(
@@ -81,7 +84,7 @@ def colour(
     """
     grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     sat = rng.uniform(*settings.saturation)
-    image = cv2.addWeighted(image, sat, grey, 1.0 - sat, 0.0)
+    image = cast(RGBImage, cv2.addWeighted(image, sat, grey, 1.0 - sat, 0.0))
     v = np.arange(256, dtype=np.float32) / 255.0
     contrast = rng.uniform(*settings.contrast)
     brightness = rng.uniform(-settings.brightness, settings.brightness)
@@ -92,30 +95,30 @@ def colour(
     return _apply_channel_luts(image, luts)
 
 
-def cast(image: RGBImage, warm: float) -> RGBImage:
+def warm_shift(image: RGBImage, warm: float) -> RGBImage:
     """Colour-temperature shift: red gain 1 + warm, blue gain 1 - warm (warm < 0 cools)."""
     v = np.arange(256, dtype=np.float32) / 255.0
     return _apply_channel_luts(image, [_lut(v * (1.0 + warm)), _lut(v), _lut(v * (1.0 - warm))])
 
 
 def grey(image: RGBImage) -> RGBImage:
-    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return cast(RGBImage, cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB))
 
 
 def blur(image: RGBImage, rng: np.random.Generator, sigma: tuple[float, float] = (0.4, 1.6)) -> RGBImage:
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(*sigma))
+    return cast(RGBImage, cv2.GaussianBlur(image, (0, 0), sigmaX=rng.uniform(*sigma)))
 
 
 def jpeg(image: RGBImage, rng: np.random.Generator) -> RGBImage:
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 95))])
-    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else image
+    return cast(RGBImage, cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)) if ok else image
 
 
 def noise(image: RGBImage, rng: np.random.Generator) -> RGBImage:
     gauss = np.empty(image.shape, np.float32)
     cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
     cv2.randn(gauss, 0.0, rng.uniform(2.0, 8.0))  # type: ignore[call-overload]  # scalars are valid
-    return cv2.add(image, gauss, dtype=cv2.CV_8U)
+    return cast(RGBImage, cv2.add(image, gauss, dtype=cv2.CV_8U))
 
 
 def _grating(h: int, w: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
@@ -135,15 +138,15 @@ def moire(image: RGBImage, rng: np.random.Generator) -> RGBImage:
     gains = [pattern, pattern, pattern]
     if rng.random() < 0.5:  # colour fringes: the grating shifts per channel
         gains[2] = np.roll(pattern, int(rng.integers(1, 3)), axis=1)
-    return cv2.multiply(image, cv2.merge(gains), dtype=cv2.CV_8U)
+    return cast(RGBImage, cv2.multiply(image, cv2.merge(gains), dtype=cv2.CV_8U))
 
 
 def screen(image: RGBImage, rng: np.random.Generator) -> RGBImage:
     """A screen's look: compressed contrast, raised black level, a cool cast, pixel grid and a glare blob."""
     v = np.arange(256, dtype=np.float32) / 255.0
     gain, lift = rng.uniform(0.6, 0.9), rng.uniform(0.05, 0.2)
-    cast = (rng.uniform(0.85, 1.0), rng.uniform(0.9, 1.05), rng.uniform(1.0, 1.2))
-    out = _apply_channel_luts(image, [_lut((v * gain + lift) * cast[c]) for c in range(3)])
+    tint = (rng.uniform(0.85, 1.0), rng.uniform(0.9, 1.05), rng.uniform(1.0, 1.2))
+    out = _apply_channel_luts(image, [_lut((v * gain + lift) * tint[c]) for c in range(3)])
     h, w = image.shape[:2]
     gain_map = np.ones((h, w), np.float32)
     if rng.random() < 0.5:
@@ -156,9 +159,9 @@ def screen(image: RGBImage, rng: np.random.Generator) -> RGBImage:
         gy = np.exp(-((np.arange(h) - cy) ** 2) / (2 * r * r)).astype(np.float32)
         gx = np.exp(-((np.arange(w) - cx) ** 2) / (2 * r * r)).astype(np.float32)
         glare = (rng.uniform(0.1, 0.4) * 255.0 * np.outer(gy, gx)).astype(np.float32)
-    out = cv2.multiply(out, cv2.merge([gain_map] * 3), dtype=cv2.CV_8U)
+    out = cast(RGBImage, cv2.multiply(out, cv2.merge([gain_map] * 3), dtype=cv2.CV_8U))
     if glare is not None:
-        out = cv2.add(out, cv2.merge([glare] * 3), dtype=cv2.CV_8U)
+        out = cast(RGBImage, cv2.add(out, cv2.merge([glare] * 3), dtype=cv2.CV_8U))
     return out
 
 
@@ -224,7 +227,7 @@ def augment_face(
         live = False
     if rng.random() < settings.counter_cast:
         strength = rng.uniform(0.0, settings.cast_strength)
-        image = cast(image, -strength if live else strength)
+        image = warm_shift(image, -strength if live else strength)
     if rng.random() < settings.colour:
         image = colour(image, rng, settings)
     if rng.random() < settings.grey:

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -151,7 +152,8 @@ def _source(sample: Sample) -> str:
 
 def _pad(image: RGBImage, frac: float) -> tuple[RGBImage, int]:
     pad = round(frac * max(image.shape[:2]))
-    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)), pad
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    return cast(RGBImage, padded), pad
 
 
 def krzysiek_cut_geometry(spoof_paths: list[Path]) -> tuple[tuple[float, float, float, float], int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn2d.augment import AugmentSettings, augment_face, cast, grey, moire, synthetic_attack
+from cnn2d.augment import AugmentSettings, augment_face, grey, moire, synthetic_attack, warm_shift
 from cnn2d.data import CONTEXT_SCALE, CONTEXT_SIZE, context_box, cut_like, framed_box
 from cnn2d.model import CROP_SIZE, SCALES, preprocess
 from liveness.types import Box
@@ -92,7 +92,7 @@ def test_counter_cast_warms_prints_and_cools_live_faces(astronaut: np.ndarray) -
         spoof, _ = augment_face(*args, False, np.random.default_rng(seed), SCALES, CROP_SIZE, only_cast)
         live, _ = augment_face(*args, True, np.random.default_rng(seed), SCALES, CROP_SIZE, only_cast)
         assert red_minus_blue(spoof) > red_minus_blue(clean) > red_minus_blue(live)
-    assert red_minus_blue(cast(context, 0.0)) == red_minus_blue(context)
+    assert red_minus_blue(warm_shift(context, 0.0)) == red_minus_blue(context)
 
 
 def test_grey_drops_colour(astronaut: np.ndarray) -> None:

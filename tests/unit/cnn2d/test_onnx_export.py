@@ -58,7 +58,7 @@ def test_parity_within_tolerance(exported: tuple[object, Path, dict[str, object]
     for batch in (1, 5):  # the batch axis is dynamic
         x = rng.uniform(0, 255, (batch, len(SCALES), CROP_SIZE, CROP_SIZE, 3)).astype(np.float32)
         onnx_out = session.run(None, {INPUT_NAME: x})[0]
-        keras_out = model(x, training=False).numpy()  # type: ignore[attr-defined]
+        keras_out = model(x, training=False).numpy()  # type: ignore[operator]
         assert onnx_out.shape == (batch, 2)
         np.testing.assert_allclose(onnx_out, keras_out, atol=1e-4)
         np.testing.assert_allclose(onnx_out.sum(axis=1), 1.0, atol=1e-5)
