@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -71,6 +72,22 @@ def _start(
     )
 
 
+def _read_until(proc: subprocess.Popen[bytes], marker: bytes, timeout_s: float) -> bytes:
+    """The process's output up to `marker`; fails after `timeout_s` or when the process exits first."""
+    assert proc.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"no {marker!r} within {timeout_s} s: {seen[-2000:]!r}"
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:  # raw reads: a buffered readline could hold the marker where select cannot see it
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"exited (code {proc.poll()}) before {marker!r}: {seen[-2000:]!r}"
+            seen += chunk
+    return seen
+
+
 def test_sigterm_drains_and_exits_cleanly() -> None:
     port = free_port()
     env = {"LIVENESS_PORT": str(port), "GATEWAY_TESTS": "", "LIVENESS_GRACE_S": "1"}
@@ -95,15 +112,18 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_child(tmp_path: Path, sigint_i
     config = tmp_path / "gateway.yaml"
     config.write_text("tests: {}\n")
     proc = _start(
-        ["up", "--port", str(port), "--config", str(config)], {}, capture=False, sigint_ignored=sigint_ignored
+        ["up", "--port", str(port), "--config", str(config)], {}, capture=True, sigint_ignored=sigint_ignored
     )
     try:
         wait_serving(f"127.0.0.1:{port}", 90, proc)
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        # Ctrl-C once `up` says the stack is ready (its own health poll can lag the one above).
+        _read_until(proc, b"Ctrl-C to stop", 30)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out.decode(errors="replace")[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
