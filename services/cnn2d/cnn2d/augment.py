@@ -53,6 +53,14 @@ class AugmentSettings:
     grey: float = 0.0
     """Probability of dropping colour (grey RGB), so texture cues are learnt beside colour ones (off in the
     recipe, see counter_cast)."""
+    frame_cut: float = 0.0
+    """Probability of a frame edge near the face: beyond a random line on one or more sides of the box the
+    context turns black, as where a close-up's crops run past the frame. Live and spoof alike, so black
+    borders carry no label: replay-dev's close-up live selfies have them (tranvanluyt: 12 % of the 1.5 crop
+    black, on 98 % of faces) while its screen replays and NUAA's faces do not, and a model learns "black
+    border = live" from that. Off in the recipe: at 0.8 it fixed one held-out replay-dev clip but cost NUAA
+    accuracy and a black bezel's cue (MODEL_CARD.md). Draws random numbers only when on."""
+    frame_cut_range: tuple[float, float] = (0.35, 0.75)  # edge distance from the box centre, in box sides
 
 
 def jitter_box(box: Box, rng: np.random.Generator, shift: float, zoom: float) -> Box:
@@ -239,4 +247,29 @@ def augment_face(
     if rng.random() < settings.jpeg:
         image = jpeg(image, rng)
     jittered = jitter_box(box, rng, settings.shift, settings.zoom)
+    if settings.frame_cut > 0 and rng.random() < settings.frame_cut:
+        image = frame_cut(image, box, rng, settings.frame_cut_range)
     return np.stack(crops(image, jittered, scales, size)), live
+
+
+def frame_cut(image: RGBImage, box: Box, rng: np.random.Generator, reach: tuple[float, float]) -> RGBImage:
+    """Black beyond a frame edge `reach` box sides from the box centre, on each side with odds 1/2 (at
+    least one side), the way `liveness.vision.face.crop` pads what lies outside the frame."""
+    sides = rng.random(4) < 0.5
+    if not sides.any():
+        sides[int(rng.integers(0, 4))] = True
+    dist = rng.uniform(*reach, size=4) * max(box.width, box.height)
+    cx, cy = box.center
+    h, w = image.shape[:2]
+    left, top = (int(round(cx - dist[0])), int(round(cy - dist[1])))
+    right, bottom = int(round(cx + dist[2])), int(round(cy + dist[3]))
+    out = image.copy()
+    if sides[0]:
+        out[:, : max(0, left)] = 0
+    if sides[1]:
+        out[: max(0, top)] = 0
+    if sides[2]:
+        out[:, min(w, right) :] = 0
+    if sides[3]:
+        out[min(h, bottom) :] = 0
+    return out

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn2d.augment import AugmentSettings, augment_face, grey, moire, synthetic_attack, warm_shift
+from cnn2d.augment import (
+    AugmentSettings,
+    augment_face,
+    frame_cut,
+    grey,
+    moire,
+    synthetic_attack,
+    warm_shift,
+)
 from cnn2d.data import CONTEXT_SCALE, CONTEXT_SIZE, context_box, cut_like, framed_box
 from cnn2d.model import CROP_SIZE, SCALES, preprocess
 from liveness.types import Box
@@ -80,7 +88,16 @@ def test_counter_cast_warms_prints_and_cools_live_faces(astronaut: np.ndarray) -
     box = Box(180.0, 150.0, 330.0, 310.0)
     context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE)
     only_cast = AugmentSettings(
-        counter_cast=1.0, cast_strength=0.3, colour=0, blur=0, jpeg=0, noise=0, flip=0, shift=0, zoom=0
+        counter_cast=1.0,
+        cast_strength=0.3,
+        colour=0,
+        blur=0,
+        jpeg=0,
+        noise=0,
+        flip=0,
+        shift=0,
+        zoom=0,
+        frame_cut=0,
     )
     clean = preprocess(context, context_box(box))
 
@@ -93,6 +110,29 @@ def test_counter_cast_warms_prints_and_cools_live_faces(astronaut: np.ndarray) -
         live, _ = augment_face(*args, True, np.random.default_rng(seed), SCALES, CROP_SIZE, only_cast)
         assert red_minus_blue(spoof) > red_minus_blue(clean) > red_minus_blue(live)
     assert red_minus_blue(warm_shift(context, 0.0)) == red_minus_blue(context)
+
+
+def test_frame_cut_blackens_beyond_an_edge_and_keeps_the_face(astronaut: np.ndarray) -> None:
+    box = Box(180.0, 150.0, 330.0, 310.0)
+    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE)
+    cb = context_box(box)
+    side = max(cb.width, cb.height)
+    for seed in range(5):
+        out = frame_cut(context, cb, np.random.default_rng(seed), (0.5, 0.6))
+        assert out.shape == context.shape and out.dtype == np.uint8
+        # the face box (0.5 box sides from its centre) is never cut; something beyond it is black
+        inner = (slice(int(cb.top) + 1, int(cb.bottom) - 1), slice(int(cb.left) + 1, int(cb.right) - 1))
+        np.testing.assert_array_equal(out[inner], context[inner])
+        black = (out.max(axis=-1) == 0) & (context.max(axis=-1) > 0)
+        assert black.any()
+        rows, cols = np.nonzero(black)
+        dist = np.maximum(np.abs(cols + 0.5 - cb.center[0]), np.abs(rows + 0.5 - cb.center[1]))
+        assert dist.min() >= 0.5 * side - 1
+    # on in the recipe, for live and spoof faces alike: the label never changes
+    settings = AugmentSettings(frame_cut=1.0)
+    for live in (True, False):
+        _, label = augment_face(context, cb, live, np.random.default_rng(0), SCALES, CROP_SIZE, settings)
+        assert label is live
 
 
 def test_grey_drops_colour(astronaut: np.ndarray) -> None:
