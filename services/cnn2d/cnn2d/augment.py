@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from cnn2d.model import PAD
 from liveness.types import Box, RGBImage
-from liveness.vision.face import crops
+from liveness.vision.face import PADDING, crops
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +56,12 @@ class AugmentSettings:
     recipe, see counter_cast)."""
     frame_cut: float = 0.0
     """Probability of a frame edge near the face: beyond a random line on one or more sides of the box the
-    context turns black, as where a close-up's crops run past the frame. Live and spoof alike, so black
-    borders carry no label: replay-dev's close-up live selfies have them (tranvanluyt: 12 % of the 1.5 crop
-    black, on 98 % of faces) while its screen replays and NUAA's faces do not, and a model learns "black
-    border = live" from that. Off in the recipe: at 0.8 it fixed one held-out replay-dev clip but cost NUAA
-    accuracy and a black bezel's cue (MODEL_CARD.md). Draws random numbers only when on."""
+    context is filled as a crop is filled beyond the frame (`cnn2d.model.PAD`), as where a close-up's crops
+    run past the frame. Live and spoof alike, so the frame's end carries no label: replay-dev's close-up live
+    selfies reach it (tranvanluyt: 12 % of the 1.5 crop, on 98 % of faces) while its screen replays and
+    NUAA's faces do not, and a model learns "frame end = live" from that. Off in the recipe (MODEL_CARD.md,
+    "Frame edges": it did not win back a held-out replay-dev clip without costing another one or NUAA
+    accuracy). Draws random numbers only when on."""
     frame_cut_range: tuple[float, float] = (0.35, 0.75)  # edge distance from the box centre, in box sides
 
 
@@ -249,27 +251,24 @@ def augment_face(
     jittered = jitter_box(box, rng, settings.shift, settings.zoom)
     if settings.frame_cut > 0 and rng.random() < settings.frame_cut:
         image = frame_cut(image, box, rng, settings.frame_cut_range)
-    return np.stack(crops(image, jittered, scales, size)), live
+    return np.stack(crops(image, jittered, scales, size, PAD)), live
 
 
 def frame_cut(image: RGBImage, box: Box, rng: np.random.Generator, reach: tuple[float, float]) -> RGBImage:
-    """Black beyond a frame edge `reach` box sides from the box centre, on each side with odds 1/2 (at
-    least one side), the way `liveness.vision.face.crop` pads what lies outside the frame."""
+    """The frame ends `reach` box sides from the box centre, on each side with odds 1/2 (at least one side):
+    beyond it the context is filled as `liveness.vision.face.crop` fills what lies outside a frame (PAD)."""
     sides = rng.random(4) < 0.5
     if not sides.any():
         sides[int(rng.integers(0, 4))] = True
     dist = rng.uniform(*reach, size=4) * max(box.width, box.height)
     cx, cy = box.center
     h, w = image.shape[:2]
-    left, top = (int(round(cx - dist[0])), int(round(cy - dist[1])))
-    right, bottom = int(round(cx + dist[2])), int(round(cy + dist[3]))
-    out = image.copy()
-    if sides[0]:
-        out[:, : max(0, left)] = 0
-    if sides[1]:
-        out[: max(0, top)] = 0
-    if sides[2]:
-        out[:, min(w, right) :] = 0
-    if sides[3]:
-        out[min(h, bottom) :] = 0
-    return out
+    left = max(0, round(cx - dist[0])) if sides[0] else 0
+    top = max(0, round(cy - dist[1])) if sides[1] else 0
+    right = min(w, round(cx + dist[2])) if sides[2] else w
+    bottom = min(h, round(cy + dist[3])) if sides[3] else h
+    kept = image[top:bottom, left:right]
+    return cast(
+        RGBImage,
+        cv2.copyMakeBorder(kept, top, h - bottom, left, w - right, PADDING[PAD], value=(0, 0, 0)),
+    )

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from cnn2d.model import CROP_SIZE, SCALES, preprocess
+from cnn2d.model import CROP_SIZE, PAD, SCALES, preprocess
 from liveness.data.samples import Sample, load_image, nuaa, read_manifest
 from liveness.data.video import iter_frames
 from liveness.types import Box, RGBImage
@@ -109,7 +109,7 @@ class _Builder:
             return
         box = boxes[0]
         self.inputs.append(preprocess(image, box, SCALES, CROP_SIZE).astype(np.uint8))
-        self.context.append(crop(image, box, CONTEXT_SCALE, CONTEXT_SIZE))
+        self.context.append(crop(image, box, CONTEXT_SCALE, CONTEXT_SIZE, PAD))
         cb = context_box(box)
         self.boxes.append((cb.left, cb.top, cb.right, cb.bottom))
         self.live.append(live)
@@ -244,7 +244,8 @@ def replay_crops(root: Path) -> Crops:
 
 def cached(cache_dir: Path, name: str, data_root: Path) -> Crops:
     """Crops of `name` ("nuaa" or "replay-dev") under `data_root`, built once into `cache_dir`."""
-    path = cache_dir / f"{name}-v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
+    padding = "" if PAD == "black" else f"-{PAD}"
+    path = cache_dir / f"{name}-v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}{padding}.npz"
     if path.is_file():
         return Crops.load(path)
     folder = data_root / name

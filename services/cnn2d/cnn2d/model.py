@@ -26,19 +26,24 @@ SCALES: tuple[float, ...] = (1.1, 1.3, 1.5)
 screen edges)."""
 CROP_SIZE = 64
 """Side of every crop in pixels; the network sees (len(SCALES), CROP_SIZE, CROP_SIZE, 3) RGB per face."""
+PAD = "black"
+"""What fills a crop beyond the frame (`liveness.vision.face.crop`), in training and in the ONNX metadata
+(serving reads it from there; a model without the key was trained with black). "edge" repeats the frame's
+edge pixels, so the end of the frame cannot look like a black bezel or print border: tried with
+`AugmentSettings.frame_cut`, not shipped (MODEL_CARD.md, "Frame edges")."""
 INPUT_NAME = "crops"
 LIVE_CLASS = 1
 """Index of the live class in the network's 2-way softmax (0 = spoof)."""
 
 
 def preprocess(
-    image: RGBImage, box: Box, scales: Sequence[float] = SCALES, size: int = CROP_SIZE
+    image: RGBImage, box: Box, scales: Sequence[float] = SCALES, size: int = CROP_SIZE, pad: str = PAD
 ) -> npt.NDArray[np.float32]:
     """The network input for one face: float32 (len(scales), size, size, 3), RGB in [0, 255].
 
     Scaling to [-1, 1] happens inside the network, so training and serving cannot disagree about it.
     """
-    return np.stack(crops(image, box, scales, size)).astype(np.float32)
+    return np.stack(crops(image, box, scales, size, pad)).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class Cnn2dModel:
         meta = self._session.get_modelmeta().custom_metadata_map
         self._scales = tuple(float(s) for s in meta.get("scales", ",".join(map(str, SCALES))).split(","))
         self._size = int(meta.get("crop_size", CROP_SIZE))
+        self._pad = meta.get("pad", "black")
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != [len(self._scales), self._size, self._size, 3]:
             raise ValueError(
@@ -131,8 +137,12 @@ class Cnn2dModel:
         if not usable:
             return TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
         chosen = _evenly(usable, self._settings.max_frames)
+        boxes = [faces[i].face.box for i in chosen]  # type: ignore[union-attr]
         batch = np.stack(
-            [preprocess(media.frames[i], faces[i].face.box, self._scales, self._size) for i in chosen]  # type: ignore[union-attr]
+            [
+                preprocess(media.frames[i], b, self._scales, self._size, self._pad)
+                for i, b in zip(chosen, boxes, strict=True)
+            ]
         )
         scores = self.score_faces(batch)
         score = float(np.clip(scores.mean(), 0.0, 1.0))

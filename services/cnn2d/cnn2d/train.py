@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from cnn2d.augment import AugmentSettings, augment_face
 from cnn2d.data import Crops, cached
-from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, SCALES
+from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, PAD, SCALES
 from cnn2d.net import NetSettings
 from liveness import metrics
 from liveness.data.samples import nuaa, stratified_subject_folds
@@ -238,6 +238,7 @@ def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[st
         "input_range": "0-255 float32, (batch, scales, size, size, 3)",
         "output": "softmax [P(spoof), P(live)]",
         "crop": "liveness.vision.face.crops around the HOG box",
+        "pad": PAD,
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()

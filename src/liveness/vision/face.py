@@ -142,27 +142,37 @@ def square_box(box: Box, scale: float) -> Box:
     return Box(cx - half, cy - half, cx + half, cy + half)
 
 
-def crop(image: RGBImage, box: Box, scale: float, size: int) -> RGBImage:
+def crop(image: RGBImage, box: Box, scale: float, size: int, pad: str = "black") -> RGBImage:
     """The square crop around `box` at `scale`, resized to (size, size, 3).
 
-    Parts of the square outside the frame are black, so context scales show where the frame ends instead of
-    stretching the face. One affine warp does the crop, the padding and the resize together.
+    Parts of the square outside the frame are black (`pad="black"`), so context scales show where the frame
+    ends instead of stretching the face, or repeat the frame's edge pixels (`pad="edge"`), which a black
+    screen bezel or print border beside the face cannot be mistaken for. One affine warp does the crop, the
+    padding and the resize together.
     """
     if scale <= 0 or size <= 0:
         raise ValueError(f"scale and size must be positive, got scale={scale}, size={size}")
+    if pad not in PADDING:
+        raise ValueError(f"pad must be one of {sorted(PADDING)}, got {pad!r}")
     sq = square_box(box, scale)
     k = size / sq.width
     matrix = np.array([[k, 0.0, -sq.left * k], [0.0, k, -sq.top * k]], dtype=np.float64)
     interp = cv2.INTER_AREA if k < 1.0 else cv2.INTER_LINEAR
     out = cv2.warpAffine(
-        image, matrix, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
+        image, matrix, (size, size), flags=interp, borderMode=PADDING[pad], borderValue=(0, 0, 0)
     )
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
-def crops(image: RGBImage, box: Box, scales: Sequence[float], size: int) -> list[RGBImage]:
+PADDING = {"black": cv2.BORDER_CONSTANT, "edge": cv2.BORDER_REPLICATE}
+"""How `crop` fills what lies outside the frame."""
+
+
+def crops(
+    image: RGBImage, box: Box, scales: Sequence[float], size: int, pad: str = "black"
+) -> list[RGBImage]:
     """One crop per scale (MS-FANS uses 1.1 to 1.5 of the box)."""
-    return [crop(image, box, s, size) for s in scales]
+    return [crop(image, box, s, size, pad) for s in scales]
 
 
 def eye_aspect_ratio(points: npt.NDArray[np.float32]) -> float:

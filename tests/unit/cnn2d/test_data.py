@@ -15,16 +15,18 @@ from cnn2d.augment import (
     warm_shift,
 )
 from cnn2d.data import CONTEXT_SCALE, CONTEXT_SIZE, context_box, cut_like, framed_box
-from cnn2d.model import CROP_SIZE, SCALES, preprocess
+from cnn2d.model import CROP_SIZE, PAD, SCALES, preprocess
 from liveness.types import Box
 from liveness.vision import face as facelib
 
 
 @pytest.mark.parametrize("box", [Box(180.0, 150.0, 330.0, 310.0), Box(10.0, 5.0, 150.0, 160.0)])
 def test_crops_from_the_context_match_crops_from_the_frame(astronaut: np.ndarray, box: Box) -> None:
-    """Including a box at the frame's corner, where both must show the same black out-of-frame border."""
-    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE)
-    from_context = np.stack(facelib.crops(context, context_box(box), SCALES, CROP_SIZE)).astype(np.float32)
+    """Including a box at the frame's corner, where both must show the same out-of-frame border."""
+    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE, PAD)
+    from_context = np.stack(facelib.crops(context, context_box(box), SCALES, CROP_SIZE, PAD)).astype(
+        np.float32
+    )
     from_frame = preprocess(astronaut, box)
     assert np.abs(from_context - from_frame).mean() < 4.0  # resampled twice vs once, grey levels
 
@@ -112,20 +114,20 @@ def test_counter_cast_warms_prints_and_cools_live_faces(astronaut: np.ndarray) -
     assert red_minus_blue(warm_shift(context, 0.0)) == red_minus_blue(context)
 
 
-def test_frame_cut_blackens_beyond_an_edge_and_keeps_the_face(astronaut: np.ndarray) -> None:
+def test_frame_cut_fills_beyond_an_edge_as_crop_pads_and_keeps_the_face(astronaut: np.ndarray) -> None:
     box = Box(180.0, 150.0, 330.0, 310.0)
-    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE)
+    context = facelib.crop(astronaut, box, CONTEXT_SCALE, CONTEXT_SIZE, PAD)
     cb = context_box(box)
     side = max(cb.width, cb.height)
     for seed in range(5):
         out = frame_cut(context, cb, np.random.default_rng(seed), (0.5, 0.6))
         assert out.shape == context.shape and out.dtype == np.uint8
-        # the face box (0.5 box sides from its centre) is never cut; something beyond it is black
+        # the face box (0.5 box sides from its centre) is never touched; something beyond it is
         inner = (slice(int(cb.top) + 1, int(cb.bottom) - 1), slice(int(cb.left) + 1, int(cb.right) - 1))
         np.testing.assert_array_equal(out[inner], context[inner])
-        black = (out.max(axis=-1) == 0) & (context.max(axis=-1) > 0)
-        assert black.any()
-        rows, cols = np.nonzero(black)
+        changed = np.any(out != context, axis=-1)
+        assert changed.any()
+        rows, cols = np.nonzero(changed)
         dist = np.maximum(np.abs(cols + 0.5 - cb.center[0]), np.abs(rows + 0.5 - cb.center[1]))
         assert dist.min() >= 0.5 * side - 1
     # on in the recipe, for live and spoof faces alike: the label never changes

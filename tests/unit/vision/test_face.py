@@ -58,6 +58,21 @@ def test_crop_outside_the_frame_is_black() -> None:
     assert (out[:9, :9] == 0).all() and (out[15:35, 15:35] == 200).all()
 
 
+def test_crop_outside_the_frame_repeats_the_edge_with_edge_padding() -> None:
+    img = np.zeros((50, 50, 3), np.uint8)
+    img[:, :25] = 90  # left half 90, right half 0: the top-left corner pixel is 90
+    img[0, :25] = 150  # top row of the left half 150
+    out = face.crop(img, Box(0, 0, 20, 20), scale=2.0, size=40, pad="edge")  # window from -10 to 30
+    assert (out[:9, :9] == 150).all()  # above and left of the frame: the top-left pixel repeated
+    assert (out[12:30, :9] == 90).all()  # left of the frame: the left column repeated
+    assert (out[:9, 12:30] == 150).all()  # above the frame: the top row repeated
+
+
+def test_crop_refuses_an_unknown_padding() -> None:
+    with pytest.raises(ValueError, match="pad"):
+        face.crop(np.zeros((50, 50, 3), np.uint8), Box(0, 0, 20, 20), 2.0, 40, pad="mirror")
+
+
 def test_multi_scale_crops(astronaut: np.ndarray) -> None:
     box = Box(175, 76, 266, 167)
     outs = face.crops(astronaut, box, (1.1, 1.3, 1.5), 64)
