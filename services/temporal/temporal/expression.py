@@ -29,7 +29,7 @@ INPUT_NAME = "faces"
 def expression_input(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
     """The classifier's input for one face: grey, 48x48, values in [0, 1], shape (48, 48, 1)."""
     face = crop(image, box, CROP_SCALE, INPUT_SIZE)
-    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    grey = np.asarray(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     return normalise_grey(grey)
 
 

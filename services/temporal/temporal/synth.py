@@ -8,6 +8,7 @@ kinds the small replay-dev set lacks. Each returns the frames and where the stil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -64,12 +65,15 @@ def _bend(image: RGBImage, amount_px: float) -> RGBImage:
     u = (xs - w / 2.0) / (w / 2.0)
     map_y = ys + amount_px * (u**2 - 0.33) * (ys - h / 2.0) / (h / 2.0)
     map_x = xs * (1.0 + 0.02 * amount_px / max(w, 1) * (1.0 - u**2))
-    return cv2.remap(
-        image,
-        map_x.astype(np.float32),
-        map_y.astype(np.float32),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REFLECT,
+    return cast(
+        RGBImage,
+        cv2.remap(
+            image,
+            map_x.astype(np.float32),
+            map_y.astype(np.float32),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT,
+        ),
     )
 
 
@@ -92,8 +96,8 @@ def _screen_look(image: RGBImage, field: npt.NDArray[np.float32], rng: np.random
     cast = rng.uniform(0.85, 1.15, size=3).astype(np.float32)
     out = image.astype(np.float32) * field[:, :, None] * cast
     out = 25.0 + out * (230.0 / 255.0)
-    out = cv2.GaussianBlur(out, (3, 3), rng.uniform(0.3, 0.9))
-    return np.clip(out, 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(out, (3, 3), rng.uniform(0.3, 0.9))
+    return np.clip(blurred, 0, 255).astype(np.uint8)
 
 
 def make_sequence(
@@ -124,8 +128,11 @@ def make_sequence(
         t = i / max(n_frames - 1, 1)
         sheet = _bend(source, bend_px * np.sin(np.pi * (0.3 + t))) if kind == "warp" else source
         homography = _plane_homography(rng, w, h, t, motion)
-        frame = cv2.warpPerspective(
-            sheet, homography, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        frame = cast(
+            RGBImage,
+            cv2.warpPerspective(
+                sheet, homography, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            ),
         )
         if kind == "screen":
             # Refresh flicker: the display's brightness changes a little from frame to frame.
