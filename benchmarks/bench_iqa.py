@@ -371,32 +371,26 @@ def _seed_log_spectrum(image: np.ndarray) -> np.ndarray:
     return 20 * np.log(cv2.magnitude(f[:, :, 0], f[:, :, 1]))
 
 
-def _seed_jpeg_quality(arr: np.ndarray) -> float:
-    """The BIQI gist's JPEG score: blockiness, activity and zero crossings, signs taken element by element."""
+def _seed_jpeg_direction(arr: np.ndarray) -> tuple[float, float, float]:
+    """Blockiness, activity and zero-crossing rate along rows, the signs taken element by element."""
     m, n = arr.shape
-    arr = arr.astype(np.float64)
-    d_h = arr[:, 1:] - arr[:, : n - 1]
+    d = arr[:, 1:] - arr[:, : n - 1]
     cols = np.zeros((m, n // 8 - 1))
     for i in range(1, n // 8 - 1):
-        cols[:, i] = d_h[:, i * 8 - 1]
-    b_h = np.abs(cols).mean()
-    a_h = (8.0 * np.abs(d_h).mean() - b_h) / 7.0
-    sign_h = np.zeros(d_h.shape)
-    for i in range(d_h.shape[0]):
-        for j in range(d_h.shape[1]):
-            sign_h[i, j] = 1 if d_h[i, j] > 0 else (0 if d_h[i, j] == 0 else -1)
-    z_h = (sign_h[:, : n - 2] * sign_h[:, 1:] < 0).mean()
-    d_v = arr[1:, :] - arr[: m - 1, :]
-    rows = np.zeros((m // 8 - 1, n))
-    for i in range(1, m // 8 - 1):
-        rows[i, :] = d_v[i * 8 - 1, :]
-    b_v = np.abs(rows).mean()
-    a_v = (8.0 * np.abs(d_v).mean() - b_v) / 7.0
-    sign_v = np.zeros(d_v.shape)
-    for i in range(d_v.shape[0]):
-        for j in range(d_v.shape[1]):
-            sign_v[i, j] = 1 if d_v[i, j] > 0 else (0 if d_v[i, j] == 0 else -1)
-    z_v = (sign_v[: m - 2, :] * sign_v[1:, :] < 0).mean()
+        cols[:, i] = d[:, i * 8 - 1]
+    b = np.abs(cols).mean()
+    a = (8.0 * np.abs(d).mean() - b) / 7.0
+    sign = np.zeros(d.shape)
+    for i in range(d.shape[0]):
+        for j in range(d.shape[1]):
+            sign[i, j] = 1 if d[i, j] > 0 else (0 if d[i, j] == 0 else -1)
+    return float(b), float(a), float((sign[:, : n - 2] * sign[:, 1:] < 0).mean())
+
+
+def _seed_jpeg_quality(arr: np.ndarray) -> float:
+    """The BIQI gist's JPEG score: the row measures of the image and of its transpose (its columns)."""
+    grey = arr.astype(np.float64)
+    (b_h, a_h, z_h), (b_v, a_v, z_v) = _seed_jpeg_direction(grey), _seed_jpeg_direction(grey.T)
     b, a, z = (b_h + b_v) / 2, (a_h + a_v) / 2, (z_h + z_v) / 2
     score = (
         -927.4240 + 850.8986 * complex(b) ** 0.02354451 * complex(a) ** 0.01287548 * complex(z) ** -0.0341479
