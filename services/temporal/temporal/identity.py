@@ -54,6 +54,11 @@ class IdentityChecker:
         self._encode = encoder
         self.tolerance = tolerance
 
+    def warmup(self) -> None:
+        """Encode one synthetic face, so the encoder's import and model load (about 0.9 s for
+        face_recognition) happen at start-up instead of on the first clip."""
+        self._encode(np.zeros((64, 64, 3), np.uint8), Box(8.0, 8.0, 56.0, 56.0))
+
     def check(
         self,
         images: Sequence[RGBImage],

@@ -140,13 +140,16 @@ class TemporalModel:
         return self._info
 
     def warmup(self) -> None:
-        """One pass of both networks on synthetic input, and load the dlib landmark model."""
+        """One pass of both networks on synthetic input, load the dlib landmark model and, when identity
+        checks are on, the face encoder."""
         from temporal.expression import INPUT_SIZE
         from temporal.sequence import CROP_SIZE
 
         self._sequence.predict(np.zeros((1, SEQ_LEN, CROP_SIZE, CROP_SIZE, 3), np.float32))
         self._expression.predict(np.zeros((1, INPUT_SIZE, INPUT_SIZE, 1), np.float32))
         facelib.load()
+        if self.settings.identity_frames:
+            self._identity.warmup()
 
     def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
         """Score the clip; see the module docstring for the cues and how they combine."""

@@ -165,3 +165,20 @@ def test_settings_from_env(tiny_sequence_onnx: Path) -> None:
     ):
         with pytest.raises(ValueError):
             TemporalSettings.from_env(env)
+
+
+@pytest.mark.parametrize("identity_frames, encoded", [(2, 1), (0, 0)])
+def test_warmup_loads_the_face_encoder_only_when_identity_checks_are_on(
+    tiny_sequence_onnx: Path, tiny_expression_onnx: Path, identity_frames: int, encoded: int
+) -> None:
+    calls: list[tuple[int, ...]] = []
+
+    def counting(image: np.ndarray, box: Box) -> np.ndarray:
+        calls.append(image.shape)
+        return np.zeros(128)
+
+    settings = TemporalSettings(
+        model_path=tiny_sequence_onnx, expression_path=tiny_expression_onnx, identity_frames=identity_frames
+    )
+    TemporalModel(settings, encoder=counting).warmup()
+    assert len(calls) == encoded
