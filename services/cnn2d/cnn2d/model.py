@@ -18,7 +18,7 @@ import numpy.typing as npt
 from liveness.onnx import load_session
 from liveness.runtime.config import env_value
 from liveness.types import Box, CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
-from liveness.vision.face import crops
+from liveness.vision.face import PADDING, crops
 
 NAME = "cnn2d"
 SCALES: tuple[float, ...] = (1.1, 1.3, 1.5)
@@ -92,6 +92,10 @@ class Cnn2dModel:
         self._scales = tuple(float(s) for s in meta.get("scales", ",".join(map(str, SCALES))).split(","))
         self._size = int(meta.get("crop_size", CROP_SIZE))
         self._pad = meta.get("pad", "black")
+        if self._pad not in PADDING:
+            raise ValueError(
+                f"{settings.model_path.name}: unknown crop padding {self._pad!r} in its metadata"
+            )
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or list(inputs[0].shape[1:]) != [len(self._scales), self._size, self._size, 3]:
             raise ValueError(

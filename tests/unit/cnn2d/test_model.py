@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,29 @@ def test_score_follows_the_box(brightness_model: Cnn2dModel, half_lit: np.ndarra
     spoof = brightness_model.check(_image(half_lit), [_obs(RIGHT)], CheckOptions())
     assert live.status is spoof.status is Status.OK
     assert live.score > 0.99 and spoof.score < 0.01
+
+
+def _with_pad(brightness_onnx: Path, tmp_path: Path, pad: str) -> Path:
+    import onnx
+
+    model = onnx.load(str(brightness_onnx))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "pad", pad
+    path = tmp_path / f"pad-{pad}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_crop_padding_comes_from_the_model_metadata(brightness_onnx: Path, tmp_path: Path) -> None:
+    """A face at a bright frame's corner: black padding darkens its crops, edge padding keeps them bright."""
+    bright = np.full((200, 300, 3), 200, np.uint8)
+    corner = [_obs(Box(-20.0, -20.0, 40.0, 40.0))]  # about 60 % of every crop lies outside the frame
+    black = Cnn2dModel(Cnn2dSettings(model_path=brightness_onnx))  # no "pad" key: trained with black
+    edge = Cnn2dModel(Cnn2dSettings(model_path=_with_pad(brightness_onnx, tmp_path, "edge")))
+    assert black.check(_image(bright), corner, CheckOptions()).score < 0.01
+    assert edge.check(_image(bright), corner, CheckOptions()).score > 0.99
+    with pytest.raises(ValueError, match="padding"):
+        Cnn2dModel(Cnn2dSettings(model_path=_with_pad(brightness_onnx, tmp_path, "mirror")))
 
 
 @pytest.mark.parametrize(
