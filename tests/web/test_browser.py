@@ -140,4 +140,8 @@ def test_capture_page_against_the_real_local_stack(browser: Any, real_web_url: s
     """`liveness web` starting its own stack (the packaged gateway config and its trained tests)."""
     decision, statuses = capture(browser, real_web_url)
     configured = {t.name for t in gateway_config.load(None).tests}
-    assert statuses == dict.fromkeys(configured, "ok")
+    expected = dict.fromkeys(configured, "ok")
+    # The fake camera plays one still photo: the head never turns, so voxel3d has no 3-D structure to
+    # measure and says so (LOW_QUALITY) instead of guessing; every other test scores the clip.
+    expected["voxel3d"] = "low_quality"
+    assert statuses == expected
