@@ -114,8 +114,9 @@ class Cnn2dModel:
             needs_face=True,
             model_card=(
                 f"Multi-scale face-crop CNN (MS-FANS style): crops at scales {self._scales} of the face "
-                f"box, {self._size}px, one CNN stream per scale, LSTM scale fusion; research-grade, "
-                "trained on NUAA and replay-dev only."
+                f"box, {self._size}px, one CNN stream per scale, LSTM scale fusion"
+                + (", averaged with the crops' mirror image" if meta.get("mirror_average") == "true" else "")
+                + "; research-grade, trained on NUAA and replay-dev only."
             ),
         )
 

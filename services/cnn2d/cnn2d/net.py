@@ -171,17 +171,23 @@ def build(
     return train_model, infer_model
 
 
-def average(models: list[keras.Model], input_name: str = "crops") -> keras.Model:
-    """One inference model whose softmax is the mean of `models`' softmaxes (a seed ensemble).
+def average(models: list[keras.Model], input_name: str = "crops", mirror: bool = True) -> keras.Model:
+    """One inference model whose softmax is the mean of `models`' softmaxes (a seed ensemble), each also
+    applied to the mirror image of the crops when `mirror` (test-time flip averaging).
 
     Networks trained from different seeds err on different faces of a held-out subject; their mean varies
-    less than any one of them. One graph, so serving stays one ONNX run per batch of faces.
+    less than any one of them. Training flips faces at random, so a network's answer for a face and for its
+    mirror image are two views of the same evidence; averaging them scores every face the same as its
+    mirror image. One graph, so serving stays one ONNX run per batch of faces.
     """
-    if len(models) == 1:
+    if len(models) == 1 and not mirror:
         return models[0]
     inputs = keras.Input(models[0].input_shape[1:], name=input_name)
-    outs = []
+    views = [inputs]
+    if mirror:  # (batch, scales, height, width, channels): reverse the width axis
+        views.append(layers.Lambda(lambda t: keras.ops.flip(t, axis=3), name="mirror")(inputs))
+    outs: list[keras.KerasTensor] = []
     for i, m in enumerate(models):
         m.name = f"member{i}"  # nested models need unique names
-        outs.append(m(inputs))
+        outs.extend(m(view) for view in views)
     return keras.Model(inputs, layers.Average(name="mean")(outs), name="cnn2d")

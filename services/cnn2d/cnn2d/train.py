@@ -10,7 +10,8 @@
    one decision per replay-dev clip).
 
 Every model is `--members` networks trained from seeds seed, seed + 1, ... and served as one graph that
-averages their softmaxes: single networks of this recipe differ by points of ACER on a held-out fold.
+averages their softmaxes: single networks of this recipe differ by points of ACER on a held-out fold. With
+`--mirror` (the default) the graph also averages each network's answer for the mirror image of the crops.
 
 `metrics.json` (quoted by MODEL_CARD.md) is rewritten after every stage. The recipe has a fixed length (no
 early stopping on validation data) and fixed seeds.
@@ -42,7 +43,7 @@ from liveness.types import Box
 
 log = logging.getLogger(__name__)
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
@@ -50,6 +51,8 @@ EMA = 0.0
 """Momentum of the weight average the recipe returns (0 = the last step's weights); see train_model."""
 MEMBERS = 3
 """Networks per model, trained from seeds seed, seed + 1, ...; the served graph averages their softmaxes."""
+MIRROR = True
+"""Whether the served graph also averages each network over the crops' mirror image (cnn2d.net.average)."""
 
 
 def _tf(threads: int) -> Any:
@@ -161,6 +164,7 @@ def train_members(
     desc: str,
     net: NetSettings | None = None,
     ema: float = 0.0,
+    mirror: bool = MIRROR,
 ) -> Any:
     """`members` networks from seeds seed, seed + 1, ... on the same faces, as one averaging model."""
     from cnn2d.net import average
@@ -169,7 +173,7 @@ def train_members(
         train_model(crops, epochs, batch_size, seed + k, aug, f"{desc} member {k + 1}/{members}", net, ema)
         for k in range(members)
     ]
-    return average(models, input_name=INPUT_NAME)
+    return average(models, input_name=INPUT_NAME, mirror=mirror)
 
 
 def predict(model: Any, inputs: npt.NDArray[np.uint8], batch_size: int = 256) -> npt.NDArray[np.float64]:
@@ -239,6 +243,7 @@ def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[st
         "output": "softmax [P(spoof), P(live)]",
         "crop": "liveness.vision.face.crops around the HOG box",
         "pad": PAD,
+        "mirror_average": str(any(layer.name == "mirror" for layer in model.layers)).lower(),
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
@@ -281,6 +286,7 @@ RECIPE_KEYS = (
     "net",
     "ema",
     "members",
+    "mirror",
     "replay_repeat",
     "train_on_replay_dev",
 )
@@ -383,6 +389,12 @@ def _fold_summary(
     show_default=True,
     help="Networks per model (seeds seed, seed + 1, ...), averaged in one graph.",
 )
+@click.option(
+    "--mirror/--no-mirror",
+    default=MIRROR,
+    show_default=True,
+    help="Average every network over the mirror image of the crops too (in the exported graph).",
+)
 @click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
 def cli(
     data: Path,
@@ -398,6 +410,7 @@ def cli(
     fold_only: int | None,
     merge_folds: bool,
     members: int,
+    mirror: bool,
     threads: int,
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
@@ -419,6 +432,7 @@ def cli(
         "net": asdict(net),
         "ema": EMA,
         "members": members,
+        "mirror": mirror,
         "nuaa_faces": len(nuaa_crops),
         "replay_dev_faces": len(replay),
         "train_on_replay_dev": use_replay,
@@ -444,7 +458,7 @@ def cli(
     if final:
         t0 = time.perf_counter()
         train_set = _training_set(nuaa_crops, replay if use_replay else None, replay_repeat)
-        model = train_members(train_set, members, epochs, batch_size, seed, aug, "final", net, EMA)
+        model = train_members(train_set, members, epochs, batch_size, seed, aug, "final", net, EMA, mirror)
         report["final_train_s"] = time.perf_counter() - t0
         # On data it was trained on when --replay: a sanity check, not a validation figure.
         report["replay_dev_final_model"] = replay_report(predict(model, replay.inputs), replay)
@@ -477,7 +491,7 @@ def cli(
                 nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
             )
             desc = f"fold {i + 1}/{folds}"
-            model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA)
+            model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
             val = nuaa_crops.take(val_mask)
             row: dict[str, Any] = {
                 "fold": i,

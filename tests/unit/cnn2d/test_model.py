@@ -145,3 +145,16 @@ def test_committed_artifact_loads_fast_and_scores_a_detected_face(astronaut: np.
     assert load_s < 3.0
     result = model.check(_image(astronaut), facelib.observe_media(_image(astronaut)), CheckOptions())
     assert result.status is Status.OK and 0.0 <= result.score <= 1.0
+
+
+def test_committed_artifact_scores_a_face_and_its_mirror_image_alike(astronaut: np.ndarray) -> None:
+    """The served graph averages every network over the crops and their mirror image (cnn2d.net.average)."""
+    settings = Cnn2dSettings()
+    if not settings.model_path.is_file():
+        pytest.skip("services/cnn2d/models/cnn2d.onnx not trained yet")
+    model = Cnn2dModel(settings)
+    box = facelib.observe(astronaut).face.box  # type: ignore[union-attr]
+    crops = preprocess(astronaut, box)[None]
+    mirrored = np.ascontiguousarray(crops[:, :, :, ::-1])
+    assert "mirror image" in model.info.model_card
+    np.testing.assert_allclose(model.score_faces(mirrored), model.score_faces(crops), atol=1e-5)

@@ -86,8 +86,36 @@ def test_seed_ensemble_is_the_mean_of_its_members_and_exports(tmp_path: Path) ->
     x = np.random.default_rng(2).uniform(0, 255, (3, len(SCALES), CROP_SIZE, CROP_SIZE, 3)).astype(np.float32)
     each = [m(x, training=False).numpy() for m in members]  # type: ignore[operator]
     assert np.abs(each[0] - each[1]).max() > 1e-3  # the members differ, so the mean is a real check
-    ensemble = average(members, input_name=INPUT_NAME)  # type: ignore[arg-type]
+    ensemble = average(members, input_name=INPUT_NAME, mirror=False)  # type: ignore[arg-type]
     report = export_onnx(ensemble, tmp_path / "cnn2d.onnx", x.astype(np.uint8))
     assert float(report["max_abs_diff"]) <= 1e-4
+    assert report["metadata"]["mirror_average"] == "false"  # type: ignore[index]
     onnx_out = ort.InferenceSession(str(tmp_path / "cnn2d.onnx")).run(None, {INPUT_NAME: x})[0]
     np.testing.assert_allclose(onnx_out, (each[0] + each[1]) / 2.0, atol=1e-4)
+
+
+def test_mirror_average_scores_a_face_and_its_mirror_image_alike(tmp_path: Path) -> None:
+    import keras
+
+    from cnn2d.net import average
+    from cnn2d.train import export_onnx
+
+    # An untrained network answers nearly the same for any input, so the second member is a linear
+    # read-out of every pixel, whose answer changes when the image is mirrored.
+    shape = (len(SCALES), CROP_SIZE, CROP_SIZE, 3)
+    init = keras.initializers.RandomNormal(stddev=2e-5, seed=6)
+    readout = keras.layers.Dense(2, "softmax", kernel_initializer=init)
+    linear = keras.Sequential([keras.Input(shape), keras.layers.Flatten(), readout])
+    members = [_perturbed_network(4), linear]
+    x = np.random.default_rng(3).uniform(0, 255, (3, *shape)).astype(np.float32)
+    mirrored = np.ascontiguousarray(x[:, :, :, ::-1])  # (batch, scales, height, width, channels)
+    each = [m(v, training=False).numpy() for m in members for v in (x, mirrored)]  # type: ignore[operator]
+    assert np.abs(each[2] - each[3]).max() > 1e-2  # one member alone tells a face from its mirror image
+    ensemble = average(members, input_name=INPUT_NAME)  # type: ignore[arg-type]  # mirror is the default
+    report = export_onnx(ensemble, tmp_path / "cnn2d.onnx", x.astype(np.uint8))
+    assert float(report["max_abs_diff"]) <= 1e-4
+    assert report["metadata"]["mirror_average"] == "true"  # type: ignore[index]
+    session = ort.InferenceSession(str(tmp_path / "cnn2d.onnx"))
+    onnx_out = session.run(None, {INPUT_NAME: x})[0]
+    np.testing.assert_allclose(onnx_out, np.mean(each, axis=0), atol=1e-4)
+    np.testing.assert_allclose(session.run(None, {INPUT_NAME: mirrored})[0], onnx_out, atol=1e-5)
