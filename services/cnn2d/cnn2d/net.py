@@ -171,6 +171,10 @@ def build(
     return train_model, infer_model
 
 
+MIRROR_LAYER = "mirror"
+"""Name of the layer that reverses the width axis in `average`'s graph (export reads it from there)."""
+
+
 def average(models: list[keras.Model], input_name: str = "crops", mirror: bool = True) -> keras.Model:
     """One inference model whose softmax is the mean of `models`' softmaxes (a seed ensemble), each also
     applied to the mirror image of the crops when `mirror` (test-time flip averaging).
@@ -185,7 +189,7 @@ def average(models: list[keras.Model], input_name: str = "crops", mirror: bool =
     inputs = keras.Input(models[0].input_shape[1:], name=input_name)
     views = [inputs]
     if mirror:  # (batch, scales, height, width, channels): reverse the width axis
-        views.append(layers.Lambda(lambda t: keras.ops.flip(t, axis=3), name="mirror")(inputs))
+        views.append(layers.Lambda(lambda t: keras.ops.flip(t, axis=3), name=MIRROR_LAYER)(inputs))
     outs: list[keras.KerasTensor] = []
     for i, m in enumerate(models):
         m.name = f"member{i}"  # nested models need unique names

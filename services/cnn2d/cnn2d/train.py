@@ -36,7 +36,7 @@ import numpy.typing as npt
 from cnn2d.augment import AugmentSettings, augment_face
 from cnn2d.data import Crops, cached
 from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, PAD, SCALES
-from cnn2d.net import NetSettings
+from cnn2d.net import MIRROR_LAYER, NetSettings
 from liveness import metrics
 from liveness.data.samples import nuaa, stratified_subject_folds
 from liveness.types import Box
@@ -243,7 +243,7 @@ def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[st
         "output": "softmax [P(spoof), P(live)]",
         "crop": "liveness.vision.face.crops around the HOG box",
         "pad": PAD,
-        "mirror_average": str(any(layer.name == "mirror" for layer in model.layers)).lower(),
+        "mirror_average": str(any(layer.name == MIRROR_LAYER for layer in model.layers)).lower(),
     }
     for key, value in meta.items():
         entry = proto.metadata_props.add()
