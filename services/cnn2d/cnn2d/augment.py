@@ -3,8 +3,9 @@
 Everything runs on the CONTEXT_SIZE context crop before the scales are cut, so an artefact covers every scale
 the way a real screen or print covers the whole scene. Synthetic attacks turn a live face into a spoof:
 moire interference, a screen look (compressed contrast, colour cast, pixel grid, glare) and a dark bezel
-around the face, the cues of a phone replay that NUAA's prints do not show (off in the committed recipe,
-see AugmentSettings.synthetic_attack).
+around the face, the cues of a phone replay that NUAA's prints do not show (15 % of live faces in the
+recipe, see AugmentSettings.synthetic_attack). A frame cut ends the frame near the face for live
+and spoof faces alike, so that a crop running past the frame carries no label.
 """
 
 from __future__ import annotations
@@ -33,11 +34,15 @@ class AugmentSettings:
     blur: float = 0.25
     jpeg: float = 0.4
     noise: float = 0.25
-    synthetic_attack: float = 0.0
-    """Fraction of live faces turned into a synthetic replay (label spoof). Off in the recipe: at 0.15 the
-    model learnt "low contrast / soft = spoof" and rejected a dim, soft live NUAA subject (0004: 24 % of its
-    live faces at 0.15, 2 % at 0) without making a held-out replay-dev person's replay detectable."""
-    attack_cues: tuple[float, float, float] = (0.7, 0.6, 0.4)  # moire, screen look, bezel (synthetic_attack)
+    synthetic_attack: float = 0.15
+    """Fraction of live faces turned into a synthetic replay (label spoof). Since 1.2.0, with frame_cut: alone
+    (1.0.0 and before) the model learnt "low contrast / soft = spoof" from them and rejected a dim, soft live
+    NUAA subject (0004: 24 % of its live faces at 0.15, 2 % at 0); with frame_cut the 3-network ensemble
+    rejects 1.8 % of them (MODEL_CARD.md, "Frame cut with synthetic replays")."""
+    attack_cues: tuple[float, float, float] = (0.7, 0.6, 0.4)
+    """Odds of moire, screen look and bezel in a synthetic replay. The bezel darkens the surround to 0-25 %
+    of its brightness, next to frame_cut's black beyond a frame's end that carries no label; without it,
+    held-out replay-dev and NUAA fold 3 both did worse (MODEL_CARD.md, "Frame cut with synthetic replays")."""
     saturation: tuple[float, float] = (0.6, 1.4)
     contrast: tuple[float, float] = (0.7, 1.3)
     brightness: float = 0.12  # +- shift on [0, 1]
@@ -54,14 +59,14 @@ class AugmentSettings:
     grey: float = 0.0
     """Probability of dropping colour (grey RGB), so texture cues are learnt beside colour ones (off in the
     recipe, see counter_cast)."""
-    frame_cut: float = 0.0
+    frame_cut: float = 0.8
     """Probability of a frame edge near the face: beyond a random line on one or more sides of the box the
     context is filled as a crop is filled beyond the frame (`cnn2d.model.PAD`), as where a close-up's crops
     run past the frame. Live and spoof alike, so the frame's end carries no label: replay-dev's close-up live
     selfies reach it (tranvanluyt: 12 % of the 1.5 crop, on 98 % of faces) while its screen replays and
-    NUAA's faces do not, and a model learns "frame end = live" from that. Off in the recipe (MODEL_CARD.md,
-    "Frame edges": it did not win back a held-out replay-dev clip without costing another one or NUAA
-    accuracy). Draws random numbers only when on."""
+    NUAA's faces do not, and a model learns "frame end = live" from that. On since 1.2.0, together with
+    synthetic replays (MODEL_CARD.md, "Frame edges" and "Frame cut with synthetic replays"). Draws random
+    numbers only when on."""
     frame_cut_range: tuple[float, float] = (0.35, 0.75)  # edge distance from the box centre, in box sides
 
 

@@ -43,7 +43,7 @@ from liveness.types import Box
 
 log = logging.getLogger(__name__)
 
-VERSION = "1.1.0"
+VERSION = "1.2.0"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
@@ -60,8 +60,15 @@ def _tf(threads: int) -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran something in this process (a notebook, a test session)
+        log.warning(
+            "TensorFlow is already initialised in this process: --threads %d not applied (intra-op threads: %d)",
+            threads,
+            tf.config.threading.get_intra_op_parallelism_threads(),
+        )
     return tf
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cnn2d.augment import AugmentSettings
 from cnn2d.model import CROP_SIZE, SCALES, Cnn2dModel, Cnn2dSettings, preprocess
 from liveness.types import Box, CheckOptions, Face, FaceObservation, Media, Status
 from liveness.vision import face as facelib
@@ -158,3 +161,19 @@ def test_committed_artifact_scores_a_face_and_its_mirror_image_alike(astronaut: 
     mirrored = np.ascontiguousarray(crops[:, :, :, ::-1])
     assert "mirror image" in model.info.model_card
     np.testing.assert_allclose(model.score_faces(mirrored), model.score_faces(crops), atol=1e-5)
+
+
+def test_committed_artifact_was_trained_with_the_recipes_augmentation() -> None:
+    """`liveness train cnn2d` with its defaults reproduces the served model: its metrics.json records the
+    augmentation it was trained with, which must be AugmentSettings' defaults, and the same version."""
+    settings = Cnn2dSettings()
+    metrics_path = settings.model_path.with_name("metrics.json")
+    if not (settings.model_path.is_file() and metrics_path.is_file()):
+        pytest.skip("services/cnn2d/models/ not trained yet")
+    report = json.loads(metrics_path.read_text())
+    assert report["augment"] == json.loads(json.dumps(asdict(AugmentSettings())))
+    assert (
+        Cnn2dModel(settings).info.version.split("+")[0]
+        == report["version"]
+        == report["onnx"]["metadata"]["version"]
+    )
