@@ -22,6 +22,9 @@ from cnn2d.model import PAD
 from liveness.types import Box, RGBImage
 from liveness.vision.face import PADDING, crops
 
+ATTACK_CUES: tuple[float, float, float] = (0.7, 0.6, 0.4)
+"""Odds of moire, screen look and bezel in a synthetic replay (the recipe's and `synthetic_attack`'s)."""
+
 
 @dataclass(frozen=True, slots=True)
 class AugmentSettings:
@@ -39,7 +42,7 @@ class AugmentSettings:
     (1.0.0 and before) the model learnt "low contrast / soft = spoof" from them and rejected a dim, soft live
     NUAA subject (0004: 24 % of its live faces at 0.15, 2 % at 0); with frame_cut the 3-network ensemble
     rejects 1.8 % of them (MODEL_CARD.md, "Frame cut with synthetic replays")."""
-    attack_cues: tuple[float, float, float] = (0.7, 0.6, 0.4)
+    attack_cues: tuple[float, float, float] = ATTACK_CUES
     """Odds of moire, screen look and bezel in a synthetic replay. The bezel darkens the surround to 0-25 %
     of its brightness, next to frame_cut's black beyond a frame's end that carries no label; without it,
     held-out replay-dev and NUAA fold 3 both did worse (MODEL_CARD.md, "Frame cut with synthetic replays")."""
@@ -198,7 +201,7 @@ def synthetic_attack(
     image: RGBImage,
     box: Box,
     rng: np.random.Generator,
-    cue_odds: tuple[float, float, float] = (0.7, 0.6, 0.4),
+    cue_odds: tuple[float, float, float] = ATTACK_CUES,
 ) -> RGBImage:
     """A live face made to look replayed on a screen; at least one cue, usually several.
 

@@ -65,7 +65,7 @@ def _tf(threads: int) -> Any:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already ran something in this process (a notebook, a test session)
         log.warning(
-            "TensorFlow is already initialised in this process: --threads %d not applied (intra-op threads: %d)",
+            "TensorFlow already initialised in this process: --threads %d not applied (intra-op threads %d)",
             threads,
             tf.config.threading.get_intra_op_parallelism_threads(),
         )
