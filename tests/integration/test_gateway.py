@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
+import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +19,7 @@ import pytest
 from gateway.config import Endpoint, GatewayConfig, Thresholds
 from gateway.servicer import GatewayApp
 from liveness.client import GatewayClient, clip_media, image_media
+from liveness.runtime import logging as jsonlog
 from liveness.runtime import server
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
@@ -70,6 +74,25 @@ async def test_fan_out_and_fusion(astronaut_jpeg: bytes) -> None:
     by = results(reply)
     assert by["iqa"].fused and by["cnn2d"].fused and by["cnn2d"].weight == 3
     assert reply.elapsed_ms > 0
+
+
+async def test_one_access_line_per_evaluate_carries_the_decision(astronaut_jpeg: bytes) -> None:
+    """The gateway's outcome rides on the interceptor's access line: one line per request, not two."""
+    stream = io.StringIO()
+    jsonlog.configure("gateway", "INFO", stream)
+    try:
+        a, b = DoubleModel("iqa", score=0.9), DoubleModel("cnn2d", score=0.2)
+        async with gateway([a, b]) as address, GatewayClient(address) as client:
+            await client.evaluate(image_media(astronaut_jpeg), request_id="trace-7")
+    finally:
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    mine = [e for e in lines if e.get("request_id") == "trace-7" and e.get("rpc", "").endswith("/Evaluate")]
+    assert len(mine) == 1, mine
+    line = mine[0]
+    assert line["msg"] == "rpc done" and line["status"] == "OK" and line["decision"] == "UNCERTAIN"
+    assert line["score"] == pytest.approx(0.55) and line["degraded"] is False and line["session"] is False
+    assert line["tests"] == "iqa=STATUS_OK,cnn2d=STATUS_OK" and line["latency_ms"] > 0
 
 
 async def test_hanging_test_still_answers_within_budget(astronaut_jpeg: bytes) -> None:

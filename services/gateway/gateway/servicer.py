@@ -30,13 +30,13 @@ from liveness.client import open_channel
 from liveness.errors import FailedPrecondition, InvalidInput, Overloaded
 from liveness.runtime import convert
 from liveness.runtime.interceptors import REQUEST_ID_KEY
-from liveness.runtime.logging import request_id_var
+from liveness.runtime.logging import annotate, request_id_var
 from liveness.security import current_key_id
 from liveness.types import ActionResult, Box, FaceObservation, Media, Status, TestInfo
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
 from liveness.vision import face
-from liveness.vision.decode import MediaLimits, probe_image
+from liveness.vision.decode import MediaLimits
 
 log = logging.getLogger("gateway")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Liveness"].full_name
@@ -174,9 +174,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         if self._sessions is None:
             raise FailedPrecondition("sessions are not enabled on this gateway")
         session = self._sessions.create(owner=current_key_id.get())
-        log.info(
-            "session created", extra={"actions": len(session.challenge), "flash_steps": len(session.flash)}
-        )
+        annotate(session_actions=len(session.challenge), session_flash_steps=len(session.flash))
         return pb.CreateSessionResponse(
             session_id=session.token,
             nonce=session.nonce,
@@ -217,8 +215,13 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             budget_s = min(budget_s, client_left)
         deadline = start + budget_s - self._config.margin_ms / 1000.0
         loop = asyncio.get_running_loop()
-        if self._small_image(request):
-            media = self._validate(request)
+        # A small image is decoded here on the event loop: that costs less than handing it to a worker thread
+        # and waking the loop again. Its size comes from the header alone, so a big image, and every clip, is
+        # decoded in the executor and the loop never stalls.
+        small = convert.decode_small_media(request.media, self._limits, INLINE_DECODE_MAX_PIXELS)
+        if small is not None:
+            media = small
+            self._validate_options(request)
         else:
             validation = loop.run_in_executor(self._executor, self._validate, request)
             try:
@@ -327,16 +330,12 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             face_status=convert.status_to_proto(face_status) if face_status else pb.STATUS_UNSPECIFIED,
             session=session_result,
         )
-        log.info(
-            "evaluated",
-            extra={
-                "decision": decision.name,
-                "session": session is not None,
-                "score": round(fused.score, 4),
-                "degraded": fused.degraded,
-                "latency_ms": round(response.elapsed_ms, 1),
-                "tests": ",".join(f"{ep.name}={pb.Status.Name(a.status)}" for ep, a in results),
-            },
+        annotate(
+            decision=decision.name,
+            session=session is not None,
+            score=round(fused.score, 4),
+            degraded=fused.degraded,
+            tests=",".join(f"{ep.name}={pb.Status.Name(a.status)}" for ep, a in results),
         )
         return response
 
@@ -367,29 +366,16 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             self._executor, check_flash, media.frames, media.timestamps_ms, box, schedule, minimum
         )
 
-    def _small_image(self, request: pb.EvaluateRequest) -> bool:
-        """Whether the request is one image small enough to decode on the event loop.
-
-        Below INLINE_DECODE_MAX_PIXELS a decode costs less than handing it to a worker thread and waking the
-        loop again (about 8 % of the gateway's CPU per request with a 96x96 image); anything bigger, and
-        every clip, is decoded in the executor so that the loop never stalls. The size comes from the
-        header alone; data that fails even that check is refused by _validate at the same low cost.
-        """
-        if request.media.WhichOneof("kind") != "image":
-            return False
-        try:
-            width, height = probe_image(request.media.image.data, self._limits)
-        except InvalidInput:
-            return True
-        return width * height <= INLINE_DECODE_MAX_PIXELS
-
     def _validate(self, request: pb.EvaluateRequest) -> Media:
         """Decode and check everything the client sent, so bad input fails here with INVALID_ARGUMENT."""
         media = convert.decode_media(request.media, self._limits)
+        self._validate_options(request)
+        return media
+
+    def _validate_options(self, request: pb.EvaluateRequest) -> None:
         convert.options_from_proto(
             request.challenge, request.reference, request.HasField("reference"), self._limits
         )
-        return media
 
     def _route(self, media: Media, chosen: int) -> tuple[list[_Plan], dict[str, pb.CheckResponse]]:
         """Which backend gets what: clips to clip tests, the chosen frame to image tests."""

@@ -15,12 +15,19 @@ from liveness.types import (
     Face,
     FaceObservation,
     Media,
+    RGBImage,
     Status,
     TestInfo,
     TestResult,
 )
 from liveness.v1 import liveness_pb2 as pb
-from liveness.vision.decode import MediaLimits, decode_frames, decode_image, probe_image
+from liveness.vision.decode import (
+    MediaLimits,
+    decode_frames,
+    decode_image,
+    decode_small_image,
+    probe_image,
+)
 
 
 def media_kind(media: pb.Media) -> str:
@@ -41,8 +48,7 @@ def clip_pairs(media: pb.Media) -> list[tuple[bytes, int]]:
 def decode_media(media: pb.Media, limits: MediaLimits, keep: Sequence[int] | None = None) -> Media:
     """Validate and decode request media; `keep` selects frame indexes of a clip (after validation)."""
     if media_kind(media) == "image":
-        image = decode_image(media.image.data, limits)
-        return Media(frames=(image,), timestamps_ms=(0,), is_clip=False)
+        return _image_media(decode_image(media.image.data, limits))
     pairs = clip_pairs(media)
     if not pairs:
         raise InvalidInput("clip: no frames")
@@ -62,6 +68,21 @@ def decode_media(media: pb.Media, limits: MediaLimits, keep: Sequence[int] | Non
                 )
         pairs = [pairs[i] for i in keep]
     return decode_frames(pairs, limits)
+
+
+def decode_small_media(media: pb.Media, limits: MediaLimits, max_pixels: int) -> Media | None:
+    """decode_media for a single image of at most `max_pixels` pixels; None for bigger images and clips.
+
+    Data that fails the header checks raises InvalidInput here, as decode_media would.
+    """
+    if media.WhichOneof("kind") != "image":
+        return None
+    image = decode_small_image(media.image.data, max_pixels, limits)
+    return None if image is None else _image_media(image)
+
+
+def _image_media(image: RGBImage) -> Media:
+    return Media(frames=(image,), timestamps_ms=(0,), is_clip=False)
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:

@@ -1,5 +1,7 @@
 """One server interceptor: request ids, JSON access logs, metrics, and exception -> status mapping.
 
+One access line per RPC ("rpc done"), with whatever the handler added through runtime.logging.annotate.
+
 Domain code raises liveness.errors types; they become their gRPC codes here (InvalidInput ->
 INVALID_ARGUMENT). Anything else is a bug: INTERNAL with a generic message, the traceback in the log.
 Refusals set the status instead of raising it (see refuse), so a refused request is freed at once.
@@ -17,7 +19,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from liveness.errors import LivenessError
-from liveness.runtime.logging import request_id_var
+from liveness.runtime.logging import access_fields_var, request_id_var
 from liveness.runtime.metrics import rpc_metrics
 
 log = logging.getLogger("liveness.rpc")
@@ -68,6 +70,7 @@ def _wrap(method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHan
     inner = handler.unary_unary
     deserialize = handler.request_deserializer
     quiet = service in PROBE_SERVICES
+    rpc_name = f"{service}/{method}"
 
     async def wrapper(raw: Any, context: grpc.aio.ServicerContext) -> Any:
         # Parsed here rather than by grpc, which answers UNKNOWN for bytes that are not the message.
@@ -79,6 +82,8 @@ def _wrap(method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHan
             return None
         rid = _metadata_request_id(context) or getattr(request, "request_id", "") or uuid.uuid4().hex
         token = request_id_var.set(rid[:128])
+        fields: dict[str, Any] = {}
+        fields_token = access_fields_var.set(fields)
         start = time.perf_counter()
         code = "OK"
         try:
@@ -102,11 +107,13 @@ def _wrap(method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHan
                     level,
                     "rpc done",
                     extra={
-                        "rpc": f"{service}/{method}",
+                        **fields,
+                        "rpc": rpc_name,
                         "status": code,
                         "latency_ms": round(elapsed * 1000.0, 2),
                     },
                 )
+            access_fields_var.reset(fields_token)
             request_id_var.reset(token)
         return None
 

@@ -1,6 +1,8 @@
 """Structured JSON log lines on stdout; the request id of the current call is added to every line.
 
 Never pass image bytes, crops, embeddings or landmarks to a log call: only ids, sizes, statuses and timings.
+Each RPC gets one access line (runtime.interceptors); a handler adds its own outcome to that line with
+`annotate` rather than writing a second line per request.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import time
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# The fields the current RPC's handler adds to its access line; None outside an RPC.
+access_fields_var: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "access_fields", default=None
+)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -43,8 +49,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"))
 
 
+def annotate(**fields: str | int | float | bool | None) -> None:
+    """Add `fields` to the access line of the RPC being handled (nothing outside an RPC)."""
+    current = access_fields_var.get()
+    if current is not None:
+        current.update(fields)
+
+
 def configure(service: str, level: str = "INFO", stream: Any = None) -> None:
     """Route the root logger to JSON lines on `stream` (stdout by default)."""
+    # The lines carry none of the caller's file and line, thread or process: skip collecting them for every
+    # record (the logging HOWTO's "Optimization" settings).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

@@ -44,12 +44,29 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
     pixels, truncated or corrupt data.
     """
     with _open(data, limits, what) as img:
-        try:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
+        return _decode(img, what)
+
+
+def decode_small_image(
+    data: bytes, max_pixels: int, limits: MediaLimits = DEFAULT_LIMITS, what: str = "image"
+) -> RGBImage | None:
+    """decode_image when `data` has at most `max_pixels` pixels; None, after every header check, otherwise.
+
+    One header read, where probe_image then decode_image would read it twice: for a caller that decodes
+    small images at once and hands big ones to a worker thread.
+    """
+    with _open(data, limits, what) as img:
+        width, height = img.size
+        return _decode(img, what) if width * height <= max_pixels else None
+
+
+def _decode(img: Image.Image, what: str) -> RGBImage:
+    try:
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)
+        return _to_rgb(img)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
 
 
 def probe_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = "image") -> tuple[int, int]:
@@ -115,7 +132,9 @@ def _to_rgb(img: Image.Image) -> RGBImage:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
 def decode_frames(

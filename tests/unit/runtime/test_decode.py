@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from liveness.errors import InvalidInput
-from liveness.vision.decode import MediaLimits, decode_frames, decode_image
+from liveness.vision.decode import MediaLimits, decode_frames, decode_image, decode_small_image
 from tests.conftest import encode
 
 RNG = np.random.default_rng(1)
@@ -102,7 +102,21 @@ def test_exif_orientation_is_applied() -> None:
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     buf = io.BytesIO()
     img.save(buf, format="JPEG", exif=exif.tobytes())
-    assert decode_image(buf.getvalue()).shape == (60, 40, 3)
+    upright = decode_image(encode(RGB))  # the same pixels, no orientation tag
+    np.testing.assert_array_equal(decode_image(buf.getvalue()), np.rot90(upright, k=-1))
+
+
+def test_decode_small_image_decodes_only_up_to_its_pixel_count() -> None:
+    data = encode(RGB)  # 60x40 = 2400 pixels
+    np.testing.assert_array_equal(decode_small_image(data, 2400), decode_image(data))
+    assert decode_small_image(data, 2399) is None
+    # Every header check still applies to an image it leaves to the caller, and the pixel data to one it
+    # decodes.
+    with pytest.raises(InvalidInput, match="exceeds the limit"):
+        decode_small_image(png_header_only(5000, 5000), 100, MediaLimits(max_pixels=1000 * 1000))
+    with pytest.raises(InvalidInput, match="truncated"):
+        decode_small_image(data[: len(data) // 2], 2400)
+    assert decode_small_image(data[: len(data) // 2], 100) is None  # pixel data not read
 
 
 def test_clip_rules() -> None:
