@@ -218,9 +218,8 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         # A small image is decoded here on the event loop: that costs less than handing it to a worker thread
         # and waking the loop again. Its size comes from the header alone, so a big image, and every clip, is
         # decoded in the executor and the loop never stalls.
-        small = convert.decode_small_media(request.media, self._limits, INLINE_DECODE_MAX_PIXELS)
-        if small is not None:
-            media = small
+        media = convert.decode_small_media(request.media, self._limits, INLINE_DECODE_MAX_PIXELS)
+        if media is not None:
             self._validate_options(request)
         else:
             validation = loop.run_in_executor(self._executor, self._validate, request)
