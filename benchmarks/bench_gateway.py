@@ -12,6 +12,12 @@ real computation, about 20 ms per 640x480 frame) is left out; it is printed sepa
 <= 5 ms p50 at 8 concurrent requests. Each run also prints every process's CPU time per request (from
 /proc, where there is one): on a machine with fewer cores than busy processes that, not the network hop,
 is what the overhead is made of.
+
+A third path runs in the same rounds: a bare relay (this file, --relay-server), a grpc.aio server that
+forwards each Evaluate's image to every double and answers their mean score, with none of the gateway's
+own work (decoding, interceptor, logs, metrics, routing, fusion). Its overhead is what the hop through one
+more Python gRPC process costs here on its own; the gateway's minus the relay's is what the gateway's code
+adds on top.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,6 +45,7 @@ from liveness.client import GatewayClient, TestClient, image_media, open_channel
 from liveness.runtime.interceptors import REQUEST_ID_KEY  # noqa: E402
 from liveness.stack import free_port, wait_serving  # noqa: E402
 from liveness.v1 import liveness_pb2 as pb  # noqa: E402
+from liveness.v1 import liveness_pb2_grpc as pb_grpc  # noqa: E402
 from liveness.vision import face  # noqa: E402
 from liveness.vision.decode import decode_image  # noqa: E402
 from tests.conftest import encode  # noqa: E402
@@ -71,34 +78,36 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-async def _bare_server(port: int) -> None:
-    """grpc.aio with nothing of ours: the health service only (no interceptor, logs, metrics or decoding)."""
+class _Relay(pb_grpc.LivenessServicer):
+    """Evaluate -> the request's image to every double at once -> their mean score; nothing else."""
+
+    def __init__(self, stubs: list[pb_grpc.LivenessTestStub], timeout_s: float) -> None:
+        self._stubs = stubs
+        self._timeout_s = timeout_s
+
+    async def Evaluate(
+        self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EvaluateResponse:
+        rid = request.request_id or uuid.uuid4().hex
+        check = pb.CheckRequest(request_id=rid, media=request.media, challenge=request.challenge)
+        answers = await asyncio.gather(
+            *(s.Check(check, timeout=self._timeout_s, metadata=((REQUEST_ID_KEY, rid),)) for s in self._stubs)
+        )
+        score = sum(a.score for a in answers) / len(answers)
+        return pb.EvaluateResponse(request_id=rid, decision=pb.DECISION_LIVE, score=score)
+
+
+async def _relay_server(port: int, addresses: list[str], timeout_s: float) -> None:
+    """The bare relay on `port`, with the gateway's channel options to the doubles and a health service."""
+    channels = [open_channel(a) for a in addresses]
     server = grpc.aio.server()
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    pb_grpc.add_LivenessServicer_to_server(
+        _Relay([pb_grpc.LivenessTestStub(c) for c in channels], timeout_s), server
+    )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
-
-
-async def grpc_floor(concurrency: int, calls: int) -> tuple[float, float]:
-    """CPU ms per unary call of bare grpc.aio here: (server, client), each call made like the gateway's."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)])
-    try:
-        wait_serving(f"127.0.0.1:{port}", 60)
-        async with open_channel(f"127.0.0.1:{port}") as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            request = health_pb2.HealthCheckRequest()
-
-            async def call() -> None:
-                await stub.Check(request, timeout=2.0, metadata=((REQUEST_ID_KEY, uuid.uuid4().hex),))
-
-            await load(call, concurrency, 200)
-            _, cpu = await measured(call, {"server": proc}, concurrency, calls)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-    return cpu.get("server", float("nan")), cpu["client"]
 
 
 def _cpu_s(pid: int) -> float | None:
@@ -131,11 +140,15 @@ async def main(concurrencies: list[int], requests: int, rounds: int, n_tests: in
     frame = decode_image(encode(np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)))
     names = ["iqa", "cnn2d", "temporal", "voxel3d"][:n_tests]
     ports = {n: free_port() for n in names}
-    gateway_port = free_port()
+    gateway_port, relay_port = free_port(), free_port()
+    defaults = GatewayConfig(tests=())
+    call_timeout_s = (defaults.budget_ms - defaults.margin_ms) / 1000.0
     procs = {
         n: _spawn(["tests.reliability.double_service", n], {"LIVENESS_PORT": str(p)})
         for n, p in ports.items()
     }
+    # path label -> (the process serving it, or None for the doubles called directly)
+    servers = {"tests directly (baseline)": None, "bare relay": "relay", "through the gateway": "gateway"}
     rows = []
     try:
         for p in ports.values():
@@ -149,13 +162,18 @@ async def main(concurrencies: list[int], requests: int, rounds: int, n_tests: in
             ["liveness", "serve", "gateway"],
             {"GATEWAY_CONFIG": str(config), "LIVENESS_PORT": str(gateway_port)},
         )
+        procs["relay"] = subprocess.Popen(
+            [sys.executable, __file__, "--relay-server", str(relay_port), str(call_timeout_s)]
+            + [f"127.0.0.1:{p}" for p in ports.values()],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_serving(f"127.0.0.1:{gateway_port}", 60)
+        wait_serving(f"127.0.0.1:{relay_port}", 60)
         async with AsyncExitStack() as stack:
             clients = [await stack.enter_async_context(TestClient(f"127.0.0.1:{p}")) for p in ports.values()]
             gw = await stack.enter_async_context(GatewayClient(f"127.0.0.1:{gateway_port}"))
-
-            defaults = GatewayConfig(tests=())
-            call_timeout_s = (defaults.budget_ms - defaults.margin_ms) / 1000.0
+            relay = await stack.enter_async_context(GatewayClient(f"127.0.0.1:{relay_port}"))
             empty_challenge = pb.Challenge()
 
             async def direct() -> None:
@@ -167,35 +185,38 @@ async def main(concurrencies: list[int], requests: int, rounds: int, n_tests: in
                     )
                 )
 
+            async def through_relay() -> None:
+                await relay.evaluate(media)
+
             async def through_gateway() -> None:
                 await gw.evaluate(media)
 
+            calls = dict(zip(servers, (direct, through_relay, through_gateway), strict=True))
             per_round = max(requests // rounds, 1)
             for concurrency in concurrencies:
-                await load(direct, concurrency, 40)  # warm-up both paths
-                await load(through_gateway, concurrency, 40)
-                base: list[float] = []
-                ours: list[float] = []
-                base_cpu: dict[str, float] = {}
-                our_cpu: dict[str, float] = {}
-                round_overheads = []
+                for call in calls.values():
+                    await load(call, concurrency, 40)  # warm-up every path
+                latencies: dict[str, list[float]] = {label: [] for label in calls}
+                cpu: dict[str, dict[str, float]] = {label: {} for label in calls}
+                round_overheads: dict[str, list[float]] = {label: [] for label in calls}
                 for _ in range(rounds):
-                    b, b_cpu = await measured(direct, procs, concurrency, per_round)
-                    o, o_cpu = await measured(through_gateway, procs, concurrency, per_round)
-                    base += b
-                    ours += o
-                    for total, part in ((base_cpu, b_cpu), (our_cpu, o_cpu)):
+                    p50s = {}
+                    for label, call in calls.items():
+                        lat, part = await measured(call, procs, concurrency, per_round)
+                        latencies[label] += lat
+                        p50s[label] = pct(lat, 50)
                         for k, v in part.items():
-                            total[k] = total.get(k, 0.0) + v / rounds
-                    round_overheads.append(pct(o, 50) - pct(b, 50))
-                rows.append((concurrency, base, base_cpu, ours, our_cpu, round_overheads))
+                            cpu[label][k] = cpu[label].get(k, 0.0) + v / rounds
+                    base = p50s["tests directly (baseline)"]
+                    for label, p50 in p50s.items():
+                        round_overheads[label].append(p50 - base)
+                rows.append((concurrency, latencies, cpu, round_overheads))
     finally:
         for proc in procs.values():
             proc.terminate()
         for proc in procs.values():
             proc.wait(timeout=15)
 
-    floor_server_ms, floor_client_ms = await grpc_floor(max(concurrencies), 2000)
     face.load()
     detect_ms = statistics.median(_timed(lambda: face.observe(frame)) for _ in range(10))
     cores = os.cpu_count() or 1
@@ -206,38 +227,34 @@ async def main(concurrencies: list[int], requests: int, rounds: int, n_tests: in
     )
     print(
         f"{'conc.':>5} {'path':<26}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}   CPU ms per request: "
-        "client, gateway, doubles (sum)"
+        "client, gateway or relay, doubles (sum)"
     )
-    for concurrency, base, base_cpu, ours, our_cpu, round_overheads in rows:
-        for label, lat, cpu in (
-            ("tests directly (baseline)", base, base_cpu),
-            ("through the gateway", ours, our_cpu),
-        ):
-            doubles = sum(v for k, v in cpu.items() if k in names)
+    for concurrency, latencies, cpu, round_overheads in rows:
+        for label, lat in latencies.items():
+            server = servers[label]
+            doubles = sum(v for k, v in cpu[label].items() if k in names)
+            hop = cpu[label].get(server, 0.0) if server else 0.0
             print(
                 f"{concurrency:>5} {label:<26}{pct(lat, 50):>9.2f}{pct(lat, 95):>9.2f}{pct(lat, 99):>9.2f}"
-                f"   {cpu['client']:.2f}, {cpu.get('gateway', 0.0):.2f}, {doubles:.2f}"
+                f"   {cpu[label]['client']:.2f}, {hop:.2f}, {doubles:.2f}"
             )
-        overhead = pct(ours, 50) - pct(base, 50)
+        base = pct(latencies["tests directly (baseline)"], 50)
+        ours = pct(latencies["through the gateway"], 50)
+        bare = pct(latencies["bare relay"], 50)
         print(
-            f"{concurrency:>5} overhead p50: {overhead:.2f} ms (goal <= 5 ms at concurrency 8); "
-            f"ratio gateway/direct p50: {pct(ours, 50) / pct(base, 50):.2f}; per round: "
-            + " ".join(f"{x:.1f}" for x in round_overheads)
+            f"{concurrency:>5} overhead p50: {ours - base:.2f} ms (goal <= 5 ms at concurrency 8); "
+            f"ratio gateway/direct p50: {ours / base:.2f}; per round: "
+            + " ".join(f"{x:.1f}" for x in round_overheads["through the gateway"])
+        )
+        print(
+            f"{concurrency:>5}   of which the bare relay's: {bare - base:.2f} ms (per round: "
+            + " ".join(f"{x:.1f}" for x in round_overheads["bare relay"])
+            + f"); the gateway's own code on top: {ours - bare:.2f} ms"
         )
     print(
         "With every process sharing the same cores, a saturated run's latency is its CPU per request times "
         "the requests queued per core, so the overhead grows with concurrency / cores x (gateway CPU - the "
         "client CPU it saves)."
-    )
-    floor_ms = floor_server_ms + floor_client_ms
-    print(
-        "grpc floor, a bare grpc.aio server (health Check, nothing of ours) at concurrency "
-        f"{max(concurrencies)}: {floor_server_ms:.3f} ms CPU per call in the server, "
-        f"{floor_client_ms:.3f} ms in the client. A gateway doing nothing but relay adds at least one server "
-        "call and one client call of CPU per request "
-        f"(it makes {n_tests} calls, the client {n_tests - 1} fewer): {floor_ms:.2f} ms, about "
-        + ", ".join(f"{c / cores * floor_ms:.1f} ms at concurrency {c}" for c in concurrencies if c > cores)
-        + f" once the {cores} cores are saturated."
     )
     print(f"face detection, one 640x480 noise frame (not in the figures above): {detect_ms:.1f} ms")
 
@@ -249,8 +266,8 @@ def _timed(fn) -> float:  # type: ignore[no-untyped-def]
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--bare-server"]:
-        asyncio.run(_bare_server(int(sys.argv[2])))
+    if sys.argv[1:2] == ["--relay-server"]:
+        asyncio.run(_relay_server(int(sys.argv[2]), sys.argv[4:], float(sys.argv[3])))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
