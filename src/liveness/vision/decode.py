@@ -2,6 +2,12 @@
 
 Pillow reads only the header first, so a decompression bomb (a small file declaring 20000x20000 pixels) is
 refused before any pixel is allocated; `load()` then raises on truncated data instead of padding it grey.
+
+A plain RGB or greyscale JPEG with no EXIF rotation (what webcams and browsers send) is decoded by
+simplejpeg instead: the same libjpeg-turbo settings, so the same pixels, without Pillow's per-image Python
+work in load() (decode_image measured 1.6-3.0x faster at 96x96, 1.3-1.75x at 640x480). simplejpeg runs
+strict (any libjpeg warning raises); Pillow tolerates some of those, so on any simplejpeg error Pillow
+decodes and has the last word: what is accepted or refused is exactly what Pillow accepts or refuses.
 """
 
 from __future__ import annotations
@@ -12,12 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from liveness.errors import InvalidInput
 from liveness.types import Media, RGBImage
 
-FORMATS = ("JPEG", "PNG", "WEBP")
+FORMATS = ("JPEG", "MPO", "PNG", "WEBP")
+# MPO: a JPEG whose MPF segment appends more images (phone cameras add a preview or a depth map). Pillow
+# names it apart; it is the primary JPEG image that counts, and the other images are not frames of a clip.
+_JPEG = ("JPEG", "MPO")
+_FAST_MODES = ("RGB", "L")  # CMYK/YCCK JPEGs keep Pillow's conversion (Adobe inverts CMYK)
+_ORIENTATION = 0x0112  # EXIF tag
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +56,7 @@ def decode_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = 
     pixels, truncated or corrupt data.
     """
     with _open(data, limits, what) as img:
-        return _decode(img, what)
+        return _decode(img, data, what)
 
 
 def decode_small_image(
@@ -57,10 +69,15 @@ def decode_small_image(
     """
     with _open(data, limits, what) as img:
         width, height = img.size
-        return _decode(img, what) if width * height <= max_pixels else None
+        return _decode(img, data, what) if width * height <= max_pixels else None
 
 
-def _decode(img: Image.Image, what: str) -> RGBImage:
+def _decode(img: Image.Image, data: bytes, what: str) -> RGBImage:
+    if img.format in _JPEG and img.mode in _FAST_MODES and img.getexif().get(_ORIENTATION, 1) == 1:
+        try:
+            return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+        except ValueError:
+            pass  # libjpeg warned or failed; Pillow decides below, as it does for every other image
     try:
         img.load()
         ImageOps.exif_transpose(img, in_place=True)
@@ -112,7 +129,7 @@ def _open(data: bytes, limits: MediaLimits, what: str) -> Image.Image:
             )
         if min(width, height) < limits.min_side:
             raise InvalidInput(f"{what}: {width}x{height} is smaller than {limits.min_side} pixels a side")
-        if getattr(img, "n_frames", 1) > 1:
+        if img.format not in _JPEG and getattr(img, "n_frames", 1) > 1:
             raise InvalidInput(f"{what}: animated images are not supported; send a clip of frames instead")
     except BaseException:
         img.close()

@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+import simplejpeg
 from PIL import Image
 
 from liveness.errors import InvalidInput
@@ -94,6 +95,50 @@ def test_grayscale_cmyk_alpha_and_16bit_become_rgb() -> None:
     Image.fromarray(wide).save(buf, format="PNG")
     out = decode_image(buf.getvalue())
     np.testing.assert_array_equal(out[:, :, 0], (wide >> 8).astype(np.uint8))
+
+
+def _pillow_rgb(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"quality": 90},  # 4:2:0
+        {"quality": 80, "subsampling": 1},  # 4:2:2
+        {"quality": 70, "subsampling": 0},  # 4:4:4
+        {"quality": 85, "progressive": True},
+        {"quality": 75, "optimize": True},
+        {"quality": 90, "grey": True},
+    ],
+    ids=["420", "422", "444", "progressive", "optimized", "grey"],
+)
+def test_jpeg_pixels_are_exactly_pillows(options: dict[str, object]) -> None:
+    """The simplejpeg path (plain JPEGs) gives bit for bit what Pillow decodes, so the models see the same."""
+    face = np.asarray(Image.fromarray(RNG.integers(0, 255, (30, 45, 3), dtype=np.uint8)).resize((181, 123)))
+    settings = dict(options)
+    grey = settings.pop("grey", False)
+    data = encode(face[:, :, 1] if grey else face, "JPEG", **settings)
+    np.testing.assert_array_equal(decode_image(data), _pillow_rgb(data))
+
+
+def test_jpeg_that_libjpeg_warns_about_is_still_what_pillow_decides() -> None:
+    """simplejpeg runs strict and refuses data libjpeg only warns about; Pillow accepts it, and so do we."""
+    data = encode(RGB)
+    warned = data[:-2] + b"\xab" * 16 + data[-2:]  # "extraneous bytes before marker 0xd9"
+    with pytest.raises(ValueError, match="extraneous bytes"):
+        simplejpeg.decode_jpeg(warned, colorspace="RGB", strict=True)
+    np.testing.assert_array_equal(decode_image(warned), _pillow_rgb(warned))
+
+
+def test_mpo_jpeg_from_a_phone_decodes_its_primary_image() -> None:
+    """A JPEG with an MPF preview appended (Pillow calls it MPO) is a photo, not an animation."""
+    buf, preview = io.BytesIO(), Image.fromarray(RGB[::2, ::2])
+    Image.fromarray(RGB).save(buf, format="MPO", save_all=True, append_images=[preview])
+    with Image.open(io.BytesIO(buf.getvalue())) as img:
+        assert (img.format, img.n_frames) == ("MPO", 2)
+    np.testing.assert_array_equal(decode_image(buf.getvalue()), decode_image(encode(RGB, quality=75)))
 
 
 def test_exif_orientation_is_applied() -> None:
