@@ -135,7 +135,7 @@ def test_jpeg_that_libjpeg_warns_about_is_still_what_pillow_decides() -> None:
 def test_mpo_jpeg_from_a_phone_decodes_its_primary_image() -> None:
     """A JPEG with an MPF preview appended (Pillow calls it MPO) is a photo, not an animation."""
     buf, preview = io.BytesIO(), Image.fromarray(RGB[::2, ::2])
-    Image.fromarray(RGB).save(buf, format="MPO", save_all=True, append_images=[preview])
+    Image.fromarray(RGB).save(buf, format="MPO", quality=75, save_all=True, append_images=[preview])
     with Image.open(io.BytesIO(buf.getvalue())) as img:
         assert (img.format, img.n_frames) == ("MPO", 2)
     np.testing.assert_array_equal(decode_image(buf.getvalue()), decode_image(encode(RGB, quality=75)))
