@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     *) services+=("$1"); shift ;;
   esac
 done
-[[ ${#services[@]} -gt 0 ]] || services=(iqa cnn2d temporal voxel3d gateway)
+[[ ${#services[@]} -gt 0 ]] || services=(iqa cnn2d temporal voxel3d texture gateway)
 [[ -x "$py" ]] || py="$(command -v python3)"
 podman_args=()
 [[ -z "$runtime" ]] || podman_args+=(--runtime "$runtime")

@@ -100,7 +100,7 @@ podman=(podman)
 
 # A test joins the smoke stack only when its model artifact is there (models are trained separately).
 tests=()
-for name in iqa cnn2d temporal voxel3d; do
+for name in iqa cnn2d temporal voxel3d texture; do
   if [[ -n "${model_dirs[$name]:-}" ]] || compgen -G "services/$name/models/*" >/dev/null; then
     tests+=("$name")
   else

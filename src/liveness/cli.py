@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-SERVICES = ("iqa", "cnn2d", "temporal", "voxel3d", "gateway")
+SERVICES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture", "gateway")
 TESTS = SERVICES[:-1]
 
 

@@ -18,7 +18,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
-TESTS = ("iqa", "cnn2d", "temporal", "voxel3d")
+TESTS = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
 SERVICES = (*TESTS, "gateway")
 
 Manifest = dict[str, Any]

@@ -9,10 +9,23 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.config import parse
+from gateway.config import DEFAULT_CONFIG, cluster_yaml, parse
 from tests.deploy.conftest import OVERLAYS, SERVICES, TESTS, Manifest, by_kind, containers
 
 KUBERNETES_VERSION = "1.32.0"
+K8S_FUSION = DEFAULT_CONFIG.parents[3] / "deploy" / "k8s" / "base" / "gateway" / "fusion.yaml"
+
+
+def test_cluster_fusion_config_is_generated_from_the_packaged_default() -> None:
+    """One fusion rule everywhere: the ConfigMap's file is the packaged default with cluster addresses."""
+    assert K8S_FUSION.read_text() == cluster_yaml(DEFAULT_CONFIG.read_text()), (
+        "deploy/k8s/base/gateway/fusion.yaml is stale: run "
+        "`python -m gateway.config --cluster > deploy/k8s/base/gateway/fusion.yaml`"
+    )
+    cluster = parse(yaml.safe_load(K8S_FUSION.read_text()))
+    default = parse(yaml.safe_load(DEFAULT_CONFIG.read_text()))
+    assert [(t.name, t.weight) for t in cluster.tests] == [(t.name, t.weight) for t in default.tests]
+    assert cluster.thresholds == default.thresholds and cluster.calibration == default.calibration
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -71,7 +84,7 @@ def test_gateway_config_names_every_test_by_its_headless_service(
     assert not config.api_keys.enabled, "API-key hashes belong in the Secret, not the ConfigMap"
     for endpoint in config.tests:
         assert endpoint.address == f"dns:///{endpoint.name}:50051"
-        assert endpoint.weight > 0
+        assert endpoint.weight >= 0
     pod = by_kind(objects, "Deployment")["gateway"]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]

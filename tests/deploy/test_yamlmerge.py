@@ -33,7 +33,7 @@ def test_fusion_config_plus_security_secret_parse_as_one_gateway_config(tmp_path
     assert yamlmerge.main([str(out), str(K8S / "base" / "gateway" / "fusion.yaml"), str(security)]) == 0
     config = parse(yaml.safe_load(out.read_text()))
     assert config.api_keys.enabled and config.api_keys.identify("k" * 43) == "backend"
-    assert {t.name for t in config.tests} == {"iqa", "cnn2d", "temporal", "voxel3d"}
+    assert {t.name for t in config.tests} == {"iqa", "cnn2d", "temporal", "voxel3d", "texture"}
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 

@@ -26,8 +26,14 @@ from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
 from liveness.types import LivenessModel
 
-TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d")
-CLASS_PREFIX = {"iqa": "Iqa", "cnn2d": "Cnn2d", "temporal": "Temporal", "voxel3d": "Voxel3d"}
+TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
+CLASS_PREFIX = {
+    "iqa": "Iqa",
+    "cnn2d": "Cnn2d",
+    "temporal": "Temporal",
+    "voxel3d": "Voxel3d",
+    "texture": "Texture",
+}
 
 
 def rss_bytes(pid: int | None = None) -> int:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from gateway.fusion import Calibration
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
-TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d")
+TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,3 +190,34 @@ def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Gatew
         config = replace(config, tests=tuple(t for t in config.tests if t.name in only))
     budget = env_value(env, "GATEWAY_BUDGET_MS", config.budget_ms, float)
     return replace(config, budget_ms=budget)
+
+
+CLUSTER_PORT = 50051
+CLUSTER_HEADER = (
+    "# Gateway config in the cluster (the gateway-config ConfigMap, mounted as GATEWAY_CONFIG).\n"
+    "# GENERATED from services/gateway/gateway/default.yaml by\n"
+    "#   python -m gateway.config --cluster > deploy/k8s/base/gateway/fusion.yaml\n"
+    "# Edit that file (or rerun `liveness calibrate`) and regenerate; tests/deploy checks that the two\n"
+    "# agree. Addresses are the tests' headless Services; `security` comes from the API-key Secret.\n"
+)
+
+
+def cluster_yaml(default_text: str) -> str:
+    """The cluster's fusion.yaml from the packaged default's text: the same fusion rule, weights, thresholds
+    and sessions, with every test at `dns:///<name>:50051` and without the `security` section."""
+    data = dict(yaml.safe_load(default_text) or {})
+    parse(data)  # refuse to generate from an invalid config
+    data.pop("security", None)
+    data["tests"] = {
+        name: {**spec, "address": f"dns:///{name}:{CLUSTER_PORT}"}
+        for name, spec in (data.get("tests") or {}).items()
+    }
+    return CLUSTER_HEADER + yaml.safe_dump(data, sort_keys=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--cluster"]:
+        sys.exit("usage: python -m gateway.config --cluster  (prints the cluster's fusion.yaml)")
+    sys.stdout.write(cluster_yaml(DEFAULT_CONFIG.read_text()))

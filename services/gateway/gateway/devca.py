@@ -1,8 +1,9 @@
 """`liveness dev-ca --out DIR`: a throw-away CA and certificates for local TLS/mTLS, plus an API key.
 
-Writes ca.pem/ca.key, one <name>.pem/<name>.key per service (gateway, iqa, cnn2d, temporal, voxel3d and a
-`client`), each valid for localhost and 127.0.0.1 as server and client, and prints the environment that
-turns TLS on. Development only: a production deployment gets its certificates from its own PKI.
+Writes ca.pem/ca.key, one <name>.pem/<name>.key per service (gateway, iqa, cnn2d, temporal, voxel3d,
+texture and a `client`), each valid for localhost and 127.0.0.1 as server and client, and prints the
+environment that turns TLS on. Development only: a production deployment gets its certificates from its
+own PKI.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import click
 
 from liveness.security import make_dev_ca, new_api_key
 
-NAMES = ("gateway", "iqa", "cnn2d", "temporal", "voxel3d", "client")
+NAMES = ("gateway", "iqa", "cnn2d", "temporal", "voxel3d", "texture", "client")
 
 
 @click.command()

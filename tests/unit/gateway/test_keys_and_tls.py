@@ -88,7 +88,7 @@ def test_dev_ca_signs_certificates_for_the_hosts(tmp_path: Path) -> None:
 def test_dev_ca_command(tmp_path: Path) -> None:
     result = CliRunner().invoke(devca_cli, ["--out", str(tmp_path), "--api-key", "backend"])
     assert result.exit_code == 0, result.output
-    for name in ("ca", "gateway", "iqa", "cnn2d", "temporal", "voxel3d", "client"):
+    for name in ("ca", "gateway", "iqa", "cnn2d", "temporal", "voxel3d", "texture", "client"):
         assert (tmp_path / f"{name}.pem").is_file()
     key = (tmp_path / "api-key-backend.txt").read_text().strip()
     assert hash_api_key(key) in result.output and key not in result.output

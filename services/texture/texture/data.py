@@ -1,0 +1,178 @@
+"""Face crops of the training sets, detected once and cached as npz, each tagged with its domain.
+
+A domain is what a model must not be allowed to memorise: one NUAA session (day, light, placement), one
+replay-dev person's recording, one replay-more source (its own camera, screen and room). The protocols in
+`texture.protocols` hold whole domains out.
+
+Many replay-more images are tight face crops on which HOG finds no face (it needs some margin around the
+face): those are padded with their own edge pixels and searched again. A face that is still not found is
+counted per domain and left out (the train command prints the counts).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from tqdm import tqdm
+
+from liveness.data.samples import Sample, load_image, nuaa, read_manifest
+from liveness.data.video import iter_frames
+from liveness.types import Box, RGBImage
+from liveness.vision.face import detect_boxes
+from texture.features import CROP_SIZE, face_crop
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+VIDEO_EVERY = 3
+"""Keep every 3rd video frame (neighbours are near-duplicates)."""
+RETRY_PADS = (0.25, 0.5)
+"""Edge padding, as a fraction of the longer side, tried in turn when HOG finds no face in a tight crop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Faces:
+    """Cached face crops; row i of every array belongs to face i."""
+
+    crops: npt.NDArray[np.uint8]  # (N, CROP_SIZE, CROP_SIZE, 3)
+    live: npt.NDArray[np.bool_]
+    domain: npt.NDArray[np.str_]  # e.g. "nuaa/s01", "replay-dev/tranvanluyt", "replay-more/aksultan"
+    subject: npt.NDArray[np.str_]
+    clip: npt.NDArray[np.str_]  # the file (or video) a face comes from
+    attack: npt.NDArray[np.str_]  # "none", "print", "replay"
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def take(self, index: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Faces:
+        return Faces(*(getattr(self, f)[index] for f in self.__slots__))  # type: ignore[attr-defined]
+
+    @classmethod
+    def concat(cls, parts: Sequence[Faces]) -> Faces:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__slots__))  # type: ignore[attr-defined]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, version=CACHE_VERSION, **{f: getattr(self, f) for f in self.__slots__})  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, path: Path) -> Faces:
+        with np.load(path) as z:
+            if int(z["version"]) != CACHE_VERSION:
+                raise ValueError(f"{path}: cache version {int(z['version'])}, expected {CACHE_VERSION}")
+            return cls(**{f: z[f] for f in cls.__slots__})  # type: ignore[attr-defined]
+
+
+def find_face(image: RGBImage) -> Box | None:
+    """The largest face's box, searching the image as it is, then padded with its edges (tight crops)."""
+    boxes = detect_boxes(image)
+    if boxes:
+        return boxes[0]
+    for frac in RETRY_PADS:
+        pad = round(frac * max(image.shape[:2]))
+        padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        boxes = detect_boxes(np.ascontiguousarray(padded))
+        if boxes:
+            b = boxes[0]
+            return Box(b.left - pad, b.top - pad, b.right - pad, b.bottom - pad)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    path: Path
+    kind: str
+    live: bool
+    domain: str
+    subject: str
+    attack: str
+
+
+def _frames(job: _Job) -> Iterator[RGBImage]:
+    if job.kind == "image":
+        yield load_image(job.path)
+        return
+    for index, frame, _ in iter_frames(job.path):
+        if index % VIDEO_EVERY == 0:
+            yield frame
+
+
+def _faces_of(job: _Job) -> tuple[list[RGBImage], int]:
+    found, missed = [], 0
+    for frame in _frames(job):
+        box = find_face(frame)
+        if box is None:
+            missed += 1
+        else:
+            found.append(face_crop(frame, box))
+    return found, missed
+
+
+def _jobs(data_root: Path) -> list[_Job]:
+    jobs: list[_Job] = []
+    if (data_root / "nuaa").is_dir():
+        for s in nuaa(data_root / "nuaa"):
+            jobs.append(_job(s, f"nuaa/s{s.extra['session']}", s.subject))
+    for name in ("replay-dev", "replay-more"):
+        manifest = data_root / name / "manifest.csv"
+        if manifest.is_file():
+            for s in read_manifest(manifest, dataset=name):
+                source = s.path.relative_to(manifest.parent).parts[0]
+                jobs.append(_job(s, f"{name}/{source}", f"{name}/{source}"))
+    if not jobs:
+        raise FileNotFoundError(
+            f"{data_root}: none of nuaa/, replay-dev/manifest.csv, replay-more/manifest.csv"
+        )
+    return jobs
+
+
+def _job(sample: Sample, domain: str, subject: str) -> _Job:
+    return _Job(sample.path, sample.kind, sample.is_live, domain, subject, sample.attack)
+
+
+def extract(data_root: Path, workers: int = 2, progress: bool = True) -> tuple[Faces, dict[str, int]]:
+    """Every face of the data sets under `data_root`, and how many frames per domain had no face found."""
+    jobs = _jobs(data_root)
+    crops: list[RGBImage] = []
+    rows: list[tuple[bool, str, str, str, str]] = []
+    missed: dict[str, int] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(_faces_of, jobs, chunksize=8)
+        for job, (found, miss) in tqdm(
+            zip(jobs, results, strict=True), total=len(jobs), desc="faces", disable=not progress
+        ):
+            missed[job.domain] = missed.get(job.domain, 0) + miss
+            clip = str(job.path.relative_to(data_root))
+            crops.extend(found)
+            rows.extend((job.live, job.domain, job.subject, clip, job.attack) for _ in found)
+    live, domain, subject, clip, attack = zip(*rows, strict=True) if rows else ((), (), (), (), ())
+    faces = Faces(
+        crops=np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8),
+        live=np.asarray(live, dtype=bool),
+        domain=np.asarray(domain, dtype=str),
+        subject=np.asarray(subject, dtype=str),
+        clip=np.asarray(clip, dtype=str),
+        attack=np.asarray(attack, dtype=str),
+    )
+    return faces, missed
+
+
+def cached(cache_dir: Path, data_root: Path, workers: int = 2) -> Faces:
+    """`extract` once per data root; later calls load the npz (no image is ever written, only face crops
+    of the public training sets, under the cache folder the user chose)."""
+    path = cache_dir / f"faces-v{CACHE_VERSION}-{CROP_SIZE}.npz"
+    if path.is_file():
+        return Faces.load(path)
+    faces, missed = extract(data_root, workers)
+    for domain, n in sorted(missed.items()):
+        if n:
+            log.warning("%s: no face found in %d frames (left out)", domain, n)
+    faces.save(path)
+    return faces

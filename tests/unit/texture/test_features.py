@@ -1,0 +1,85 @@
+"""texture.features: the crop and the colour LBP vector."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from liveness.types import Box
+from texture.features import (
+    CHANNELS,
+    CROP_SIZE,
+    LBP_RADII,
+    N_BINS,
+    N_FEATURES,
+    colour_lbp,
+    colour_planes,
+    face_crop,
+    lbp_codes,
+)
+
+
+def _histograms(vector: np.ndarray) -> np.ndarray:
+    return vector.reshape(len(CHANNELS) * len(LBP_RADII), N_BINS)
+
+
+def test_vector_is_one_unit_length_histogram_per_channel_and_radius() -> None:
+    face = np.random.default_rng(0).integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    v = colour_lbp(face)
+    assert v.shape == (N_FEATURES,) == (708,)
+    # square roots of normalised histograms: each block's squares sum to 1
+    np.testing.assert_allclose((_histograms(v) ** 2).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_flat_crop_puts_every_inner_pixel_in_one_pattern() -> None:
+    v = colour_lbp(np.full((CROP_SIZE, CROP_SIZE, 3), 128, np.uint8))
+    # sqrt of the share of the dominant pattern; only the border (neighbours outside the crop) differs
+    assert (_histograms(v).max(axis=1) >= np.sqrt(1 - 4 * 2 / CROP_SIZE)).all()
+
+
+def test_texture_changes_the_vector_but_a_shift_in_brightness_of_a_flat_patch_does_not() -> None:
+    rng = np.random.default_rng(1)
+    noisy = rng.integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    smooth = np.ascontiguousarray(cv2.GaussianBlur(noisy, (0, 0), 3.0))
+    assert np.abs(colour_lbp(noisy) - colour_lbp(smooth)).sum() > 1.0
+    dark, bright = (np.full((CROP_SIZE, CROP_SIZE, 3), v, np.uint8) for v in (40, 200))
+    np.testing.assert_array_equal(colour_lbp(dark), colour_lbp(bright))
+
+
+def test_planes_are_h_s_v_y_cb_cr() -> None:
+    red = np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    red[..., 0] = 255
+    h, s, v, y, cb, cr = (int(p[0, 0]) for p in colour_planes(red))
+    assert (h, s, v) == (0, 255, 255)
+    assert cr > 200 and cb < 128 and y == 76  # red: Cr high, Cb low; Y = 0.299 * 255
+
+
+@pytest.mark.parametrize("shape", [(CROP_SIZE, CROP_SIZE), (32, 32, 3), (CROP_SIZE, CROP_SIZE, 4)])
+def test_wrong_crop_is_refused(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match="crop"):
+        colour_lbp(np.zeros(shape, np.uint8))
+
+
+def test_face_crop_is_the_box_resized_with_edges_repeated_outside_the_frame() -> None:
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[:, :50] = 255
+    out = face_crop(image, Box(-20.0, 20.0, 40.0, 80.0))  # the box starts 20 px left of the frame
+    assert out.shape == (CROP_SIZE, CROP_SIZE, 3) and out.dtype == np.uint8
+    assert out[:, 0].min() == 255  # the frame's white left edge repeated, not black
+
+
+def test_lbp_codes_equal_scikit_images_nri_uniform_on_real_and_random_planes() -> None:
+    """The serving code's numpy LBP is scikit-image's, label for label (scikit-image is a test dependency)."""
+    from skimage.data import astronaut, coffee
+    from skimage.feature import local_binary_pattern
+
+    rng = np.random.default_rng(4)
+    planes = [rng.integers(0, 256, (40, 52), dtype=np.uint8), np.full((20, 20), 128, np.uint8)]
+    for image in (astronaut(), coffee()):
+        face = face_crop(image, Box(150.0, 60.0, 260.0, 170.0))
+        planes += colour_planes(face)
+    for plane in planes:
+        for radius in LBP_RADII:
+            expected = local_binary_pattern(plane, 8, radius, method="nri_uniform").astype(np.intp)
+            np.testing.assert_array_equal(lbp_codes(plane, 8, radius), expected)
