@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from gateway.breaker import Breaker, BreakerSettings
 from gateway.config import Endpoint, GatewayConfig
 from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
@@ -45,10 +46,15 @@ INLINE_DECODE_MAX_PIXELS = 256 * 256  # decoding this many pixels takes about 0.
 
 
 class Backend:
-    """A long-lived channel to one test, with its Describe answer cached for `ttl_s`."""
+    """A long-lived channel to one test, with its Describe answer cached for `ttl_s` and a circuit breaker
+    (gateway.breaker) that every call to it goes through."""
 
     def __init__(
-        self, endpoint: Endpoint, ttl_s: float, credentials: grpc.ChannelCredentials | None = None
+        self,
+        endpoint: Endpoint,
+        ttl_s: float,
+        credentials: grpc.ChannelCredentials | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._channel = open_channel(endpoint.address, credentials)
@@ -57,6 +63,7 @@ class Backend:
         self.info: TestInfo | None = None
         self._info_at = 0.0
         self.last_error = "not described yet"
+        self.breaker = Breaker(breaker or BreakerSettings())
 
     @property
     def stale(self) -> bool:
@@ -64,11 +71,15 @@ class Backend:
 
     async def refresh(self, timeout_s: float) -> TestInfo | None:
         """Describe the test; on failure keep the last known info (a restart does not change routing)."""
+        if not self.breaker.allow():
+            return self.info
         try:
             msg = await self.stub.Describe(pb.DescribeRequest(), timeout=max(timeout_s, 0.001))
         except grpc.aio.AioRpcError as exc:
             self.last_error = f"{exc.code().name.lower()}: {exc.details()}"
+            self.breaker.record(exc.code() not in _RPC_STATUS, self.last_error)
             return self.info
+        self.breaker.record(True)
         info = convert.info_from_proto(msg)
         if info.name != self.endpoint.name:
             self.last_error = f"answers as test {info.name!r}"
@@ -441,15 +452,21 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             timeout_s = min(timeout_s, ep.timeout_ms / 1000.0)
         if timeout_s <= 0:
             return _gateway_result(ep, Status.TIMEOUT, "no time left in the budget", info)
+        if not backend.breaker.allow():  # it timed out or was unreachable again and again: answer without it
+            return _gateway_result(ep, Status.UNAVAILABLE, backend.breaker.describe(), info)
         sent = time.monotonic()
         try:
-            return await backend.stub.Check(
+            answer = await backend.stub.Check(
                 check, timeout=timeout_s, metadata=((REQUEST_ID_KEY, request_id),)
             )
         except grpc.aio.AioRpcError as exc:
             status = _RPC_STATUS.get(exc.code(), Status.ERROR)
+            detail = f"{exc.code().name}: {exc.details()}"
+            backend.breaker.record(exc.code() not in _RPC_STATUS, detail)
             waited_ms = (time.monotonic() - sent) * 1000.0
-            return _gateway_result(ep, status, f"{exc.code().name}: {exc.details()}", info, waited_ms)
+            return _gateway_result(ep, status, detail, info, waited_ms)
+        backend.breaker.record(True)
+        return answer
 
 
 class GatewayApp:
@@ -480,7 +497,8 @@ class GatewayApp:
 
     async def start(self, executor: ThreadPoolExecutor) -> None:
         self._backends = [
-            Backend(ep, self._config.describe_ttl_s, self._backend_credentials) for ep in self._config.tests
+            Backend(ep, self._config.describe_ttl_s, self._backend_credentials, self._config.breaker)
+            for ep in self._config.tests
         ]
         await asyncio.get_running_loop().run_in_executor(executor, face.load)
         # Best effort: tests that are not up yet are described on the first request that needs them.
