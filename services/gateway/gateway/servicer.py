@@ -27,6 +27,7 @@ from gateway.config import Endpoint, GatewayConfig
 from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
 from gateway.sessions import FlashSchedule, Session, SessionStore, judge
+from gateway.shared_state import RedisSessions, RedisState
 from liveness.client import open_channel
 from liveness.errors import FailedPrecondition, InvalidInput, Overloaded
 from liveness.runtime import convert
@@ -184,7 +185,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
     ) -> pb.CreateSessionResponse:
         if self._sessions is None:
             raise FailedPrecondition("sessions are not enabled on this gateway")
-        session = self._sessions.create(owner=current_key_id.get())
+        session = await self._sessions.create(owner=current_key_id.get())
         annotate(session_actions=len(session.challenge), session_flash_steps=len(session.flash))
         return pb.CreateSessionResponse(
             session_id=session.token,
@@ -202,7 +203,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             ),
         )
 
-    def _redeem(self, request: pb.EvaluateRequest, media: Media) -> Session | None:
+    async def _redeem(self, request: pb.EvaluateRequest, media: Media) -> Session | None:
         """The request's session, burned; None without one. Raises on every session rule broken."""
         if not request.session_id and not request.nonce:
             if self._sessions is not None and self._sessions.settings.required:
@@ -214,7 +215,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             raise InvalidInput("challenge: a session sets the challenge; leave it empty")
         if not media.is_clip:
             raise InvalidInput("session: send a clip that answers the challenge, not a single image")
-        return self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
+        return await self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
 
     async def Evaluate(
         self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
@@ -245,7 +246,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
                 raise Overloaded(
                     f"gateway overloaded: request not decoded within its {budget_s * 1000:.0f} ms budget"
                 ) from None
-        session = self._redeem(request, media)
+        session = await self._redeem(request, media)
         challenge = request.challenge
         if session is not None:
             challenge = pb.Challenge(actions=[convert.action_to_proto(a) for a in session.challenge])
@@ -480,11 +481,17 @@ class GatewayApp:
         limits: MediaLimits,
         backend_credentials: grpc.ChannelCredentials | None = None,
         session_key: bytes | None = None,
+        shared: RedisState | None = None,
     ) -> None:
         self._config = config
         self._limits = limits
         self._backend_credentials = backend_credentials
-        self._sessions = SessionStore(config.sessions, session_key or secrets.token_bytes(32))
+        self._shared = shared  # sessions in Redis, shared by every replica; None: in this process
+        self._sessions = SessionStore(
+            config.sessions,
+            session_key or secrets.token_bytes(32),
+            backend=RedisSessions(shared) if shared is not None else None,
+        )
         self._backends: list[Backend] = []
         self._servicer: GatewayServicer | None = None
 
@@ -509,6 +516,8 @@ class GatewayApp:
 
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self._backends))
+        if self._shared is not None:
+            await self._shared.close()
 
     @property
     def servicer(self) -> GatewayServicer:
