@@ -2,10 +2,10 @@
 # Verify the deployment: render, validate, scan, and (where podman is available) build and run it.
 #
 #   deploy/verify.sh [--static] [--runtime PATH] [--no-build] [--keep] [--port N] [--tag TAG] [--require-all]
-#                    [--models TEST=DIR ...]
+#                    [--models TEST=DIR ...] [--redis-image IMAGE]
 #
-#   1. render    `kubectl kustomize` of deploy/k8s/overlays/{dev,prod} -> build/k8s/<overlay>.yaml
-#                (placeholder secrets from deploy/k8s/gen-secrets.sh when none are there)
+#   1. render    `kubectl kustomize` of deploy/k8s/overlays/{dev,prod} -> build/k8s/<overlay>.yaml (no step
+#                before: the Secrets are only referenced; deploy/k8s/gen-secrets.sh makes them at deploy time)
 #   2. validate  kubernetes-validate --strict against the Kubernetes 1.32 schema, offline
 #   3. policy    checkov on the rendered manifests and the Dockerfiles: no failed check allowed (skips
 #                below, each with its reason); then the CI checks, pytest tests/deploy tests/contract
@@ -14,7 +14,10 @@
 #                no capabilities), each container's grpc.health.v1 probed until SERVING, then
 #                `liveness check --json --gateway 127.0.0.1:PORT samples/` must answer for every sample;
 #                a test without a trained model is left out (a failure with --require-all);
-#                --models TEST=DIR mounts DIR over the image's model folder (a candidate not yet committed)
+#                --models TEST=DIR mounts DIR over the image's model folder (a candidate not yet committed);
+#                two gateway containers (PORT and PORT+10) share a Redis container (--redis-image, default the
+#                one components/redis pins) and one session key: a session made on one is redeemed on the
+#                other, then refused as already used on the first
 #
 # Steps 4-5 run only when podman is installed and --static is not given. --runtime is an OCI runtime for
 # podman (a sandbox without CAP_SYS_RESOURCE needs one that drops rlimits); by default podman's own.
@@ -29,6 +32,7 @@ build=1
 keep=0
 port=50151
 tag="dev"
+redis_image="docker.io/library/redis:7.2.5-bookworm"
 py=".venv/bin/python"
 require_all=0
 declare -A model_dirs=()
@@ -41,6 +45,7 @@ while [[ $# -gt 0 ]]; do
     --port) port="$2"; shift 2 ;;
     --tag) tag="$2"; shift 2 ;;
     --require-all) require_all=1; shift ;;
+    --redis-image) redis_image="$2"; shift 2 ;;
     --models)
       [[ "$2" == *=* && -d "${2#*=}" ]] || { echo "--models needs TEST=DIR with an existing DIR" >&2; exit 2; }
       model_dirs["${2%%=*}"]="$(cd "${2#*=}" && pwd)"; shift 2 ;;
@@ -53,7 +58,6 @@ step() { printf '\n== %s\n' "$*" >&2; }
 
 step "1/5 render"
 command -v kubectl >/dev/null || { echo "kubectl is required (apt-get install -y kubectl)" >&2; exit 1; }
-deploy/k8s/gen-secrets.sh
 mkdir -p build/k8s
 for overlay in dev prod; do
   kubectl kustomize "deploy/k8s/overlays/$overlay" > "build/k8s/$overlay.yaml"
@@ -116,13 +120,14 @@ if [[ $build -eq 1 ]]; then
   deploy/build-images.sh "${build_args[@]}" "${tests[@]}" gateway
 fi
 
-step "5/5 smoke: ${tests[*]} + gateway in podman pod liveness-smoke, gateway on 127.0.0.1:$port"
+port_b=$((port + 10))
+step "5/5 smoke: ${tests[*]} + 2 gateways + redis in podman pod liveness-smoke, gateways on 127.0.0.1:$port, :$port_b"
 pod="liveness-smoke"
 cleanup() { [[ $keep -eq 1 ]] || "${podman[@]}" pod rm -f -t 5 "$pod" >/dev/null 2>&1 || true; }
 "${podman[@]}" pod rm -f -t 5 "$pod" >/dev/null 2>&1 || true
 trap cleanup EXIT
 # The gateway on PORT, each test on PORT+i (published only so this script can probe its health).
-publish=(-p "127.0.0.1:$port:50051")
+publish=(-p "127.0.0.1:$port:50051" -p "127.0.0.1:$port_b:50052")
 for i in $(seq 1 ${#tests[@]}); do publish+=(-p "127.0.0.1:$((port + i)):$((50060 + i))"); done
 "${podman[@]}" pod create --name "$pod" "${publish[@]}" >/dev/null
 # As the Kubernetes securityContext runs them: read-only root, non-root, no capabilities, no escalation.
@@ -135,7 +140,13 @@ config = yaml.safe_load(open("deploy/k8s/base/gateway/fusion.yaml"))
 config["tests"] = {name: spec for name, spec in config["tests"].items() if name in sys.argv[1:]}
 print(yaml.safe_dump(config, sort_keys=False))
 ' "${tests[@]}" > build/k8s/smoke-gateway.yaml
-gateway_env=(-e GATEWAY_CONFIG=/etc/liveness/gateway/fusion.yaml)
+# Both gateways share Redis (in the pod's network namespace, on loopback) and one session-signing key.
+session_key="$("$py" -c 'import secrets; print(secrets.token_hex(32))')"
+gateway_env=(-e GATEWAY_CONFIG=/etc/liveness/gateway/fusion.yaml -e GATEWAY_REDIS_URL=redis://127.0.0.1:6379/0
+  -e "GATEWAY_SESSION_KEY=$session_key")
+"${podman[@]}" image exists "$redis_image" || "${podman[@]}" pull "$redis_image" >/dev/null
+"${podman[@]}" run -d --pod "$pod" --name "$pod-redis" "${hardening[@]}" "$redis_image" \
+  redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
 i=1
 for name in "${tests[@]}"; do
   # One network namespace for the pod: each test listens on its own port, as its Service would map it.
@@ -147,14 +158,20 @@ for name in "${tests[@]}"; do
   gateway_env+=(-e "${name^^}_ADDR=127.0.0.1:$((50060 + i))")
   i=$((i + 1))
 done
-"${podman[@]}" run -d --pod "$pod" --name "$pod-gateway" "${hardening[@]}" "${gateway_env[@]}" \
-  -v "$PWD/build/k8s/smoke-gateway.yaml:/etc/liveness/gateway/fusion.yaml:ro" \
-  "localhost/liveness-gateway:$tag" >/dev/null
+for replica in a b; do
+  inner=50051 metrics=9090
+  [[ $replica == b ]] && inner=50052 metrics=9089
+  "${podman[@]}" run -d --pod "$pod" --name "$pod-gateway-$replica" "${hardening[@]}" "${gateway_env[@]}" \
+    -e "LIVENESS_PORT=$inner" -e "LIVENESS_METRICS_PORT=$metrics" \
+    -v "$PWD/build/k8s/smoke-gateway.yaml:/etc/liveness/gateway/fusion.yaml:ro" \
+    "localhost/liveness-gateway:$tag" >/dev/null
+done
 
 i=1
-for name in "${tests[@]}" gateway; do
+for name in "${tests[@]}" gateway-a gateway-b; do
   probe_port=$((port + i))
-  [[ $name == gateway ]] && probe_port=$port
+  [[ $name == gateway-a ]] && probe_port=$port
+  [[ $name == gateway-b ]] && probe_port=$port_b
   i=$((i + 1))
   deadline=$((SECONDS + 300))
   # The probe the image's HEALTHCHECK runs (grpc.health.v1), from the host through the published port:
@@ -192,6 +209,39 @@ for line in lines:
 if bad:
     sys.exit("smoke test failed:\n" + "\n".join(bad))
 print(f"smoke: {len(lines)} samples answered by {sorted(expected) or 'the gateway alone'}", file=sys.stderr)
+EOF
+# Across the replicas: a session made on one gateway is redeemed on the other (sessions live in the shared
+# Redis), then a replay on the first is refused as already used.
+"$py" - "127.0.0.1:$port" "127.0.0.1:$port_b" <<'EOF'
+"""CreateSession on one gateway, Evaluate with it on the other, replay on the first; both ways."""
+import asyncio
+import sys
+
+import grpc
+
+from liveness.client import GatewayClient, clip_media
+
+frame = open("samples/astronaut.jpg", "rb").read()
+
+
+async def main() -> None:
+    async with GatewayClient(sys.argv[1]) as a, GatewayClient(sys.argv[2]) as b:
+        for maker, redeemer in ((a, b), (b, a)):
+            session = await maker.create_session(timeout_s=10)
+            clip = clip_media([(frame, 100 * i) for i in range(8)])
+            reply = await redeemer.evaluate(clip, session=session, timeout_s=30)
+            assert reply.HasField("session"), reply
+            try:
+                await maker.evaluate(clip, session=session, timeout_s=30)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc
+                assert "already used" in exc.details(), exc
+            else:
+                sys.exit("smoke: a replayed session was accepted")
+    print("smoke: sessions made on either gateway redeemed once on the other (shared Redis)", file=sys.stderr)
+
+
+asyncio.run(main())
 EOF
 "${podman[@]}" ps --pod --filter "pod=$pod" --format '{{.Names}} {{.Status}}' >&2
 echo "verify: all steps passed" >&2

@@ -1,14 +1,17 @@
-"""Shared fixtures: sample media made in memory, data-set location."""
+"""Shared fixtures: sample media made in memory, data-set location, a real Redis."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import skimage.data
 from PIL import Image
+
+from tests.redis_server import RedisServer, redis_server_binary
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -44,3 +47,14 @@ def data_root() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"../shared/data not present ({SHARED_DATA}): data-set tests need it")
     return SHARED_DATA
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port for one test (skipped with the reason when not
+    installed, failed in CI)."""
+    server = RedisServer(redis_server_binary(), tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.close()

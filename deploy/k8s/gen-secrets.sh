@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Write placeholder secret files for the kustomize secretGenerator: a throw-away CA with a TLS key and
-# certificate for the gateway's public name (used by the Ingress), one random API key (its SHA-256 goes into
-# security.yaml, the gateway's `security` config section; the key itself into api-keys.txt, to hand to a
-# client, never into the cluster) and the key that signs the gateway's session tokens.
+# Write placeholder Secrets for deploy/k8s: a throw-away CA with a TLS key and certificate for the gateway's
+# public name (used by the Ingress), one random API key (its SHA-256 goes into security.yaml, the gateway's
+# `security` config section; the key itself into api-keys.txt, to hand to a client, never into the cluster),
+# the key that signs the gateway's session tokens, and a Redis password with the gateway's Redis URL.
 #
-#   deploy/k8s/gen-secrets.sh [--force] [KUSTOMIZE_BASE_DIR]     (default: deploy/k8s/base)
+#   deploy/k8s/gen-secrets.sh [--force] [DIR]     (default: deploy/k8s/secrets)
+#   kubectl apply -k deploy/k8s/secrets            (creates the Secrets the manifests reference by name)
 #
-# The files land in <dir>/secrets/, which is gitignored: nothing secret is ever committed. They make the
-# manifests render and a test cluster run; production replaces them with real material before rendering.
+# DIR is gitignored: nothing secret is ever committed. The manifests render without it (they only name the
+# Secrets); a test cluster runs with these placeholders, production creates the same Secrets from its secret
+# manager. The names carry no content hash: after rotating one, `kubectl rollout restart` the pods using it.
 # Existing files are kept unless --force.
 set -euo pipefail
 force=0
 if [[ "${1:-}" == "--force" ]]; then force=1; shift; fi
-base="${1:-$(dirname "$0")/base}"
-out="$base/secrets"
+out="${1:-$(dirname "$0")/secrets}"
 command -v openssl >/dev/null || { echo "openssl is required" >&2; exit 1; }
-files=(tls.crt tls.key ca.crt security.yaml api-keys.txt session-key)
+files=(tls.crt tls.key ca.crt security.yaml api-keys.txt session-key redis.conf redis-url kustomization.yaml)
 present=0
 for f in "${files[@]}"; do [[ -s "$out/$f" ]] && present=$((present + 1)); done
 if [[ $force -eq 0 && $present -eq ${#files[@]} ]]; then
@@ -52,4 +53,27 @@ YAML
 # GATEWAY_SESSION_KEY: hex, 32 bytes; shared by every gateway replica so a session opened on one pod is
 # accepted by another.
 openssl rand -hex 32 | tr -d '\n' > "$out/session-key"
-echo "$out: placeholder CA, gateway TLS key/certificate (30 days), API key and session key written" >&2
+# Redis (components/redis): the server reads its password from redis.conf; the gateway gets the whole URL.
+redis_password="$(openssl rand -hex 32)"
+printf 'requirepass %s\n' "$redis_password" > "$out/redis.conf"
+printf 'redis://:%s@redis:6379/0' "$redis_password" > "$out/redis-url"
+cat > "$out/kustomization.yaml" <<'YAML'
+# Made by deploy/k8s/gen-secrets.sh: the Secrets deploy/k8s references by name. kubectl apply -k <this dir>
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: liveness
+generatorOptions:
+  disableNameSuffixHash: true
+secretGenerator:
+  - name: liveness-tls
+    type: kubernetes.io/tls
+    files: [tls.crt, tls.key, ca.crt]
+  - name: liveness-api-keys
+    files: [security.yaml]
+  - name: liveness-gateway-session
+    files: [session-key]
+  - name: liveness-redis
+    files: [redis.conf, url=redis-url]
+YAML
+echo "$out: placeholder CA, gateway TLS key/certificate (30 days), API key, session key, Redis password" \
+  "written; kubectl apply -k $out" >&2

@@ -92,7 +92,8 @@ def serve(service: str) -> None:
 @click.option("--port", default=50051, show_default=True, help="Gateway port on 127.0.0.1.")
 @click.option("--test", "tests", multiple=True, help="Run only these tests (repeatable).")
 def up(config_path: Path | None, port: int, tests: tuple[str, ...]) -> None:
-    """Run the gateway and every test on loopback as child processes; Ctrl-C stops them all."""
+    """Run the gateway and every test on loopback as child processes, restarting any that exits; Ctrl-C
+    (or SIGTERM) stops them all."""
     from liveness.stack import LocalStack, stop_on_signals
 
     stack = LocalStack(
@@ -101,11 +102,14 @@ def up(config_path: Path | None, port: int, tests: tuple[str, ...]) -> None:
     stop_on_signals()
     try:
         with stack:
+            pids = stack.pids()
             for name, address in stack.addresses.items():
-                click.echo(f"{name:<10} {address}", err=True)
-            click.echo(f"{'gateway':<10} {stack.gateway_address}  (ready; Ctrl-C to stop)", err=True)
-            code = stack.wait()
-            sys.exit(code)
+                click.echo(f"{name:<10} {address}  (pid {pids[name]})", err=True)
+            click.echo(
+                f"{'gateway':<10} {stack.gateway_address}  (pid {pids['gateway']}; ready; Ctrl-C to stop)",
+                err=True,
+            )
+            stack.supervise()
     except KeyboardInterrupt:
         click.echo("stopping", err=True)
 

@@ -24,6 +24,12 @@ class ModelNotReady(LivenessError, RuntimeError):
     grpc_code = "UNAVAILABLE"
 
 
+class Unavailable(LivenessError):
+    """A dependency the call needs is down or too slow (the shared session store): retry shortly."""
+
+    grpc_code = "UNAVAILABLE"
+
+
 class PermissionDenied(LivenessError):
     """The caller is not allowed to make this call (bad API key, forged session)."""
 

@@ -276,14 +276,31 @@ class TokenBuckets:
             return (1.0 - tokens) / self._limit.per_s
 
 
+RateLimiter = Callable[[str], Awaitable[float]]
+"""Takes a token for a key id: 0.0 when one was taken, else the seconds until one is available."""
+
+
 class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
     """Rejects calls without a known x-api-key (UNAUTHENTICATED) and callers over their rate
     (RESOURCE_EXHAUSTED); health and reflection stay open for probes. The key id of an accepted call is put
-    in `current_key_id` for the servicer (sessions remember which key created them)."""
+    in `current_key_id` for the servicer (sessions remember which key created them).
 
-    def __init__(self, keys: ApiKeys, clock: Callable[[], float] = time.monotonic) -> None:
+    The rate is kept by `limiter` (the gateway passes one shared by its replicas), else by token buckets in
+    this process."""
+
+    def __init__(
+        self,
+        keys: ApiKeys,
+        clock: Callable[[], float] = time.monotonic,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self._keys = keys
-        self._buckets = TokenBuckets(keys.rate_limit, clock)
+        buckets = TokenBuckets(keys.rate_limit, clock)
+
+        async def local(key_id: str) -> float:
+            return buckets.take(key_id)
+
+        self._limiter = limiter or local
 
     async def intercept_service(
         self,
@@ -308,7 +325,7 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
                 )
                 refuse(context, "UNAUTHENTICATED", f"{API_KEY_HEADER}: {what}")
                 return None
-            wait_s = self._buckets.take(key_id)
+            wait_s = await self._limiter(key_id)
             if wait_s > 0:
                 log.warning(
                     "rate limited",

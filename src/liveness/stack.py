@@ -1,6 +1,10 @@
 """The embedded default deployment: the gateway and every test as child processes on loopback ports.
 
-Used by `liveness up`, by `liveness check` without --gateway, and by `liveness eval`.
+Used by `liveness up`, by `liveness check` without --gateway, and by `liveness eval`. `liveness up` runs
+`LocalStack.supervise()`: a child that exits or crashes is started again on its port, after a backoff that
+doubles from 0.5 s to 10 s while it keeps failing (reset once it has run 30 s), with a log line each time;
+meanwhile the gateway answers degraded (its circuit breaker skips the missing test). Only Ctrl-C or SIGTERM
+stops the stack.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from gateway import config as gateway_config
 
 HOST = "127.0.0.1"
+RESTART_MIN_S = 0.5  # the first restart's delay; it doubles while the child keeps failing
+RESTART_MAX_S = 10.0
+STABLE_S = 30.0  # a child that ran this long before exiting starts again after RESTART_MIN_S
+
+
+def restart_delay(failures: int) -> float:
+    """Seconds to wait before the `failures`-th restart in a row (1-based): 0.5, 1, 2, ... up to 10."""
+    return min(RESTART_MIN_S * 2.0 ** max(failures - 1, 0), RESTART_MAX_S)
 
 
 def free_port() -> int:
@@ -91,11 +103,13 @@ class LocalStack:
         self._timeout_s = start_timeout_s
         self._env = env or {}
         self._procs: list[tuple[str, subprocess.Popen[bytes], IO[bytes] | None]] = []
+        self._specs: dict[str, tuple[int, dict[str, str]]] = {}  # name -> (port, extra env), for restarts
         self.addresses: dict[str, str] = {}
         self.gateway_address = ""
 
     def _spawn(self, name: str, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self._env, **extra_env, "LIVENESS_PORT": str(port), "LIVENESS_HOST": HOST}
+        self._specs[name] = (port, extra_env)
         log = tempfile.TemporaryFile() if self._quiet else None
         proc = subprocess.Popen(
             [sys.executable, "-m", "liveness", "serve", name],
@@ -164,12 +178,44 @@ class LocalStack:
                 log.close()
         self._procs.clear()
 
-    def wait(self) -> int:
-        """Block until a child exits; return its exit code (for `liveness up`)."""
+    def pids(self) -> dict[str, int]:
+        """The process id of each child now running, by name."""
+        return {name: proc.pid for name, proc, _ in self._procs if proc.poll() is None}
+
+    def supervise(self, poll_s: float = 0.2) -> None:
+        """Restart every child that exits, with backoff and a line on stderr, until interrupted (Ctrl-C or
+        SIGTERM: see stop_on_signals); for `liveness up`."""
+        failures: dict[str, int] = {}
+        started = {name: time.monotonic() for name, _, _ in self._procs}
+        due: dict[str, float] = {}  # name -> when to start it again
         while True:
+            now = time.monotonic()
             for name, proc, _ in self._procs:
                 code = proc.poll()
-                if code is not None:
-                    print(f"{name} exited with code {code}", file=sys.stderr)
-                    return code
-            time.sleep(0.5)
+                if code is None or name in due:
+                    continue
+                ran_s = now - started[name]
+                failures[name] = 1 if ran_s >= STABLE_S else failures.get(name, 0) + 1
+                delay = restart_delay(failures[name])
+                how = f"killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                print(
+                    f"{name} {how} after {ran_s:.1f} s; restarting in {delay:.1f} s "
+                    f"(restart {failures[name]} in a row)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                due[name] = now + delay
+            for name, when in list(due.items()):
+                if now < when:
+                    continue
+                del due[name]
+                index = next(i for i, (n, _, _) in enumerate(self._procs) if n == name)
+                _, _, log = self._procs.pop(index)
+                if log is not None:
+                    log.close()
+                port, extra_env = self._specs[name]
+                proc = self._spawn(name, port, extra_env)
+                self._procs.insert(index, self._procs.pop())  # same place: stop() ends the gateway first
+                started[name] = time.monotonic()
+                print(f"{name} restarted (pid {proc.pid})", file=sys.stderr, flush=True)
+            time.sleep(poll_s)

@@ -1,7 +1,8 @@
 """Rendered Kubernetes manifests of every overlay, shared by the deploy checks.
 
-The manifests render from a copy of deploy/k8s with placeholder secrets made by deploy/k8s/gen-secrets.sh
-(the real tree never holds secret files in git), so the checks see exactly what `kubectl kustomize` gives.
+The manifests render from a copy of the files git tracks under deploy/k8s, as a fresh clone has them (no
+generated or ignored file, no prior step), so the checks see exactly what `kubectl kustomize` gives there.
+The Secrets the manifests name are rendered apart, from what deploy/k8s/gen-secrets.sh writes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = tuple(sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml")))
 TESTS = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
 SERVICES = (*TESTS, "gateway")
 
@@ -32,22 +33,46 @@ def render(overlay_dir: Path) -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
+def tracked_files(folder: Path) -> list[Path]:
+    """The files under `folder` that a commit would hold (tracked, or new and not ignored), relative to it:
+    what a fresh clone has, without anything generated or gitignored."""
+    out = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    ).stdout
+    return [Path(p.decode()) for p in out.split(b"\0") if p]
+
+
 @pytest.fixture(scope="session")
 def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of deploy/k8s with freshly generated placeholder secrets."""
+    """deploy/k8s as a fresh clone has it: no secrets, nothing generated or ignored."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not on PATH: it renders the kustomize tree (apt-get install kubectl)")
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the fresh-clone copy of deploy/k8s needs `git ls-files`")
+    tree = tmp_path_factory.mktemp("k8s") / "k8s"
+    for rel in tracked_files(K8S):
+        if (K8S / rel).is_file():  # a tracked file deleted in the working tree is not there either
+            (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(K8S / rel, tree / rel)
+    return tree
+
+
+@pytest.fixture(scope="session")
+def placeholder_secrets(tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
+    """The Secrets deploy/k8s/gen-secrets.sh makes (`kubectl apply -k` of its folder), rendered."""
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl not on PATH: it renders the kustomize tree (apt-get install kubectl)")
     if shutil.which("openssl") is None:
         pytest.skip("openssl not on PATH: deploy/k8s/gen-secrets.sh needs it for placeholder TLS material")
-    tree = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("secrets"))
+    folder = tmp_path_factory.mktemp("secrets") / "secrets"
     subprocess.run(
-        ["bash", str(tree / "gen-secrets.sh"), str(tree / "base")],
-        check=True,
-        capture_output=True,
-        timeout=60,
+        ["bash", str(K8S / "gen-secrets.sh"), str(folder)], check=True, capture_output=True, timeout=60
     )
-    return tree
+    return render(folder)
 
 
 @pytest.fixture(scope="session")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from gateway.config import DEFAULT_CONFIG, cluster_yaml, parse
-from tests.deploy.conftest import OVERLAYS, SERVICES, TESTS, Manifest, by_kind, containers
+from tests.deploy.conftest import K8S, OVERLAYS, SERVICES, TESTS, Manifest, by_kind, containers, render
 
 KUBERNETES_VERSION = "1.32.0"
-K8S_FUSION = DEFAULT_CONFIG.parents[3] / "deploy" / "k8s" / "base" / "gateway" / "fusion.yaml"
+WITH_REDIS = {"dev": False, "prod": True}  # overlays that run Redis for the gateway replicas
+K8S_FUSION = K8S / "base" / "gateway" / "fusion.yaml"
 
 
 def test_cluster_fusion_config_is_generated_from_the_packaged_default() -> None:
@@ -26,6 +28,18 @@ def test_cluster_fusion_config_is_generated_from_the_packaged_default() -> None:
     default = parse(yaml.safe_load(DEFAULT_CONFIG.read_text()))
     assert [(t.name, t.weight) for t in cluster.tests] == [(t.name, t.weight) for t in default.tests]
     assert cluster.thresholds == default.thresholds and cluster.calibration == default.calibration
+
+
+def test_every_overlay_renders_on_a_fresh_clone(k8s_tree: Path) -> None:
+    """`kubectl kustomize` of each overlay works with only the committed files: no gen-secrets.sh first."""
+    overlays = sorted(p.parent.name for p in (k8s_tree / "overlays").glob("*/kustomization.yaml"))
+    assert overlays == sorted(OVERLAYS) and set(overlays) == set(WITH_REDIS)
+    for overlay in overlays:
+        objects = render(k8s_tree / "overlays" / overlay)
+        assert by_kind(objects, "Deployment")["gateway"]
+        assert not by_kind(objects, "Secret"), f"{overlay}: Secrets are made at deploy time, not rendered"
+    assert not (k8s_tree / "base" / "secrets").exists() and not (k8s_tree / "secrets").exists()
+    assert (K8S / "gen-secrets.sh").is_file()
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -54,8 +68,9 @@ def test_schema_validation_catches_a_bad_manifest(rendered: dict[str, list[Manif
 def test_deployment_and_service_per_service(rendered: dict[str, list[Manifest]], overlay: str) -> None:
     objects = rendered[overlay]
     deployments, services = by_kind(objects, "Deployment"), by_kind(objects, "Service")
-    assert set(deployments) == set(SERVICES)
-    assert set(services) == set(SERVICES)
+    expected = {*SERVICES, "redis"} if WITH_REDIS[overlay] else set(SERVICES)
+    assert set(deployments) == expected
+    assert set(services) == expected
     for name in SERVICES:
         assert services[name]["spec"]["selector"] == deployments[name]["spec"]["selector"]["matchLabels"]
         assert {p["name"]: p["port"] for p in services[name]["spec"]["ports"]}["grpc"] == 50051
@@ -100,25 +115,65 @@ def test_gateway_config_names_every_test_by_its_headless_service(
     assert volumes["run"]["emptyDir"]["medium"] == "Memory"
 
 
+def _secret_refs(objects: list[Manifest]) -> dict[tuple[str, str], str]:
+    """(Secret name, key) -> where a rendered object uses it (env, volume item, whole volume: key "*")."""
+    refs: dict[tuple[str, str], str] = {}
+    for d in by_kind(objects, "Deployment").values():
+        pod = d["spec"]["template"]["spec"]
+        for c in containers(d):
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    refs[(ref["name"], ref["key"])] = f"{d['metadata']['name']} env {env['name']}"
+        for v in pod.get("volumes", []):
+            if "secret" in v:
+                items = v["secret"].get("items") or [{"key": "*"}]
+                for item in items:
+                    refs[(v["secret"]["secretName"], item["key"])] = (
+                        f"{d['metadata']['name']} volume {v['name']}"
+                    )
+    for ing in by_kind(objects, "Ingress").values():
+        for tls in ing["spec"].get("tls", []):
+            refs[(tls["secretName"], "tls.crt")] = refs[(tls["secretName"], "tls.key")] = "ingress"
+    return refs
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_secrets_for_tls_api_keys_and_sessions(rendered: dict[str, list[Manifest]], overlay: str) -> None:
+def test_secrets_for_tls_api_keys_sessions_and_redis_are_referenced_and_made_by_gen_secrets(
+    rendered: dict[str, list[Manifest]], placeholder_secrets: list[Manifest], overlay: str
+) -> None:
     objects = rendered[overlay]
-    secrets = {o["metadata"]["name"].rsplit("-", 1)[0]: o for o in objects if o["kind"] == "Secret"}
-    assert set(secrets) == {"liveness-tls", "liveness-api-keys", "liveness-gateway-session"}
-    assert secrets["liveness-tls"]["type"] == "kubernetes.io/tls"
-    assert set(secrets["liveness-tls"]["data"]) == {"tls.crt", "tls.key", "ca.crt"}
-    security = yaml.safe_load(base64.b64decode(secrets["liveness-api-keys"]["data"]["security.yaml"]))
+    made = {o["metadata"]["name"]: o for o in placeholder_secrets}
+    assert set(made) == {"liveness-tls", "liveness-api-keys", "liveness-gateway-session", "liveness-redis"}
+    assert all(o["metadata"]["namespace"] == "liveness" for o in made.values())
+    assert made["liveness-tls"]["type"] == "kubernetes.io/tls"
+    assert set(made["liveness-tls"]["data"]) == {"tls.crt", "tls.key", "ca.crt"}
+    security = yaml.safe_load(base64.b64decode(made["liveness-api-keys"]["data"]["security.yaml"]))
     assert set(security) == {"security"} and security["security"]["api_keys"]
+    redis_conf = base64.b64decode(made["liveness-redis"]["data"]["redis.conf"]).decode()
+    password = redis_conf.removeprefix("requirepass ").strip()
+    url = base64.b64decode(made["liveness-redis"]["data"]["url"]).decode()
+    assert len(password) == 64 and url == f"redis://:{password}@redis:6379/0"
+    refs = _secret_refs(objects)
+    for (name, key), where in refs.items():
+        assert name in made, f"{where} uses Secret {name}, which gen-secrets.sh does not make"
+        assert key == "*" or key in made[name]["data"], f"{where} uses {name}/{key}, not made"
     pod = by_kind(objects, "Deployment")["gateway"]["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
-    assert volumes["security"]["secret"]["secretName"] == secrets["liveness-api-keys"]["metadata"]["name"]
+    assert volumes["security"]["secret"]["secretName"] == "liveness-api-keys"
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     ref = env["GATEWAY_SESSION_KEY"]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": secrets["liveness-gateway-session"]["metadata"]["name"], "key": "session-key"}
+    assert ref == {"name": "liveness-gateway-session", "key": "session-key"}
+    if WITH_REDIS[overlay]:
+        ref = env["GATEWAY_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "liveness-redis", "key": "url"}
+        assert refs[("liveness-redis", "redis.conf")].startswith("redis volume")
+    else:
+        assert "GATEWAY_REDIS_URL" not in env  # one gateway: sessions in its own memory
     ingresses = by_kind(objects, "Ingress")
     if overlay == "prod":
         (tls,) = ingresses["gateway"]["spec"]["tls"]
-        assert tls["secretName"] == secrets["liveness-tls"]["metadata"]["name"]
+        assert tls["secretName"] == "liveness-tls"
         backend = ingresses["gateway"]["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
         assert backend == {"name": "gateway", "port": {"name": "grpc"}}
 
@@ -136,7 +191,8 @@ def test_each_service_has_its_own_image_and_tag(rendered: dict[str, list[Manifes
 def test_overlays_differ_in_tags_and_scale(rendered: dict[str, list[Manifest]]) -> None:
     dev, prod = (by_kind(rendered[o], "Deployment") for o in ("dev", "prod"))
     assert dev["iqa"]["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":dev")
-    assert all(d["spec"]["replicas"] >= 2 for d in prod.values())
+    assert all(prod[name]["spec"]["replicas"] >= 2 for name in SERVICES)
+    assert prod["redis"]["spec"]["replicas"] == 1  # one in-memory Redis (HA: an external one, see README)
     assert not by_kind(rendered["dev"], "HorizontalPodAutoscaler")
     assert {c["imagePullPolicy"] for d in prod.values() for c in containers(d)} == {"Always"}
     assert {c["imagePullPolicy"] for d in dev.values() for c in containers(d)} == {"IfNotPresent"}
@@ -160,8 +216,9 @@ def _ports(container: Manifest) -> dict[str, int]:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_native_grpc_probes_and_grace_period(rendered: dict[str, list[Manifest]], overlay: str) -> None:
-    for name, deployment in by_kind(rendered[overlay], "Deployment").items():
-        pod = deployment["spec"]["template"]["spec"]
+    deployments = by_kind(rendered[overlay], "Deployment")
+    for name in SERVICES:
+        pod = deployments[name]["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"]["port"] == _ports(container)["grpc"], f"{name}.{probe}"
@@ -201,6 +258,38 @@ def test_only_the_gateway_reaches_the_tests(rendered: dict[str, list[Manifest]],
                 assert "namespaceSelector" not in peer and "ipBlock" not in peer, f"{name}: {peer}"
                 assert _selects(peer["podSelector"], gateway_labels), f"{name}: {peer} is not the gateway"
                 assert peer["podSelector"]["matchLabels"], f"{name}: every pod may call it"
+
+
+def test_only_the_gateway_reaches_redis(rendered: dict[str, list[Manifest]]) -> None:
+    objects = rendered["prod"]
+    policies = by_kind(objects, "NetworkPolicy")
+    deployments = by_kind(objects, "Deployment")
+    redis_labels = deployments["redis"]["spec"]["template"]["metadata"]["labels"]
+    gateway_labels = deployments["gateway"]["spec"]["template"]["metadata"]["labels"]
+    selecting = [p["spec"] for p in policies.values() if _selects(p["spec"]["podSelector"], redis_labels)]
+    assert any("Egress" in p["policyTypes"] and not p.get("egress") for p in selecting), "redis may call out"
+    rules = [rule for p in selecting for rule in p.get("ingress", [])]
+    assert rules
+    for rule in rules:
+        assert rule.get("from"), "redis open to every source"
+        for peer in rule["from"]:
+            assert set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"], peer
+            assert _selects(peer["podSelector"], gateway_labels), f"{peer} is not the gateway"
+    for name in ("iqa", "temporal"):  # a test's pod is not let in
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert not any(_selects(peer["podSelector"], labels) for r in rules for peer in r["from"])
+    # The gateway's egress (default deny) is opened to Redis' port.
+    egress = [
+        rule
+        for p in policies.values()
+        if _selects(p["spec"]["podSelector"], gateway_labels)
+        for rule in p["spec"].get("egress", [])
+    ]
+    assert any(
+        any(_selects(to.get("podSelector", {"matchLabels": {"-": "-"}}), redis_labels) for to in r["to"])
+        and {port["port"] for port in r["ports"]} == {6379}
+        for r in egress
+    )
 
 
 # The policy scan CI runs (deploy/verify.sh also runs checkov where it is installed). Each rule is HIGH:

@@ -4,12 +4,17 @@ restart a test service while four clients call Evaluate back to back.
 Every answer must arrive within the budget (plus scheduling slack), carry `degraded` exactly when a test
 timed out, was unreachable or failed, and no error may reach the client (the gateway fails only on bad
 input). After the fault is removed the gateway must recover on its own: the channel reconnects.
+
+The gateway's circuit breaker (gateway.breaker, default settings: 3 failures in a row, 0.5 s doubling to 2 s)
+must stop it waiting on a hung or dead test: after the first few timeouts the answers come at once, marked
+degraded with the test UNAVAILABLE ("circuit open"), and a probe closes the circuit when the test is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -52,9 +57,14 @@ class Answer:
     degraded: bool = False
     decision: int = pb.DECISION_UNSPECIFIED
     statuses: tuple[tuple[str, int], ...] = ()
+    details: tuple[tuple[str, str], ...] = ()
 
     def status(self, test: str) -> int:
         return dict(self.statuses).get(test, pb.STATUS_UNSPECIFIED)
+
+    def ejected(self, test: str) -> bool:
+        """The gateway answered without calling `test`: its circuit was open."""
+        return self.status(test) == pb.STATUS_UNAVAILABLE and "circuit open" in dict(self.details)[test]
 
 
 class Load:
@@ -80,8 +90,9 @@ class Load:
                 self.answers.append(Answer(sent, self.now() - sent, exc.code().name))
                 continue
             statuses = tuple((t.result.test, t.result.status) for t in reply.tests)
+            details = tuple((t.result.test, t.result.detail) for t in reply.tests)
             self.answers.append(
-                Answer(sent, self.now() - sent, "OK", reply.degraded, reply.decision, statuses)
+                Answer(sent, self.now() - sent, "OK", reply.degraded, reply.decision, statuses, details)
             )
 
     async def __aenter__(self) -> Load:
@@ -151,17 +162,27 @@ async def test_hung_test_times_out_then_recovers() -> None:
         await asyncio.sleep(0.8)
         hang_s = load.now()
         cnn.hang = True
-        await asyncio.sleep(2.5)  # each worker's call then waits out the budget about three times
+        await asyncio.sleep(3.0)  # without a breaker each worker would wait out the budget about 4 times
         release_s = load.now()
         cnn.hang = False
         cnn.release.set()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(4.0)
     assert_contract(load.answers)
     assert not any(a.degraded for a in load.done_before(hang_s))
     hung = load.within(hang_s + 0.05, release_s)
-    assert hung and all(a.status("cnn2d") == pb.STATUS_TIMEOUT and a.degraded for a in hung)
+    assert hung and all(a.degraded for a in hung)
+    assert all(a.status("cnn2d") == pb.STATUS_TIMEOUT or a.ejected("cnn2d") for a in hung)
     assert all(a.decision == pb.DECISION_LIVE for a in hung)  # iqa alone holds half the weight
-    recovered = load.between(release_s + 1.0)
+    # The first calls (one per worker) and one probe per open interval (0.5, 1, 2 s) wait out the budget;
+    # every other answer comes at once.
+    waited = [a for a in hung if a.status("cnn2d") == pb.STATUS_TIMEOUT]
+    assert len(waited) <= CONCURRENCY + 4, f"{len(waited)} of {len(hung)} answers waited on the hung test"
+    after_first = load.between(hang_s + BUDGET_MS / 1000.0 + TIGHT_SLACK_S, release_s)
+    p50 = statistics.median(a.latency_s for a in after_first)
+    print(f"hung test: {len(after_first)} answers after the first budget, p50 {p50 * 1000:.1f} ms")
+    assert p50 <= 0.3, f"p50 {p50 * 1000:.0f} ms with the test hung: the gateway still waits on it"
+    # The next probe (at most max_open_s = 2 s later) closes the circuit.
+    recovered = load.between(release_s + 2.0 + BUDGET_MS / 1000.0)
     assert recovered and not any(a.degraded for a in recovered)
 
 
@@ -174,15 +195,16 @@ async def test_slow_test_within_and_beyond_the_budget() -> None:
         await asyncio.sleep(2.5)
         fast_s = load.now()
         cnn.delay_s = 0.0
-        await asyncio.sleep(3.5)
+        await asyncio.sleep(5.5)
     assert_contract(load.answers)
     slow = load.done_before(too_slow_s)
     assert sum(a.status("cnn2d") == pb.STATUS_OK for a in slow) >= len(slow) // 2
     # Requests sent once every worker thread sleeps 2 s cannot be answered in the budget.
     beyond = load.within(too_slow_s + 0.3, fast_s)
-    assert beyond and all(a.status("cnn2d") == pb.STATUS_TIMEOUT for a in beyond)
-    # The two threads still asleep finish within 2 s of the switch; after that every answer is whole.
-    recovered = load.between(fast_s + 2.5)
+    assert beyond and all(a.status("cnn2d") == pb.STATUS_TIMEOUT or a.ejected("cnn2d") for a in beyond)
+    # The threads still asleep finish within 2 s of the switch, and the next probe (at most 2 s later)
+    # closes the circuit; after that every answer is whole.
+    recovered = load.between(fast_s + 4.5)
     assert recovered and not any(a.degraded for a in recovered)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from gateway.breaker import BreakerSettings
 from gateway.sessions import SessionSettings
 from liveness.runtime.config import env_value
 from liveness.security import ApiKeys, RateLimit
@@ -64,6 +65,7 @@ class GatewayConfig:
     tests: tuple[Endpoint, ...] = ()
     sessions: SessionSettings = field(default_factory=SessionSettings)
     api_keys: ApiKeys = field(default_factory=ApiKeys)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)  # per test: stop calling a dead one
     # A learned fusion (`liveness calibrate`); None: the weighted mean of the scores.
     calibration: Calibration | None = None
     calibration_info: Mapping[str, Any] = field(default_factory=dict)  # what it was fitted on, dev metrics
@@ -133,11 +135,13 @@ def parse(data: Mapping[str, Any]) -> GatewayConfig:
         "sessions",
         "security",
         "fusion",
+        "breaker",
     }
     unknown = set(data) - known
     if unknown:
         raise ValueError(f"unknown gateway config keys: {sorted(unknown)}")
     sessions = _section(data, "sessions", set(SessionSettings.__dataclass_fields__))
+    breaker = _section(data, "breaker", set(BreakerSettings.__dataclass_fields__))
     security = _section(data, "security", {"api_keys", "rate_limit"})
     rate = security.get("rate_limit") or {}
     calibration, fitted = _calibration(data)
@@ -163,6 +167,7 @@ def parse(data: Mapping[str, Any]) -> GatewayConfig:
         thresholds=Thresholds(**{k: float(v) for k, v in th.items()}),
         tests=tuple(tests),
         sessions=SessionSettings(**sessions),
+        breaker=BreakerSettings(**breaker),
         api_keys=ApiKeys(
             hashes={str(k): str(v) for k, v in (security.get("api_keys") or {}).items()},
             rate_limit=RateLimit(**{k: v for k, v in rate.items()}),

@@ -22,10 +22,12 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from gateway.breaker import Breaker, BreakerSettings
 from gateway.config import Endpoint, GatewayConfig
 from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
 from gateway.sessions import FlashSchedule, Session, SessionStore, judge
+from gateway.shared_state import RedisSessions, RedisState
 from liveness.client import open_channel
 from liveness.errors import FailedPrecondition, InvalidInput, Overloaded
 from liveness.runtime import convert
@@ -45,10 +47,15 @@ INLINE_DECODE_MAX_PIXELS = 256 * 256  # decoding this many pixels takes about 0.
 
 
 class Backend:
-    """A long-lived channel to one test, with its Describe answer cached for `ttl_s`."""
+    """A long-lived channel to one test, with its Describe answer cached for `ttl_s` and a circuit breaker
+    (gateway.breaker) that every call to it goes through."""
 
     def __init__(
-        self, endpoint: Endpoint, ttl_s: float, credentials: grpc.ChannelCredentials | None = None
+        self,
+        endpoint: Endpoint,
+        ttl_s: float,
+        credentials: grpc.ChannelCredentials | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._channel = open_channel(endpoint.address, credentials)
@@ -57,6 +64,7 @@ class Backend:
         self.info: TestInfo | None = None
         self._info_at = 0.0
         self.last_error = "not described yet"
+        self.breaker = Breaker(breaker or BreakerSettings())
 
     @property
     def stale(self) -> bool:
@@ -64,11 +72,15 @@ class Backend:
 
     async def refresh(self, timeout_s: float) -> TestInfo | None:
         """Describe the test; on failure keep the last known info (a restart does not change routing)."""
+        if not self.breaker.allow():
+            return self.info
         try:
             msg = await self.stub.Describe(pb.DescribeRequest(), timeout=max(timeout_s, 0.001))
         except grpc.aio.AioRpcError as exc:
             self.last_error = f"{exc.code().name.lower()}: {exc.details()}"
+            self.breaker.record(exc.code() not in _RPC_STATUS, self.last_error)
             return self.info
+        self.breaker.record(True)
         info = convert.info_from_proto(msg)
         if info.name != self.endpoint.name:
             self.last_error = f"answers as test {info.name!r}"
@@ -173,7 +185,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
     ) -> pb.CreateSessionResponse:
         if self._sessions is None:
             raise FailedPrecondition("sessions are not enabled on this gateway")
-        session = self._sessions.create(owner=current_key_id.get())
+        session = await self._sessions.create(owner=current_key_id.get())
         annotate(session_actions=len(session.challenge), session_flash_steps=len(session.flash))
         return pb.CreateSessionResponse(
             session_id=session.token,
@@ -191,7 +203,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             ),
         )
 
-    def _redeem(self, request: pb.EvaluateRequest, media: Media) -> Session | None:
+    async def _redeem(self, request: pb.EvaluateRequest, media: Media) -> Session | None:
         """The request's session, burned; None without one. Raises on every session rule broken."""
         if not request.session_id and not request.nonce:
             if self._sessions is not None and self._sessions.settings.required:
@@ -203,7 +215,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             raise InvalidInput("challenge: a session sets the challenge; leave it empty")
         if not media.is_clip:
             raise InvalidInput("session: send a clip that answers the challenge, not a single image")
-        return self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
+        return await self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
 
     async def Evaluate(
         self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
@@ -234,7 +246,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
                 raise Overloaded(
                     f"gateway overloaded: request not decoded within its {budget_s * 1000:.0f} ms budget"
                 ) from None
-        session = self._redeem(request, media)
+        session = await self._redeem(request, media)
         challenge = request.challenge
         if session is not None:
             challenge = pb.Challenge(actions=[convert.action_to_proto(a) for a in session.challenge])
@@ -441,15 +453,21 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             timeout_s = min(timeout_s, ep.timeout_ms / 1000.0)
         if timeout_s <= 0:
             return _gateway_result(ep, Status.TIMEOUT, "no time left in the budget", info)
+        if not backend.breaker.allow():  # it timed out or was unreachable again and again: answer without it
+            return _gateway_result(ep, Status.UNAVAILABLE, backend.breaker.describe(), info)
         sent = time.monotonic()
         try:
-            return await backend.stub.Check(
+            answer = await backend.stub.Check(
                 check, timeout=timeout_s, metadata=((REQUEST_ID_KEY, request_id),)
             )
         except grpc.aio.AioRpcError as exc:
             status = _RPC_STATUS.get(exc.code(), Status.ERROR)
+            detail = f"{exc.code().name}: {exc.details()}"
+            backend.breaker.record(exc.code() not in _RPC_STATUS, detail)
             waited_ms = (time.monotonic() - sent) * 1000.0
-            return _gateway_result(ep, status, f"{exc.code().name}: {exc.details()}", info, waited_ms)
+            return _gateway_result(ep, status, detail, info, waited_ms)
+        backend.breaker.record(True)
+        return answer
 
 
 class GatewayApp:
@@ -463,11 +481,17 @@ class GatewayApp:
         limits: MediaLimits,
         backend_credentials: grpc.ChannelCredentials | None = None,
         session_key: bytes | None = None,
+        shared: RedisState | None = None,
     ) -> None:
         self._config = config
         self._limits = limits
         self._backend_credentials = backend_credentials
-        self._sessions = SessionStore(config.sessions, session_key or secrets.token_bytes(32))
+        self._shared = shared  # sessions in Redis, shared by every replica; None: in this process
+        self._sessions = SessionStore(
+            config.sessions,
+            session_key or secrets.token_bytes(32),
+            backend=RedisSessions(shared) if shared is not None else None,
+        )
         self._backends: list[Backend] = []
         self._servicer: GatewayServicer | None = None
 
@@ -480,7 +504,8 @@ class GatewayApp:
 
     async def start(self, executor: ThreadPoolExecutor) -> None:
         self._backends = [
-            Backend(ep, self._config.describe_ttl_s, self._backend_credentials) for ep in self._config.tests
+            Backend(ep, self._config.describe_ttl_s, self._backend_credentials, self._config.breaker)
+            for ep in self._config.tests
         ]
         await asyncio.get_running_loop().run_in_executor(executor, face.load)
         # Best effort: tests that are not up yet are described on the first request that needs them.
@@ -491,6 +516,8 @@ class GatewayApp:
 
     async def close(self) -> None:
         await asyncio.gather(*(b.close() for b in self._backends))
+        if self._shared is not None:
+            await self._shared.close()
 
     @property
     def servicer(self) -> GatewayServicer:

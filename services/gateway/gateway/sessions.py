@@ -1,12 +1,15 @@
 """Sessions: a server-random challenge and flash-colour sequence that a clip must answer once, in time.
 
 A session id is a token `<id>.<expires_at_ms>.<hmac>` signed with the gateway's secret key, so an id that the
-gateway did not issue (forged, tampered expiry) fails before any lookup. The single-use nonce and the session
-itself live in an in-process store bounded in size and time; a multi-replica gateway therefore needs sticky
-sessions or a shared store (and the same `GATEWAY_SESSION_KEY` on every replica).
+gateway did not issue (forged, tampered expiry) fails before any lookup. The single-use nonce and the
+challenge live in a `SessionBackend`: `MemorySessions`, in this process, bounded in size and time (the
+default, for one gateway), or `gateway.shared_state.RedisSessions`, shared by every replica (each then needs
+the same `GATEWAY_SESSION_KEY`). Either burns a session atomically: of any number of concurrent redemptions,
+one wins.
 
 Pure: no gRPC. Failures raise liveness.errors types (PermissionDenied for forged tokens or wrong nonces,
-FailedPrecondition for expired, used or unknown sessions), which the server interceptor maps to status codes.
+FailedPrecondition for expired, used or unknown sessions, Unavailable when the shared store is down), which
+the server interceptor maps to status codes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from liveness.errors import FailedPrecondition, InvalidInput, PermissionDenied
 from liveness.types import Action, ActionResult, Decision, Status
@@ -132,24 +136,32 @@ def session_key_from_env(env: Mapping[str, str] = os.environ) -> bytes:
     return key
 
 
-class SessionStore:
-    """Issues signed sessions and burns them on first use; bounded by `max_sessions`, expired ones purged.
+UNKNOWN_OR_USED = "session: unknown or already used (sessions are single-use); create a new session"
+WRONG_NONCE = "session: the nonce does not match the session"
+OTHER_KEY = "session: it was created with another API key"
+
+
+class SessionBackend(Protocol):
+    """Where sessions wait to be redeemed. `take` is atomic: it checks the nonce and owner and deletes the
+    session in one step, raising FailedPrecondition (UNKNOWN_OR_USED), PermissionDenied (WRONG_NONCE,
+    OTHER_KEY) or liveness.errors.Unavailable (the store cannot be reached)."""
+
+    async def put(self, session: Session, ttl_ms: int) -> None: ...
+
+    async def take(self, token: str, nonce: str, owner: str) -> Session: ...
+
+    async def drop(self, token: str) -> None: ...
+
+
+class MemorySessions:
+    """Sessions in this process: at most `max_sessions` (the oldest dropped beyond that), expired ones purged.
 
     Thread-safe: the gateway calls it from the event loop, tests from anywhere.
     """
 
-    def __init__(
-        self,
-        settings: SessionSettings,
-        key: bytes,
-        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-    ) -> None:
-        if len(key) < 32:
-            raise ValueError("the session key must hold at least 32 bytes")
-        self.settings = settings
-        self._key = key
+    def __init__(self, max_sessions: int, clock_ms: Callable[[], int]) -> None:
+        self._max = max_sessions
         self._clock_ms = clock_ms
-        self._rng = secrets.SystemRandom()
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
         self.evicted = 0  # sessions dropped unused because the store was full
@@ -157,12 +169,58 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    async def put(self, session: Session, ttl_ms: int) -> None:
+        with self._lock:
+            now = self._clock_ms()
+            for token in [t for t, s in self._sessions.items() if s.expires_at_ms <= now]:
+                del self._sessions[token]
+            while len(self._sessions) >= self._max:
+                self._sessions.popitem(last=False)
+                self.evicted += 1
+            self._sessions[session.token] = session
+
+    async def take(self, token: str, nonce: str, owner: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is None:
+                raise FailedPrecondition(UNKNOWN_OR_USED)
+            if not hmac.compare_digest(session.nonce, nonce):
+                raise PermissionDenied(WRONG_NONCE)
+            if session.owner != owner:
+                raise PermissionDenied(OTHER_KEY)
+            del self._sessions[token]
+        return session
+
+    async def drop(self, token: str) -> None:
+        with self._lock:
+            self._sessions.pop(token, None)
+
+
+class SessionStore:
+    """Issues signed sessions and burns them on first use, in `backend` (default: `MemorySessions`)."""
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        key: bytes,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        backend: SessionBackend | None = None,
+    ) -> None:
+        if len(key) < 32:
+            raise ValueError("the session key must hold at least 32 bytes")
+        self.settings = settings
+        self._key = key
+        self._clock_ms = clock_ms
+        self._rng = secrets.SystemRandom()
+        self.backend: SessionBackend = backend or MemorySessions(settings.max_sessions, clock_ms)
+
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest())
 
-    def create(self, owner: str = "") -> Session:
+    async def create(self, owner: str = "") -> Session:
         """A new session with a random challenge and flash sequence."""
-        expires = self._clock_ms() + int(self.settings.ttl_s * 1000)
+        ttl_ms = int(self.settings.ttl_s * 1000)
+        expires = self._clock_ms() + ttl_ms
         body = f"{_b64(secrets.token_bytes(16))}.{expires}"
         session = Session(
             token=f"{body}.{self._sign(body)}",
@@ -172,15 +230,10 @@ class SessionStore:
             flash=random_flash(self.settings, self._rng),
             owner=owner,
         )
-        with self._lock:
-            self._purge()
-            while len(self._sessions) >= self.settings.max_sessions:
-                self._sessions.popitem(last=False)
-                self.evicted += 1
-            self._sessions[session.token] = session
+        await self.backend.put(session, ttl_ms)
         return session
 
-    def redeem(self, token: str, nonce: str, owner: str = "") -> Session:
+    async def redeem(self, token: str, nonce: str, owner: str = "") -> Session:
         """Check the token, expiry, nonce and owner, then burn the session (even if the clip later fails,
         so a replay of the same session never gets a second try)."""
         if not token or not nonce:
@@ -189,28 +242,9 @@ class SessionStore:
         if len(parts) != 3 or not hmac.compare_digest(self._sign(f"{parts[0]}.{parts[1]}"), parts[2]):
             raise PermissionDenied("session: the session id is not one this gateway issued")
         if int(parts[1]) <= self._clock_ms():
-            with self._lock:
-                self._sessions.pop(token, None)
+            await self.backend.drop(token)
             raise FailedPrecondition("session: expired; create a new session")
-        with self._lock:
-            session = self._sessions.get(token)
-            if session is None:
-                raise FailedPrecondition(
-                    "session: unknown or already used (sessions are single-use and live in one gateway "
-                    "replica); create a new session"
-                )
-            if not hmac.compare_digest(session.nonce, nonce):
-                raise PermissionDenied("session: the nonce does not match the session")
-            if session.owner != owner:
-                raise PermissionDenied("session: it was created with another API key")
-            del self._sessions[token]
-        return session
-
-    def _purge(self) -> None:
-        now = self._clock_ms()
-        expired = [t for t, s in self._sessions.items() if s.expires_at_ms <= now]
-        for token in expired:
-            del self._sessions[token]
+        return await self.backend.take(token, nonce, owner)
 
 
 @dataclass(frozen=True, slots=True)
