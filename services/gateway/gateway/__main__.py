@@ -30,6 +30,7 @@ def main() -> None:
         settings.limits,
         backend_credentials=security.channel_credentials_from_env(os.environ),
         session_key=session_key_from_env(os.environ),
+        max_message_bytes=settings.max_message_bytes,
     )
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if config.api_keys.enabled:
