@@ -227,7 +227,9 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         if len(request.challenge.actions):
             raise InvalidInput("challenge: a session sets the challenge; leave it empty")
         if not media.is_clip:
-            raise InvalidInput("session: send a clip that answers the challenge, not a single image")
+            raise InvalidInput(
+                "session_id: a session needs a clip that answers its challenge, not a single image"
+            )
         return self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
 
     async def Evaluate(

@@ -81,7 +81,7 @@ def _supplied_faces(
         )
     for i, obs in enumerate(observations):
         if obs.frame_index != i:
-            raise InvalidInput(f"faces: region {i} has frame_index {obs.frame_index}; expected {i}")
+            raise InvalidInput(f"faces[{i}].frame_index: {obs.frame_index}; expected {i}")
     if keep is None:
         return observations
     return [replace(observations[i], frame_index=j) for j, i in enumerate(keep)]
