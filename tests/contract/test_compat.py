@@ -12,7 +12,6 @@ Without node/npm these tests skip, saying so; with CI=true they fail instead.
 from __future__ import annotations
 
 import enum
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,20 +20,16 @@ import pytest
 from google.protobuf import descriptor_pb2 as d
 
 from gateway.interactive import Outcome
-from liveness import compat, npmtools
+from liveness import compat
 from liveness.v1 import liveness_pb2 as pb
+from tests.npm import require_npm_packages
 
 _F = d.FieldDescriptorProto
 
 
 @pytest.fixture(scope="module", autouse=True)
 def buf_installed() -> None:
-    try:
-        npmtools.ensure(compat.BUF_TOOL)
-    except npmtools.NodeMissing as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run buf: {exc}")
-        pytest.skip(f"buf needs node and npm: {exc}")
+    require_npm_packages(compat.BUF_TOOL)
 
 
 @pytest.fixture(scope="module")
