@@ -36,7 +36,7 @@ from gateway.interactive import Outcome, challenge_outcome, flash_outcome
 from gateway.sessions import FlashSchedule, Session, SessionStore, judge
 from liveness.client import DEFAULT_MAX_MESSAGE_BYTES, open_channel
 from liveness.errors import FailedPrecondition, InvalidInput
-from liveness.runtime import convert
+from liveness.runtime import convert, tracing
 from liveness.runtime.interceptors import REQUEST_ID_KEY
 from liveness.runtime.logging import annotate, request_id_var
 from liveness.security import current_key_id
@@ -155,6 +155,11 @@ def _outcome(outcome: Outcome) -> pb.CheckOutcome:
     return pb.CheckOutcome.Value("CHECK_OUTCOME_" + outcome.name)  # type: ignore[return-value]
 
 
+def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
+    """A test call's metadata: the request id and the W3C trace context (runtime.tracing)."""
+    return ((REQUEST_ID_KEY, request_id), *tracing.outgoing_metadata())
+
+
 _RPC_STATUS = {
     grpc.StatusCode.DEADLINE_EXCEEDED: Status.TIMEOUT,
     grpc.StatusCode.UNAVAILABLE: Status.UNAVAILABLE,
@@ -242,11 +247,15 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         # A small image is decoded here on the event loop: that costs less than handing it to a worker thread
         # and waking the loop again. Its size comes from the header alone, so a big image, and every clip, is
         # decoded in the executor and the loop never stalls.
-        media = convert.decode_small_media(request.media, self._limits, INLINE_DECODE_MAX_PIXELS)
+        media = tracing.traced(convert.decode_small_media, "decode")(
+            request.media, self._limits, INLINE_DECODE_MAX_PIXELS
+        )
         if media is not None:
             self._validate_options(request)
         else:
-            validation = loop.run_in_executor(self._executor, self._validate, request)
+            validation = loop.run_in_executor(
+                self._executor, tracing.traced(self._validate, "decode"), request
+            )
             try:
                 media = await asyncio.wait_for(
                     asyncio.shield(validation), max(deadline - time.monotonic(), 0.0)
@@ -277,7 +286,10 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         if face_frames:
             detection = loop.run_in_executor(
                 self._executor,
-                lambda: [face.observe(media.frames[i], i, self._detector) for i in face_frames],
+                tracing.traced(
+                    lambda: [face.observe(media.frames[i], i, self._detector) for i in face_frames],
+                    "face detection",
+                ),
             )
         rid = request_id_var.get() or request.request_id
         tasks = [
@@ -305,7 +317,8 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             status = convert.status_from_proto(answer.status)
             votes.append(Vote(ep.name, ep.weight, status, answer.score))
             results.append((ep, answer))
-        fused = fuse(votes, self._config.thresholds, self._config.calibration)
+        with tracing.span("fusion"):
+            fused = fuse(votes, self._config.thresholds, self._config.calibration)
         detail = fused.detail
         decision = fused.decision
         session_result = None
@@ -474,9 +487,8 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             return _gateway_result(ep, Status.TIMEOUT, "no time left in the budget", info)
         sent = time.monotonic()
         try:
-            return await backend.stub.Check(
-                check, timeout=timeout_s, metadata=((REQUEST_ID_KEY, request_id),)
-            )
+            with tracing.client_span(f"LivenessTest/Check {ep.name}", test=ep.name):
+                return await backend.stub.Check(check, timeout=timeout_s, metadata=_metadata(request_id))
         except grpc.aio.AioRpcError as exc:
             status = _RPC_STATUS.get(exc.code(), Status.ERROR)
             waited_ms = (time.monotonic() - sent) * 1000.0

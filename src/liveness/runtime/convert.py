@@ -121,7 +121,7 @@ def faces_to_proto(observations: Iterable[FaceObservation]) -> list[pb.FaceRegio
 
 
 def actions_from_proto(challenge: pb.Challenge) -> tuple[Action, ...]:
-    actions = []
+    actions: list[Action] = []
     for value in challenge.actions:
         name = pb.Action.Name(value) if value in pb.Action.values() else ""
         if not name or value == pb.ACTION_UNSPECIFIED:

@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from liveness import memory
 from liveness.runtime import logging as jsonlog
-from liveness.runtime import reflection
+from liveness.runtime import reflection, tracing
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.interceptors import ServerInterceptor
 from liveness.runtime.metrics import start_metrics_server
@@ -139,6 +139,8 @@ async def run(
     bytes in use. A model may change the thresholds when it loads (iqa keeps its feature maps).
     """
     memory.set_malloc(mmap_threshold_bytes=MMAP_THRESHOLD_BYTES, arena_max=ARENA_MAX)
+    if tracing.configure_from_env(app.name):
+        log.info("tracing on: spans exported by OTLP")
     running = await start(app, settings, credentials=credentials, interceptors=interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,6 +149,7 @@ async def run(
     await stop.wait()
     log.info("shutting down", extra={"grace_s": running.grace_s})
     await running.stop()
+    tracing.uninstall()  # flushes the spans not exported yet
     log.info("stopped")
 
 
