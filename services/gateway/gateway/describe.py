@@ -42,7 +42,7 @@ def describe(
             )
             for ep, info, error in tests
         ],
-        min_clip_frames=min((max(i.min_frames, 1) for i in clip_tests), default=0),
+        min_clip_frames=max((max(i.min_frames, 1) for i in clip_tests), default=0),
         clip_frames_used=min(max(used, default=1), limits.max_frames),
         sessions_enabled=sessions_enabled,
         session_required=sessions_enabled and config.sessions.required,
