@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+
+import pytest
 
 from liveness.npmtools import node
 from liveness.runtime.config import ServerSettings
+from liveness.stack import LocalStack
 from tests.conftest import REPO
 from tests.doubles import DoubleModel
 from tests.npm import require_npm_packages
@@ -56,3 +60,18 @@ async def test_node_conformance_against_a_gateway() -> None:
     # The replay was refused by the gateway itself, and the short deadline answered as a deadline.
     assert "FAILED_PRECONDITION" in checks["session, then replay refused"]["detail"], checks
     assert checks["deadline shorter than the margin"]["detail"].startswith("DEADLINE_EXCEEDED")
+
+
+@pytest.mark.slow
+def test_node_conformance_against_the_real_local_stack() -> None:
+    """The same script against `liveness up`'s stack: every real test behind the gateway (about 18 s to
+    start on two busy cores, 4 s for the script)."""
+    require_npm_packages(CLIENT)
+    with LocalStack() as stack:
+        done = subprocess.run(
+            [node(), str(CLIENT / "conformance.js"), "--gateway", stack.gateway_address],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -184,25 +184,25 @@ class SessionStore:
         """Check the token, expiry, nonce and owner, then burn the session (even if the clip later fails,
         so a replay of the same session never gets a second try)."""
         if not token or not nonce:
-            raise InvalidInput("session: send both session_id and nonce")
+            raise InvalidInput("session_id, nonce: send both or neither")
         parts = token.split(".")
         if len(parts) != 3 or not hmac.compare_digest(self._sign(f"{parts[0]}.{parts[1]}"), parts[2]):
-            raise PermissionDenied("session: the session id is not one this gateway issued")
+            raise PermissionDenied("session_id: the session id is not one this gateway issued")
         if int(parts[1]) <= self._clock_ms():
             with self._lock:
                 self._sessions.pop(token, None)
-            raise FailedPrecondition("session: expired; create a new session")
+            raise FailedPrecondition("session_id: expired; create a new session")
         with self._lock:
             session = self._sessions.get(token)
             if session is None:
                 raise FailedPrecondition(
-                    "session: unknown or already used (sessions are single-use and live in one gateway "
+                    "session_id: unknown or already used (sessions are single-use and live in one gateway "
                     "replica); create a new session"
                 )
             if not hmac.compare_digest(session.nonce, nonce):
-                raise PermissionDenied("session: the nonce does not match the session")
+                raise PermissionDenied("nonce: does not match the session")
             if session.owner != owner:
-                raise PermissionDenied("session: it was created with another API key")
+                raise PermissionDenied("session_id: it was created with another API key")
             del self._sessions[token]
         return session
 
