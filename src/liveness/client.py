@@ -117,6 +117,12 @@ class GatewayClient:
             pb.CreateSessionRequest(request_id=rid), timeout=timeout_s, metadata=self._call_metadata(rid)
         )
 
+    async def describe(self, timeout_s: float | None = None) -> pb.LivenessDescribeResponse:
+        """The gateway's limits, budget and tests."""
+        return await self._stub.Describe(
+            pb.LivenessDescribeRequest(), timeout=timeout_s, metadata=self._call_metadata(uuid.uuid4().hex)
+        )
+
     def _call_metadata(self, request_id: str) -> tuple[tuple[str, str], ...]:
         return _metadata(request_id) + ((("x-api-key", self._api_key),) if self._api_key else ())
 

@@ -1,44 +1,88 @@
-"""Wire-compatibility check of the contract against the last release's descriptors.
+"""The contract's style and wire compatibility, checked by buf; plus the one check buf cannot make.
 
 Tests and the gateway are upgraded one at a time, so a new build must talk to the previous release in both
-directions. `breaking_changes(old, new)` compares two FileDescriptorSets and names every change that breaks
-that: a field renumbered, retyped, renamed, moved in or out of a oneof, or removed without `reserved`; a
-reserved number or name reused or released; an enum value removed, renumbered or renamed; an RPC removed or
-its request, response or streaming changed; a message, enum or service removed. Additions are compatible.
+directions. buf (the npm package @bufbuild/buf, pinned in tools/buf/package-lock.json, installed by
+liveness.npmtools) does the descriptor comparison: `buf breaking` with the FILE rules of buf.yaml against
+every release baseline in protos/compat/ (a renumbered, retyped, renamed, re-carded or unreserved removed
+field, a changed oneof or JSON name, an enum value removed, renumbered or renamed, a released reservation, an
+RPC, message, enum or service removed or changed), and `buf lint` the style (buf.yaml lists the exceptions).
 
-The baseline of each release is committed under protos/compat/ (`python -m liveness.compat snapshot 0.1.0`);
-tests/contract/test_compat.py fails when protos/ breaks it. Needs grpcio-tools (the test extra) to compile.
+What buf cannot check, kept here: Python's domain enums mirror the proto's value for value
+(`mirror_problems`). runtime.convert maps liveness.types.Status, Decision and Action to and from the proto
+by name, so a value added to the proto alone would pass buf and then fail at run time on the first message
+that carries it.
+
+`python -m liveness.compat check` runs all of it; `python -m liveness.compat snapshot VERSION` writes a
+release's baseline (buf build, without source info: comments may change freely).
 """
 
 from __future__ import annotations
 
+import enum
+import json
+import subprocess
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from google.protobuf import descriptor_pb2 as d
+from google.protobuf.descriptor import EnumDescriptor
 
-from liveness.protogen import PROTO_FILES, PROTOS, ROOT, run_protoc
+from liveness import npmtools, types
+from liveness.v1 import liveness_pb2 as pb
 
+ROOT = Path(__file__).resolve().parents[2]
+PROTOS = ROOT / "protos"
 COMPAT = PROTOS / "compat"
+BUF_CONFIG = ROOT / "buf.yaml"
+BUF_TOOL = ROOT / "tools" / "buf"
 BASELINE_SUFFIX = ".binpb"
 
-_F = d.FieldDescriptorProto
+# (proto enum, domain enum) pairs converted by name: proto value <PREFIX>_<NAME> <-> domain member NAME.
+MIRRORED: tuple[tuple[EnumDescriptor, type[enum.Enum]], ...] = (
+    (pb.Status.DESCRIPTOR, types.Status),
+    (pb.Decision.DESCRIPTOR, types.Decision),
+    (pb.Action.DESCRIPTOR, types.Action),
+)
 
 
-def compile_descriptor_set(
-    proto_root: Path = PROTOS, files: Sequence[str] = PROTO_FILES
-) -> d.FileDescriptorSet:
-    """Compile `files` (relative to `proto_root`) with grpc_tools.protoc into one FileDescriptorSet."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "set.binpb"
-        run_protoc([f"--descriptor_set_out={out}"], proto_root, files)
-        return d.FileDescriptorSet.FromString(out.read_bytes())
+def buf(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run the pinned buf from the repository root (installing it first when needed)."""
+    exe = npmtools.ensure(BUF_TOOL) / "buf"
+    return subprocess.run(
+        [str(exe), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
 
 
-def read_descriptor_set(path: Path) -> d.FileDescriptorSet:
-    return d.FileDescriptorSet.FromString(path.read_bytes())
+def _findings(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """`RULE: message` per finding of a buf run (--error-format json); RuntimeError when buf itself failed."""
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode not in (0, 100) or (done.returncode == 100 and not lines):
+        raise RuntimeError(
+            f"buf failed (exit {done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
+    found = []
+    for line in lines:
+        item = json.loads(line)
+        where = f"{item.get('path', '')}:{item.get('start_line', 0)}"
+        found.append(f"{item['type']}: {item['message']} ({where})")
+    return found
+
+
+def lint() -> list[str]:
+    """buf lint findings on protos/ (buf.yaml's rules); [] when clean."""
+    return _findings(buf("lint", "--error-format", "json"))
+
+
+def breaking(against: Path, source: Path | None = None) -> list[str]:
+    """buf breaking findings against the baseline `against`, of protos/ (None), of another buf workspace
+    (a folder with its own buf.yaml) or of a .binpb descriptor set (judged by this repository's buf.yaml)."""
+    if source is None:
+        inputs = ["."]
+    elif source.is_dir():
+        inputs = [str(source)]
+    else:
+        inputs = [str(source), "--config", str(BUF_CONFIG)]
+    return _findings(buf("breaking", *inputs, "--against", str(against), "--error-format", "json"))
 
 
 def baselines(compat_dir: Path = COMPAT) -> list[Path]:
@@ -51,169 +95,18 @@ def baselines(compat_dir: Path = COMPAT) -> list[Path]:
     return sorted(compat_dir.glob(f"*{BASELINE_SUFFIX}"), key=version)
 
 
-def _messages(prefix: str, messages: Iterable[d.DescriptorProto]) -> Iterator[tuple[str, d.DescriptorProto]]:
-    for message in messages:
-        name = f"{prefix}.{message.name}"
-        yield name, message
-        yield from _messages(name, message.nested_type)
-
-
-def _index(
-    fds: d.FileDescriptorSet,
-) -> tuple[
-    dict[str, d.DescriptorProto], dict[str, d.EnumDescriptorProto], dict[str, d.ServiceDescriptorProto]
-]:
-    """Every message, enum and service of the set by fully qualified name (nested ones included)."""
-    messages: dict[str, d.DescriptorProto] = {}
-    enums: dict[str, d.EnumDescriptorProto] = {}
-    services: dict[str, d.ServiceDescriptorProto] = {}
-    for file in fds.file:
-        prefix = f".{file.package}" if file.package else ""
-        for enum in file.enum_type:
-            enums[f"{prefix}.{enum.name}"] = enum
-        for name, message in _messages(prefix, file.message_type):
-            messages[name] = message
-            for enum in message.enum_type:
-                enums[f"{name}.{enum.name}"] = enum
-        for service in file.service:
-            services[f"{prefix}.{service.name}"] = service
-    return messages, enums, services
-
-
-def _reserved_number(ranges: Iterable[d.DescriptorProto.ReservedRange], number: int) -> bool:
-    # DescriptorProto reserved ranges are end-exclusive.
-    return any(r.start <= number < r.end for r in ranges)
-
-
-def _reserved_enum_number(ranges: Iterable[d.EnumDescriptorProto.EnumReservedRange], number: int) -> bool:
-    # EnumDescriptorProto reserved ranges are end-inclusive.
-    return any(r.start <= number <= r.end for r in ranges)
-
-
-def _field_type(field: d.FieldDescriptorProto) -> str:
-    if field.type in (_F.TYPE_MESSAGE, _F.TYPE_ENUM):
-        return field.type_name
-    return str(_F.Type.Name(field.type)).removeprefix("TYPE_").lower()
-
-
-def _label(field: d.FieldDescriptorProto) -> str:
-    if field.label == _F.LABEL_REPEATED:
-        return "repeated"
-    return "optional" if field.proto3_optional else "singular"
-
-
-def _oneof(message: d.DescriptorProto, field: d.FieldDescriptorProto) -> str | None:
-    """The real oneof a field belongs to (proto3 `optional` synthetic oneofs do not count)."""
-    if not field.HasField("oneof_index") or field.proto3_optional:
-        return None
-    return str(message.oneof_decl[field.oneof_index].name)
-
-
-def _compare_message(name: str, old: d.DescriptorProto, new: d.DescriptorProto) -> Iterator[str]:
-    new_fields = {f.number: f for f in new.field}
-    old_numbers = {f.number for f in old.field}
-    for field in old.field:
-        where = f"{name}.{field.name} (= {field.number})"
-        after = new_fields.get(field.number)
-        if after is None:
-            if not _reserved_number(new.reserved_range, field.number):
-                yield f"{where}: removed without reserving its number"
-            if field.name not in new.reserved_name:
-                yield f"{where}: removed without reserving its name"
-            continue
-        if after.name != field.name:
-            yield f"{where}: renamed to {after.name} (breaks JSON and generated code)"
-        if _field_type(after) != _field_type(field):
-            yield f"{where}: type changed from {_field_type(field)} to {_field_type(after)}"
-        if _label(after) != _label(field):
-            yield f"{where}: cardinality changed from {_label(field)} to {_label(after)}"
-        if _oneof(new, after) != _oneof(old, field):
-            yield f"{where}: oneof changed from {_oneof(old, field)} to {_oneof(new, after)}"
-        if after.json_name != field.json_name:
-            yield f"{where}: JSON name changed from {field.json_name} to {after.json_name}"
-    for field in new.field:
-        if field.number in old_numbers:
-            continue
-        if _reserved_number(old.reserved_range, field.number):
-            yield f"{name}.{field.name} (= {field.number}): reuses a reserved field number"
-        if field.name in old.reserved_name:
-            yield f"{name}.{field.name} (= {field.number}): reuses a reserved field name"
-        renamed_from = next((f for f in old.field if f.name == field.name), None)
-        if renamed_from is not None:
-            yield f"{name}.{field.name}: renumbered from {renamed_from.number} to {field.number}"
-    for r in old.reserved_range:
-        for number in range(r.start, r.end):
-            if not _reserved_number(new.reserved_range, number) and number not in new_fields:
-                yield f"{name}: reserved field number {number} is no longer reserved"
-                break
-    for reserved in old.reserved_name:
-        if reserved not in new.reserved_name:
-            yield f"{name}: reserved field name {reserved!r} is no longer reserved"
-
-
-def _compare_enum(name: str, old: d.EnumDescriptorProto, new: d.EnumDescriptorProto) -> Iterator[str]:
-    new_by_number = {v.number: v for v in new.value}
-    new_by_name = {v.name: v for v in new.value}
-    for value in old.value:
-        where = f"{name}.{value.name} (= {value.number})"
-        after = new_by_number.get(value.number)
-        if after is None:
-            if value.name in new_by_name:
-                yield f"{where}: renumbered to {new_by_name[value.name].number}"
-            elif not _reserved_enum_number(new.reserved_range, value.number):
-                yield f"{where}: removed without reserving its number"
-            continue
-        names_now = {v.name for v in new.value if v.number == value.number}
-        if value.name not in names_now:
-            yield f"{where}: renamed to {after.name} (breaks JSON and generated code)"
-    old_numbers = {v.number for v in old.value}
-    for value in new.value:
-        if value.number not in old_numbers and _reserved_enum_number(old.reserved_range, value.number):
-            yield f"{name}.{value.name} (= {value.number}): reuses a reserved enum number"
-        if value.name in old.reserved_name:
-            yield f"{name}.{value.name}: reuses a reserved enum name"
-
-
-def _compare_service(
-    name: str, old: d.ServiceDescriptorProto, new: d.ServiceDescriptorProto
-) -> Iterator[str]:
-    new_methods = {m.name: m for m in new.method}
-    for method in old.method:
-        where = f"{name}/{method.name}"
-        after = new_methods.get(method.name)
-        if after is None:
-            yield f"{where}: RPC removed"
-            continue
-        if after.input_type != method.input_type:
-            yield f"{where}: request type changed from {method.input_type} to {after.input_type}"
-        if after.output_type != method.output_type:
-            yield f"{where}: response type changed from {method.output_type} to {after.output_type}"
-        if after.client_streaming != method.client_streaming:
-            yield f"{where}: client streaming changed to {after.client_streaming}"
-        if after.server_streaming != method.server_streaming:
-            yield f"{where}: server streaming changed to {after.server_streaming}"
-
-
-def breaking_changes(old: d.FileDescriptorSet, new: d.FileDescriptorSet) -> list[str]:
-    """Every wire- or API-breaking difference from `old` to `new`, one sentence each; [] when compatible."""
-    old_messages, old_enums, old_services = _index(old)
-    new_messages, new_enums, new_services = _index(new)
-    problems: list[str] = []
-    for name, message in old_messages.items():
-        if name not in new_messages:
-            problems.append(f"{name}: message removed")
-        else:
-            problems.extend(_compare_message(name, message, new_messages[name]))
-    for name, enum in old_enums.items():
-        if name not in new_enums:
-            problems.append(f"{name}: enum removed")
-        else:
-            problems.extend(_compare_enum(name, enum, new_enums[name]))
-    for name, service in old_services.items():
-        if name not in new_services:
-            problems.append(f"{name}: service removed")
-        else:
-            problems.extend(_compare_service(name, service, new_services[name]))
+def mirror_problems(pairs: Iterable[tuple[EnumDescriptor, type[enum.Enum]]] = MIRRORED) -> list[str]:
+    """Where a proto enum and its domain mirror differ (besides the proto's <PREFIX>_UNSPECIFIED)."""
+    problems = []
+    for proto, domain in pairs:
+        unspecified = next(v.name for v in proto.values if v.number == 0)
+        prefix = unspecified.removesuffix("UNSPECIFIED")
+        names = {v.name.removeprefix(prefix) for v in proto.values if v.number != 0}
+        members = set(domain.__members__)
+        for name in sorted(names - members):
+            problems.append(f"{proto.full_name}: {prefix}{name} has no {domain.__name__}.{name}")
+        for name in sorted(members - names):
+            problems.append(f"{domain.__name__}.{name} has no {proto.full_name} value {prefix}{name}")
     return problems
 
 
@@ -221,30 +114,27 @@ def snapshot(version: str, compat_dir: Path = COMPAT) -> Path:
     """Write the current contract's descriptors as the baseline of release `version`."""
     compat_dir.mkdir(parents=True, exist_ok=True)
     path = compat_dir / f"liveness-v1-{version}{BASELINE_SUFFIX}"
-    fds = compile_descriptor_set()
-    for file in fds.file:
-        file.ClearField("source_code_info")  # comments may change freely
-    path.write_bytes(fds.SerializeToString(deterministic=True))
+    done = buf("build", str(PROTOS), "--exclude-source-info", "--as-file-descriptor-set", "-o", str(path))
+    if done.returncode != 0:
+        raise RuntimeError(f"buf build failed: {done.stderr.strip()}")
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m liveness.compat check` (against every baseline) or `snapshot VERSION` (at a release)."""
+    """`python -m liveness.compat check` (lint, every baseline, enum mirrors) or `snapshot VERSION`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["snapshot"] and len(args) == 2:
         print(snapshot(args[1]).relative_to(ROOT))
         return 0
     if args == ["check"]:
-        current = compile_descriptor_set()
-        failed = False
-        for path in baselines():
-            problems = breaking_changes(read_descriptor_set(path), current)
+        results = {"buf lint": lint(), "enum mirrors": mirror_problems()}
+        results.update({path.name: breaking(path) for path in baselines()})
+        for name, problems in results.items():
             for problem in problems:
-                print(f"{path.name}: {problem}")
-            failed = failed or bool(problems)
+                print(f"{name}: {problem}")
             if not problems:
-                print(f"{path.name}: compatible")
-        return 1 if failed else 0
+                print(f"{name}: ok")
+        return 1 if any(results.values()) else 0
     print("usage: python -m liveness.compat check | snapshot VERSION", file=sys.stderr)
     return 2
 

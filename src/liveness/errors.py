@@ -46,3 +46,9 @@ class Overloaded(LivenessError):
     """The server could not even start on the request within its deadline: shed it, retry later."""
 
     grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class DeadlineExceeded(LivenessError):
+    """The caller's own deadline leaves no time to do the work (or ran out before it could start)."""
+
+    grpc_code = "DEADLINE_EXCEEDED"

@@ -10,6 +10,7 @@ import logging
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -77,6 +78,42 @@ async def test_health_and_reflection() -> None:
         await call.done_writing()
         names = {s.name for s in answer.list_services_response.service}
         assert {"liveness.v1.LivenessTest", "grpc.health.v1.Health"} <= names
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_v1_and_v1alpha_list_and_describe_every_service(version: str) -> None:
+    """Both protocol versions (same messages on the wire, so v1alpha's classes encode v1 requests) list the
+    services and return the file that defines each, reflection v1 itself included."""
+    method = f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo"
+    async with serve_model(DoubleModel()) as address, grpc.aio.insecure_channel(address) as channel:
+        info = channel.stream_stream(
+            method,
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        call = info()
+        await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
+        names = {s.name for s in (await call.read()).list_services_response.service}
+        assert names == {
+            "liveness.v1.LivenessTest",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        }
+        files = {}
+        for name in sorted(names):
+            await call.write(reflection_pb2.ServerReflectionRequest(file_containing_symbol=name))
+            answer = await call.read()
+            assert answer.HasField("file_descriptor_response"), (name, answer.error_response)
+            proto = descriptor_pb2.FileDescriptorProto.FromString(
+                answer.file_descriptor_response.file_descriptor_proto[0]
+            )
+            files[name] = proto
+        await call.done_writing()
+    assert files["liveness.v1.LivenessTest"].name == "liveness/v1/liveness.proto"
+    v1 = files["grpc.reflection.v1.ServerReflection"]
+    assert v1.name == "grpc/reflection/v1/reflection.proto" and v1.package == "grpc.reflection.v1"
+    assert v1.service[0].method[0].input_type == ".grpc.reflection.v1.ServerReflectionRequest"
 
 
 async def test_health_is_not_serving_until_the_model_is_loaded() -> None:

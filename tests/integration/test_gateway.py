@@ -74,6 +74,8 @@ async def test_fan_out_and_fusion(astronaut_jpeg: bytes) -> None:
     by = results(reply)
     assert by["iqa"].fused and by["cnn2d"].fused and by["cnn2d"].weight == 3
     assert reply.elapsed_ms > 0
+    # No test needs a face, so none was looked for: said so, never STATUS_UNSPECIFIED.
+    assert reply.face_status == pb.STATUS_NOT_APPLICABLE
 
 
 async def test_one_access_line_per_evaluate_carries_the_decision(astronaut_jpeg: bytes) -> None:
@@ -129,6 +131,23 @@ async def test_unreachable_test_is_unavailable_and_degraded(astronaut_jpeg: byte
     assert by["cnn2d"].result.status == pb.STATUS_UNAVAILABLE
     # iqa holds half the applicable weight, which meets min_weight_fraction 0.5
     assert reply.degraded and reply.decision == pb.DECISION_LIVE
+
+
+async def test_score_under_uncertain_is_the_evidence_of_the_tests_that_answered(
+    astronaut_jpeg: bytes,
+) -> None:
+    """As the proto defines it: too little weight answered -> UNCERTAIN with the score of those that did;
+    nothing answered -> UNCERTAIN with score 0."""
+    async with (
+        gateway([DoubleModel("iqa", score=0.95)], dead=("cnn2d",), weights={"iqa": 0.5}) as address,
+        GatewayClient(address) as client,
+    ):
+        few = await client.evaluate(image_media(astronaut_jpeg))
+    assert few.decision == pb.DECISION_UNCERTAIN and few.score == pytest.approx(0.95)
+    assert "only 0.50 of 1.50 weight answered" in few.detail
+    async with gateway([], dead=("iqa",)) as address, GatewayClient(address) as client:
+        none = await client.evaluate(image_media(astronaut_jpeg))
+    assert none.decision == pb.DECISION_UNCERTAIN and none.score == 0.0 and "no test answered" in none.detail
 
 
 async def test_routing_by_describe(astronaut_jpeg: bytes) -> None:
@@ -223,6 +242,53 @@ async def test_overloaded_gateway_refuses_within_the_budget(astronaut_jpeg: byte
         waited_s = time.monotonic() - start
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in err.value.details()
     assert waited_s < 0.4 + 0.3
+
+
+async def test_busy_gateway_under_a_short_client_deadline_is_deadline_exceeded(astronaut_jpeg: bytes) -> None:
+    """The same wait, but the caller's deadline (250 ms) is shorter than the gateway's budget (400 ms): the
+    caller asked for too little time, which is DEADLINE_EXCEEDED, not overload."""
+    async with busy_gateway() as address, GatewayClient(address) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.evaluate(image_media(astronaut_jpeg), timeout_s=0.25)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_deadline_shorter_than_the_margin_is_deadline_exceeded_at_once(astronaut_jpeg: bytes) -> None:
+    """A 50 ms deadline against a 150 ms margin: refused before any work, by the gateway itself (its
+    message says why), not reported as overload."""
+    model = DoubleModel("iqa")
+    async with gateway([model]) as address, GatewayClient(address) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.evaluate(image_media(astronaut_jpeg), timeout_s=0.05)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "150 ms margin" in err.value.details() and model.calls == []
+
+
+async def test_describe_returns_limits_budget_and_tests() -> None:
+    image_only = DoubleModel("iqa", accepts_clip=False, max_frames=1)
+    clip_only = DoubleModel("temporal", accepts_image=False, min_frames=8, max_frames=16, needs_face=True)
+    async with (
+        gateway([image_only, clip_only], dead=("voxel3d",), budget_ms=1500) as address,
+        GatewayClient(address) as client,
+    ):
+        info = await client.describe()
+    limits = info.limits
+    assert (limits.max_image_bytes, limits.max_pixels, limits.min_side, limits.max_frames) == (
+        8 * 1024 * 1024,
+        4096 * 4096,
+        32,
+        64,
+    )
+    assert limits.max_message_bytes == ServerSettings().max_message_bytes
+    assert info.budget_ms == 1500 and info.margin_ms == 150
+    assert info.live_threshold == pytest.approx(0.6) and info.spoof_threshold == pytest.approx(0.4)
+    assert [t.name for t in info.tests] == ["iqa", "temporal", "voxel3d"]
+    by = {t.name: t for t in info.tests}
+    assert by["temporal"].available and by["temporal"].info.min_frames == 8 and by["temporal"].info.needs_face
+    assert by["iqa"].info.accepts_image and not by["iqa"].info.accepts_clip
+    assert not by["voxel3d"].available and not by["voxel3d"].HasField("info") and by["voxel3d"].detail
+    assert info.min_clip_frames == 8 and info.clip_frames_used == 16
+    assert info.sessions_enabled and not info.session_required
 
 
 async def test_small_images_are_decoded_without_the_executor() -> None:

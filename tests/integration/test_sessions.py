@@ -129,6 +129,7 @@ async def test_live_clip_answering_the_session_is_live_and_gets_the_session_chal
     assert [r.action for r in reply.session.challenge_results] == list(session.challenge.actions)
     assert reply.session.flash.status == pb.STATUS_OK and reply.session.flash.satisfied
     assert reply.session.flash.correlation > 0.8
+    assert reply.checks.challenge == pb.CHECK_OUTCOME_PASSED and reply.checks.flash == pb.CHECK_OUTCOME_PASSED
     sent = temporal.calls[0].options.challenge
     assert [f"ACTION_{a.name}" for a in sent] == [pb.Action.Name(a) for a in session.challenge.actions]
 
@@ -176,7 +177,7 @@ async def test_expired_session_is_refused(astronaut: np.ndarray) -> None:
         # a later expiry with the real signature
         (lambda s: (s.session_id.replace(".", ".9", 1), s.nonce), "not one this gateway issued"),
         (lambda s: ("made-up", s.nonce), "not one this gateway issued"),
-        (lambda s: (s.session_id, s.nonce[::-1]), "nonce does not match"),
+        (lambda s: (s.session_id, s.nonce[::-1]), "nonce: does not match"),
     ],
 )
 async def test_forged_session_is_denied(astronaut: np.ndarray, forge: object, message: str) -> None:
@@ -197,6 +198,7 @@ async def test_challenge_not_followed_is_spoof(astronaut: np.ndarray) -> None:
         reply = await client.evaluate(live_answer(astronaut, session), session=session)
     assert reply.decision == pb.DECISION_SPOOF and "challenge not followed" in reply.detail
     assert not reply.session.challenge_satisfied
+    assert reply.checks.challenge == pb.CHECK_OUTCOME_FAILED and reply.checks.flash == pb.CHECK_OUTCOME_PASSED
 
 
 async def test_challenge_unverified_without_temporal_is_uncertain(astronaut: np.ndarray) -> None:
@@ -204,6 +206,7 @@ async def test_challenge_unverified_without_temporal_is_uncertain(astronaut: np.
         session = await client.create_session()
         reply = await client.evaluate(live_answer(astronaut, session), session=session)
     assert reply.decision == pb.DECISION_UNCERTAIN and "could not be verified" in reply.detail
+    assert reply.checks.challenge == pb.CHECK_OUTCOME_UNVERIFIED
 
 
 @pytest.mark.parametrize("recorded", ["other session", "no flash"])
@@ -215,6 +218,7 @@ async def test_replay_that_ignores_the_flash_is_spoof(astronaut: np.ndarray, rec
         reply = await client.evaluate(replay_answer(astronaut, session, other), session=session)
     assert reply.session.flash.status == pb.STATUS_OK and not reply.session.flash.satisfied
     assert reply.decision == pb.DECISION_SPOOF and "flash" in reply.detail
+    assert reply.checks.flash == pb.CHECK_OUTCOME_FAILED
 
 
 async def test_session_needs_a_clip_and_owns_the_challenge(
@@ -242,3 +246,36 @@ async def test_required_sessions_refuse_plain_evaluate(astronaut_jpeg: bytes) ->
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await client.evaluate(image_media(astronaut_jpeg))
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "CreateSession" in err.value.details()
+
+
+CHALLENGE = pb.Challenge(actions=[pb.ACTION_BLINK, pb.ACTION_TURN_LEFT])
+
+
+@pytest.mark.parametrize(
+    ("satisfy", "decision", "outcome"),
+    [(True, pb.DECISION_LIVE, pb.CHECK_OUTCOME_PASSED), (False, pb.DECISION_SPOOF, pb.CHECK_OUTCOME_FAILED)],
+)
+async def test_challenge_without_a_session_is_applied_to_the_decision(
+    astronaut_jpeg: bytes, satisfy: bool, decision: int, outcome: int
+) -> None:
+    """A challenge the client sends itself is sent to the tests and judged as a session's (no flash)."""
+    temporal = ChallengeDouble("temporal", score=0.9, accepts_image=False, min_frames=4, satisfy=satisfy)
+    clip = clip_media([(astronaut_jpeg, 125 * i) for i in range(8)])
+    async with gateway([DoubleModel("iqa", score=0.9), temporal]) as client:
+        reply = await client.evaluate(clip, challenge=CHALLENGE)
+    assert [a.name for a in temporal.calls[0].options.challenge] == ["BLINK", "TURN_LEFT"]
+    assert reply.decision == decision, reply.detail
+    assert reply.checks.challenge == outcome and reply.checks.flash == pb.CHECK_OUTCOME_NOT_REQUESTED
+    assert not reply.HasField("session") and reply.score == pytest.approx(0.9)
+
+
+async def test_challenge_with_an_image_is_unverified_and_uncertain(astronaut_jpeg: bytes) -> None:
+    async with gateway(
+        [DoubleModel("iqa", score=0.9), ChallengeDouble("temporal", accepts_image=False)]
+    ) as c:
+        reply = await c.evaluate(image_media(astronaut_jpeg), challenge=CHALLENGE)
+        plain = await c.evaluate(image_media(astronaut_jpeg))
+    assert reply.decision == pb.DECISION_UNCERTAIN and "could not be verified" in reply.detail
+    assert reply.checks.challenge == pb.CHECK_OUTCOME_UNVERIFIED
+    assert plain.decision == pb.DECISION_LIVE
+    assert plain.checks.challenge == plain.checks.flash == pb.CHECK_OUTCOME_NOT_REQUESTED

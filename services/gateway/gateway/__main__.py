@@ -34,6 +34,7 @@ def main() -> None:
         backend_credentials=security.channel_credentials_from_env(os.environ),
         session_key=session_key_from_env(os.environ),
         shared=shared,
+        max_message_bytes=settings.max_message_bytes,
     )
     interceptors: list[grpc.aio.ServerInterceptor] = []
     if config.api_keys.enabled:

@@ -7,7 +7,12 @@ and the answer is marked degraded; the gateway itself fails only on bad input.
 Liveness.CreateSession hands out a server-random challenge and flash sequence (gateway.sessions). An
 Evaluate that carries the session burns it, sends the session's challenge to the tests, checks the flash
 colours on the clip (gateway.flash) and applies the session rules (sessions.judge) to the fused decision.
-Expired or used sessions fail with FAILED_PRECONDITION, forged ones with PERMISSION_DENIED.
+Expired or used sessions fail with FAILED_PRECONDITION, forged ones with PERMISSION_DENIED. A challenge sent
+without a session is applied the same way (gateway.interactive); EvaluateResponse.checks reports both checks.
+
+Liveness.Describe answers the limits, budget and tests (gateway.describe). A caller's deadline too short to
+do anything is DEADLINE_EXCEEDED, the gateway's own budget running out before decoding RESOURCE_EXHAUSTED
+(gateway.budget).
 """
 
 from __future__ import annotations
@@ -23,14 +28,17 @@ from dataclasses import dataclass, replace
 import grpc
 
 from gateway.breaker import Breaker, BreakerSettings
+from gateway.budget import budget_for
 from gateway.config import Endpoint, GatewayConfig
+from gateway.describe import describe
 from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
+from gateway.interactive import Outcome, challenge_outcome, flash_outcome
 from gateway.sessions import FlashSchedule, Session, SessionStore, judge
 from gateway.shared_state import RedisSessions, RedisState
-from liveness.client import open_channel
-from liveness.errors import FailedPrecondition, InvalidInput, Overloaded
-from liveness.runtime import convert
+from liveness.client import DEFAULT_MAX_MESSAGE_BYTES, open_channel
+from liveness.errors import FailedPrecondition, InvalidInput
+from liveness.runtime import convert, tracing
 from liveness.runtime.interceptors import REQUEST_ID_KEY
 from liveness.runtime.logging import annotate, request_id_var
 from liveness.security import current_key_id
@@ -114,15 +122,15 @@ def _gateway_result(
     )
 
 
-def _face_status(detection: asyncio.Future[list[FaceObservation]] | None, chosen: int) -> Status | None:
-    """What detection found in the chosen frame (or the first detected one); None when nothing was run."""
-    if (
-        detection is None
-        or not detection.done()
-        or detection.cancelled()
-        or detection.exception() is not None
-    ):
-        return None
+def _face_status(detection: asyncio.Future[list[FaceObservation]] | None, chosen: int) -> Status:
+    """What detection found in the chosen frame (or the first detected one): NOT_APPLICABLE when none ran,
+    TIMEOUT when it has not finished (every test call gave up on it), ERROR when it failed."""
+    if detection is None:
+        return Status.NOT_APPLICABLE
+    if not detection.done() or detection.cancelled():
+        return Status.TIMEOUT
+    if detection.exception() is not None:
+        return Status.ERROR
     observations = detection.result()
     by_index = {o.frame_index: o for o in observations}
     return by_index.get(chosen, observations[0]).status
@@ -155,6 +163,15 @@ def _flash_box(observations: Sequence[FaceObservation], chosen: int) -> Box | No
     return None
 
 
+def _outcome(outcome: Outcome) -> pb.CheckOutcome:
+    return pb.CheckOutcome.Value("CHECK_OUTCOME_" + outcome.name)  # type: ignore[return-value]
+
+
+def _metadata(request_id: str) -> tuple[tuple[str, str], ...]:
+    """A test call's metadata: the request id and the W3C trace context (runtime.tracing)."""
+    return ((REQUEST_ID_KEY, request_id), *tracing.outgoing_metadata())
+
+
 _RPC_STATUS = {
     grpc.StatusCode.DEADLINE_EXCEEDED: Status.TIMEOUT,
     grpc.StatusCode.UNAVAILABLE: Status.UNAVAILABLE,
@@ -172,6 +189,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         limits: MediaLimits,
         detector: face.DetectorSettings = face.DEFAULT_DETECTOR,
         sessions: SessionStore | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._config = config
         self._backends = list(backends)
@@ -179,6 +197,18 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         self._limits = limits
         self._detector = detector
         self._sessions = sessions
+        self._max_message_bytes = max_message_bytes
+
+    async def Describe(
+        self, request: pb.LivenessDescribeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LivenessDescribeResponse:
+        stale = [b for b in self._backends if b.stale]
+        if stale:
+            await asyncio.gather(*(b.refresh(DESCRIBE_TIMEOUT_S) for b in stale))
+        tests = [(b.endpoint, b.info, b.last_error) for b in self._backends]
+        return describe(
+            self._config, self._limits, self._max_message_bytes, tests, self._sessions is not None
+        )
 
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
@@ -214,38 +244,40 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         if len(request.challenge.actions):
             raise InvalidInput("challenge: a session sets the challenge; leave it empty")
         if not media.is_clip:
-            raise InvalidInput("session: send a clip that answers the challenge, not a single image")
+            raise InvalidInput(
+                "session_id: a session needs a clip that answers its challenge, not a single image"
+            )
         return await self._sessions.redeem(request.session_id, request.nonce, owner=current_key_id.get())
 
     async def Evaluate(
         self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext
     ) -> pb.EvaluateResponse:
         start = time.monotonic()
-        budget_s = self._config.budget_ms / 1000.0
-        client_left = context.time_remaining()
-        if client_left is not None:
-            budget_s = min(budget_s, client_left)
-        deadline = start + budget_s - self._config.margin_ms / 1000.0
+        budget = budget_for(start, self._config.budget_ms, self._config.margin_ms, context.time_remaining())
+        deadline = budget.deadline
         loop = asyncio.get_running_loop()
         # A small image is decoded here on the event loop: that costs less than handing it to a worker thread
         # and waking the loop again. Its size comes from the header alone, so a big image, and every clip, is
         # decoded in the executor and the loop never stalls.
-        media = convert.decode_small_media(request.media, self._limits, INLINE_DECODE_MAX_PIXELS)
+        media = tracing.traced(convert.decode_small_media, "decode")(
+            request.media, self._limits, INLINE_DECODE_MAX_PIXELS
+        )
         if media is not None:
             self._validate_options(request)
         else:
-            validation = loop.run_in_executor(self._executor, self._validate, request)
+            validation = loop.run_in_executor(
+                self._executor, tracing.traced(self._validate, "decode"), request
+            )
             try:
                 media = await asyncio.wait_for(
                     asyncio.shield(validation), max(deadline - time.monotonic(), 0.0)
                 )
             except TimeoutError:
                 # Decoding waits on the shared executor; when it cannot even finish within the budget the
-                # gateway is overloaded, and a fast, explicit refusal beats an answer after the deadline.
+                # gateway is overloaded (or the caller's deadline was too short: budget.exhausted says which),
+                # and a fast, explicit refusal beats an answer after the deadline.
                 validation.cancel()
-                raise Overloaded(
-                    f"gateway overloaded: request not decoded within its {budget_s * 1000:.0f} ms budget"
-                ) from None
+                raise budget.exhausted("the request was decoded") from None
         session = await self._redeem(request, media)
         challenge = request.challenge
         if session is not None:
@@ -266,7 +298,10 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         if face_frames:
             detection = loop.run_in_executor(
                 self._executor,
-                lambda: [face.observe(media.frames[i], i, self._detector) for i in face_frames],
+                tracing.traced(
+                    lambda: [face.observe(media.frames[i], i, self._detector) for i in face_frames],
+                    "face detection",
+                ),
             )
         rid = request_id_var.get() or request.request_id
         tasks = [
@@ -294,22 +329,28 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             status = convert.status_from_proto(answer.status)
             votes.append(Vote(ep.name, ep.weight, status, answer.score))
             results.append((ep, answer))
-        fused = fuse(votes, self._config.thresholds, self._config.calibration)
+        with tracing.span("fusion"):
+            fused = fuse(votes, self._config.thresholds, self._config.calibration)
         detail = fused.detail
         decision = fused.decision
         session_result = None
-        if session is not None and flash_task is not None:
-            flash = await flash_task
-            seen = _challenge_results([a for _, a in results])
+        actions = session.challenge if session is not None else convert.actions_from_proto(request.challenge)
+        flash = await flash_task if flash_task is not None else None
+        seen = _challenge_results([a for _, a in results]) if actions else None
+        if actions or flash is not None:
             decision, why = judge(
-                decision, session.challenge, seen, flash.status, flash.satisfied, flash.detail
+                decision,
+                actions,
+                seen,
+                flash.status if flash else Status.NOT_APPLICABLE,
+                flash.satisfied if flash else True,
+                flash.detail if flash else "",
             )
             if why:
                 detail = f"{why}; {detail}"
+        if session is not None and flash is not None:
             session_result = pb.SessionResult(
-                challenge_satisfied=seen is not None
-                and [r.action for r in seen] == list(session.challenge)
-                and all(r.satisfied for r in seen),
+                challenge_satisfied=challenge_outcome(actions, seen) is Outcome.PASSED,
                 challenge_results=[
                     pb.ActionResult(
                         action=convert.action_to_proto(r.action),
@@ -338,8 +379,11 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             degraded=fused.degraded,
             elapsed_ms=(time.monotonic() - start) * 1000.0,
             detail=detail,
-            face_status=convert.status_to_proto(face_status) if face_status else pb.STATUS_UNSPECIFIED,
+            face_status=convert.status_to_proto(face_status),
             session=session_result,
+            checks=pb.InteractiveChecks(
+                challenge=_outcome(challenge_outcome(actions, seen)), flash=_outcome(flash_outcome(flash))
+            ),
         )
         annotate(
             decision=decision.name,
@@ -457,9 +501,8 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             return _gateway_result(ep, Status.UNAVAILABLE, backend.breaker.describe(), info)
         sent = time.monotonic()
         try:
-            answer = await backend.stub.Check(
-                check, timeout=timeout_s, metadata=((REQUEST_ID_KEY, request_id),)
-            )
+            with tracing.client_span(f"LivenessTest/Check {ep.name}", test=ep.name):
+                answer = await backend.stub.Check(check, timeout=timeout_s, metadata=_metadata(request_id))
         except grpc.aio.AioRpcError as exc:
             status = _RPC_STATUS.get(exc.code(), Status.ERROR)
             detail = f"{exc.code().name}: {exc.details()}"
@@ -482,9 +525,11 @@ class GatewayApp:
         backend_credentials: grpc.ChannelCredentials | None = None,
         session_key: bytes | None = None,
         shared: RedisState | None = None,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._config = config
         self._limits = limits
+        self._max_message_bytes = max_message_bytes
         self._backend_credentials = backend_credentials
         self._shared = shared  # sessions in Redis, shared by every replica; None: in this process
         self._sessions = SessionStore(
@@ -511,7 +556,12 @@ class GatewayApp:
         # Best effort: tests that are not up yet are described on the first request that needs them.
         await asyncio.gather(*(b.refresh(DESCRIBE_TIMEOUT_S) for b in self._backends))
         self._servicer = GatewayServicer(
-            self._config, self._backends, executor, self._limits, sessions=self._sessions
+            self._config,
+            self._backends,
+            executor,
+            self._limits,
+            sessions=self._sessions,
+            max_message_bytes=self._max_message_bytes,
         )
 
     async def close(self) -> None:
@@ -541,3 +591,8 @@ class _Deferred(pb_grpc.LivenessServicer):
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateSessionResponse:
         return await self._app.servicer.CreateSession(request, context)
+
+    async def Describe(
+        self, request: pb.LivenessDescribeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LivenessDescribeResponse:
+        return await self._app.servicer.Describe(request, context)

@@ -136,9 +136,9 @@ def session_key_from_env(env: Mapping[str, str] = os.environ) -> bytes:
     return key
 
 
-UNKNOWN_OR_USED = "session: unknown or already used (sessions are single-use); create a new session"
-WRONG_NONCE = "session: the nonce does not match the session"
-OTHER_KEY = "session: it was created with another API key"
+UNKNOWN_OR_USED = "session_id: unknown or already used (sessions are single-use); create a new session"
+WRONG_NONCE = "nonce: does not match the session"
+OTHER_KEY = "session_id: it was created with another API key"
 
 
 class SessionBackend(Protocol):
@@ -237,13 +237,13 @@ class SessionStore:
         """Check the token, expiry, nonce and owner, then burn the session (even if the clip later fails,
         so a replay of the same session never gets a second try)."""
         if not token or not nonce:
-            raise InvalidInput("session: send both session_id and nonce")
+            raise InvalidInput("session_id, nonce: send both or neither")
         parts = token.split(".")
         if len(parts) != 3 or not hmac.compare_digest(self._sign(f"{parts[0]}.{parts[1]}"), parts[2]):
-            raise PermissionDenied("session: the session id is not one this gateway issued")
+            raise PermissionDenied("session_id: the session id is not one this gateway issued")
         if int(parts[1]) <= self._clock_ms():
             await self.backend.drop(token)
-            raise FailedPrecondition("session: expired; create a new session")
+            raise FailedPrecondition("session_id: expired; create a new session")
         return await self.backend.take(token, nonce, owner)
 
 

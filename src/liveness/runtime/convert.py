@@ -22,10 +22,13 @@ from liveness.types import (
 )
 from liveness.v1 import liveness_pb2 as pb
 from liveness.vision.decode import (
+    CLIP_FIELD,
     MediaLimits,
+    check_clip_timing,
     decode_frames,
     decode_image,
     decode_small_image,
+    frame_field,
     probe_image,
 )
 
@@ -45,29 +48,28 @@ def clip_pairs(media: pb.Media) -> list[tuple[bytes, int]]:
     return [(f.image.data, f.timestamp_ms) for f in media.clip.frames]
 
 
+# Error messages name the offending field by its path in the request, as written in the proto (snake_case).
+IMAGE_FIELD = "media.image.data"
+REFERENCE_FIELD = "reference.data"
+
+
 def decode_media(media: pb.Media, limits: MediaLimits, keep: Sequence[int] | None = None) -> Media:
     """Validate and decode request media; `keep` selects frame indexes of a clip (after validation)."""
     if media_kind(media) == "image":
-        return _image_media(decode_image(media.image.data, limits))
+        return _image_media(decode_image(media.image.data, limits, what=IMAGE_FIELD))
     pairs = clip_pairs(media)
-    if not pairs:
-        raise InvalidInput("clip: no frames")
-    if len(pairs) > limits.max_frames:
-        raise InvalidInput(f"clip: {len(pairs)} frames exceeds the limit of {limits.max_frames}")
-    if keep is not None:
-        timestamps = [t for _, t in pairs]
-        if any(b <= a for a, b in zip(timestamps, timestamps[1:], strict=False)):
-            raise InvalidInput("clip: frame timestamps must be strictly increasing")
-        # Frames left out are not decoded, but a clip with a broken or odd-sized one is still refused.
-        sizes = [probe_image(data, limits, what=f"clip frame {i}") for i, (data, _) in enumerate(pairs)]
-        for i, (w, h) in enumerate(sizes):
-            if (w, h) != sizes[0]:
-                w0, h0 = sizes[0]
-                raise InvalidInput(
-                    f"clip: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match"
-                )
-        pairs = [pairs[i] for i in keep]
-    return decode_frames(pairs, limits)
+    if keep is None:
+        return decode_frames(pairs, limits)
+    check_clip_timing(pairs, limits)
+    # Frames left out are not decoded, but a clip with a broken or odd-sized one is still refused.
+    sizes = [probe_image(data, limits, what=frame_field(i)) for i, (data, _) in enumerate(pairs)]
+    for i, (w, h) in enumerate(sizes):
+        if (w, h) != sizes[0]:
+            w0, h0 = sizes[0]
+            raise InvalidInput(
+                f"{CLIP_FIELD}: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match"
+            )
+    return decode_frames([pairs[i] for i in keep], limits, indexes=keep)
 
 
 def decode_small_media(media: pb.Media, limits: MediaLimits, max_pixels: int) -> Media | None:
@@ -77,7 +79,7 @@ def decode_small_media(media: pb.Media, limits: MediaLimits, max_pixels: int) ->
     """
     if media.WhichOneof("kind") != "image":
         return None
-    image = decode_small_image(media.image.data, max_pixels, limits)
+    image = decode_small_image(media.image.data, max_pixels, limits, what=IMAGE_FIELD)
     return None if image is None else _image_media(image)
 
 
@@ -119,11 +121,11 @@ def faces_to_proto(observations: Iterable[FaceObservation]) -> list[pb.FaceRegio
 
 
 def actions_from_proto(challenge: pb.Challenge) -> tuple[Action, ...]:
-    actions = []
+    actions: list[Action] = []
     for value in challenge.actions:
         name = pb.Action.Name(value) if value in pb.Action.values() else ""
         if not name or value == pb.ACTION_UNSPECIFIED:
-            raise InvalidInput(f"challenge: action {value} is not a known action")
+            raise InvalidInput(f"challenge.actions[{len(actions)}]: action {value} is not a known action")
         actions.append(Action[name.removeprefix("ACTION_")])
     return tuple(actions)
 
@@ -135,7 +137,7 @@ def action_to_proto(action: Action) -> pb.Action:
 def options_from_proto(
     challenge: pb.Challenge, reference: pb.Image, has_reference: bool, limits: MediaLimits
 ) -> CheckOptions:
-    ref = decode_image(reference.data, limits, what="reference") if has_reference else None
+    ref = decode_image(reference.data, limits, what=REFERENCE_FIELD) if has_reference else None
     return CheckOptions(challenge=actions_from_proto(challenge), reference=ref)
 
 

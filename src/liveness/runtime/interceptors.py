@@ -1,6 +1,8 @@
-"""One server interceptor: request ids, JSON access logs, metrics, and exception -> status mapping.
+"""One server interceptor: request ids, trace context, JSON access logs, metrics, exception -> status mapping.
 
 One access line per RPC ("rpc done"), with whatever the handler added through runtime.logging.annotate.
+Each RPC but health and reflection runs in runtime.tracing.server_span (the caller's W3C trace context kept,
+and a SERVER span while tracing is on), so its log lines carry the trace id.
 
 Domain code raises liveness.errors types; they become their gRPC codes here (InvalidInput ->
 INVALID_ARGUMENT). Anything else is a bug: INTERNAL with a generic message, the traceback in the log.
@@ -9,6 +11,7 @@ Refusals set the status instead of raising it (see refuse), so a refused request
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -19,6 +22,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from liveness.errors import LivenessError
+from liveness.runtime import tracing
 from liveness.runtime.logging import access_fields_var, request_id_var
 from liveness.runtime.metrics import rpc_metrics
 
@@ -71,6 +75,7 @@ def _wrap(method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHan
     deserialize = handler.request_deserializer
     quiet = service in PROBE_SERVICES
     rpc_name = f"{service}/{method}"
+    span_attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
 
     async def wrapper(raw: Any, context: grpc.aio.ServicerContext) -> Any:
         # Parsed here rather than by grpc, which answers UNKNOWN for bytes that are not the message.
@@ -80,41 +85,46 @@ def _wrap(method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHan
             rpc_metrics().observe(service, method, "INVALID_ARGUMENT", 0.0)
             refuse(context, "INVALID_ARGUMENT", "malformed request: not a valid protobuf message")
             return None
-        rid = _metadata_request_id(context) or getattr(request, "request_id", "") or uuid.uuid4().hex
+        metadata = context.invocation_metadata()
+        rid = _metadata_request_id(metadata) or getattr(request, "request_id", "") or uuid.uuid4().hex
         token = request_id_var.set(rid[:128])
         fields: dict[str, Any] = {}
         fields_token = access_fields_var.set(fields)
         start = time.perf_counter()
         code = "OK"
-        try:
-            return await inner(request, context)
-        except LivenessError as exc:
-            code = exc.grpc_code
-            refuse(context, code, str(exc), exc)
-        except grpc.aio.AbortError:
-            code = _code_name(context.code())
-            raise
-        except Exception as exc:
-            code = "INTERNAL"
-            log.exception("unhandled error", extra={"rpc": method})
-            refuse(context, code, f"internal error (request id {rid})", exc)
-        finally:
-            elapsed = time.perf_counter() - start
-            rpc_metrics().observe(service, method, code, elapsed)
-            if not quiet:
-                level = logging.WARNING if code not in ("OK", "INVALID_ARGUMENT") else logging.INFO
-                log.log(
-                    level,
-                    "rpc done",
-                    extra={
-                        **fields,
-                        "rpc": rpc_name,
-                        "status": code,
-                        "latency_ms": round(elapsed * 1000.0, 2),
-                    },
-                )
-            access_fields_var.reset(fields_token)
-            request_id_var.reset(token)
+        with _NO_SPAN if quiet else tracing.server_span(rpc_name, metadata, span_attributes) as current:
+            try:
+                return await inner(request, context)
+            except LivenessError as exc:
+                code = exc.grpc_code
+                refuse(context, code, str(exc), exc)
+            except grpc.aio.AbortError:
+                code = _code_name(context.code())
+                raise
+            except Exception as exc:
+                code = "INTERNAL"
+                log.exception("unhandled error", extra={"rpc": method})
+                refuse(context, code, f"internal error (request id {rid})", exc)
+            finally:
+                elapsed = time.perf_counter() - start
+                rpc_metrics().observe(service, method, code, elapsed)
+                if current is not None:
+                    current.set_attribute("rpc.grpc.status_code", code)
+                    current.set_attribute("liveness.request_id", rid[:128])
+                if not quiet:
+                    level = logging.WARNING if code not in ("OK", "INVALID_ARGUMENT") else logging.INFO
+                    log.log(
+                        level,
+                        "rpc done",
+                        extra={
+                            **fields,
+                            "rpc": rpc_name,
+                            "status": code,
+                            "latency_ms": round(elapsed * 1000.0, 2),
+                        },
+                    )
+                access_fields_var.reset(fields_token)
+                request_id_var.reset(token)
         return None
 
     return grpc.unary_unary_rpc_method_handler(
@@ -140,9 +150,12 @@ def refuse(
     context.set_details(message)
 
 
-def _metadata_request_id(context: grpc.aio.ServicerContext) -> str:
+_NO_SPAN = contextlib.nullcontext()
+
+
+def _metadata_request_id(metadata: Any) -> str:
     """The x-request-id the caller sent, or ""."""
-    for key, value in context.invocation_metadata() or ():
+    for key, value in metadata or ():
         if key == REQUEST_ID_KEY and isinstance(value, str):
             return value
     return ""

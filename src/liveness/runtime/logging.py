@@ -1,4 +1,4 @@
-"""Structured JSON log lines on stdout; the request id of the current call is added to every line.
+"""Structured JSON log lines on stdout; every line of a call carries its request id and trace id.
 
 Never pass image bytes, crops, embeddings or landmarks to a log call: only ids, sizes, statuses and timings.
 Each RPC gets one access line (runtime.interceptors); a handler adds its own outcome to that line with
@@ -13,6 +13,8 @@ import logging
 import sys
 import time
 from typing import Any
+
+from liveness.runtime import tracing
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 # The fields the current RPC's handler adds to its access line; None outside an RPC.
@@ -41,6 +43,7 @@ class JsonFormatter(logging.Formatter):
         rid = request_id_var.get()
         if rid:
             entry["request_id"] = rid
+            entry.update(tracing.log_ids())
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value if isinstance(value, str | int | float | bool | None) else str(value)

@@ -1,4 +1,4 @@
-"""Server bootstrap shared by every service: grpc.aio, health, reflection, metrics, graceful shutdown.
+"""Server bootstrap shared by every service: grpc.aio, health, reflection (v1 + v1alpha), metrics, shutdown.
 
 Health reports NOT_SERVING until the app has loaded its model and run one warm-up inference, then SERVING;
 on SIGTERM it turns NOT_SERVING, in-flight calls get `grace_s` to finish, then the app closes.
@@ -16,10 +16,10 @@ from typing import Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from liveness import memory
 from liveness.runtime import logging as jsonlog
+from liveness.runtime import reflection, tracing
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.interceptors import ServerInterceptor
 from liveness.runtime.metrics import start_metrics_server
@@ -98,13 +98,8 @@ async def start(
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     app.register(server)
-    reflection.enable_server_reflection(
-        (
-            *app.service_names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+    reflection.enable(
+        (*app.service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
     )
     for name in ("", *app.service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -144,6 +139,8 @@ async def run(
     bytes in use. A model may change the thresholds when it loads (iqa keeps its feature maps).
     """
     memory.set_malloc(mmap_threshold_bytes=MMAP_THRESHOLD_BYTES, arena_max=ARENA_MAX)
+    if tracing.configure_from_env(app.name):
+        log.info("tracing on: spans exported by OTLP")
     running = await start(app, settings, credentials=credentials, interceptors=interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -152,6 +149,7 @@ async def run(
     await stop.wait()
     log.info("shutting down", extra={"grace_s": running.grace_s})
     await running.stop()
+    tracing.uninstall()  # flushes the spans not exported yet
     log.info("stopped")
 
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 import grpc
 
 from liveness.errors import InvalidInput, ModelNotReady
-from liveness.runtime import convert
+from liveness.runtime import convert, tracing
 from liveness.types import FaceObservation, LivenessModel, Status, TestResult
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
@@ -38,7 +38,7 @@ class TestServicer(pb_grpc.LivenessTestServicer):
     async def Check(self, request: pb.CheckRequest, context: grpc.aio.ServicerContext) -> pb.CheckResponse:
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, self._check, request)
+        result = await loop.run_in_executor(self._executor, tracing.traced(self._check, "check"), request)
         return convert.check_response(self._model.info, result, (time.perf_counter() - start) * 1000.0)
 
     async def Describe(self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext) -> pb.TestInfo:
@@ -66,7 +66,8 @@ class TestServicer(pb_grpc.LivenessTestServicer):
                 faces = _supplied_faces(request.faces, n_frames, keep)
                 face.validate_observations(faces, media)
             else:
-                faces = face.observe_media(media)
+                with tracing.span("face detection"):
+                    faces = face.observe_media(media)
         return self._model.check(media, faces, options)
 
 
@@ -81,7 +82,7 @@ def _supplied_faces(
         )
     for i, obs in enumerate(observations):
         if obs.frame_index != i:
-            raise InvalidInput(f"faces: region {i} has frame_index {obs.frame_index}; expected {i}")
+            raise InvalidInput(f"faces[{i}].frame_index: {obs.frame_index}; expected {i}")
     if keep is None:
         return observations
     return [replace(observations[i], frame_index=j) for j, i in enumerate(keep)]

@@ -34,6 +34,14 @@ class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DECISION_LIVE: _ClassVar[Decision]
     DECISION_SPOOF: _ClassVar[Decision]
     DECISION_UNCERTAIN: _ClassVar[Decision]
+
+class CheckOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CHECK_OUTCOME_UNSPECIFIED: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_NOT_REQUESTED: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_PASSED: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_FAILED: _ClassVar[CheckOutcome]
+    CHECK_OUTCOME_UNVERIFIED: _ClassVar[CheckOutcome]
 ACTION_UNSPECIFIED: Action
 ACTION_BLINK: Action
 ACTION_SMILE: Action
@@ -53,6 +61,11 @@ DECISION_UNSPECIFIED: Decision
 DECISION_LIVE: Decision
 DECISION_SPOOF: Decision
 DECISION_UNCERTAIN: Decision
+CHECK_OUTCOME_UNSPECIFIED: CheckOutcome
+CHECK_OUTCOME_NOT_REQUESTED: CheckOutcome
+CHECK_OUTCOME_PASSED: CheckOutcome
+CHECK_OUTCOME_FAILED: CheckOutcome
+CHECK_OUTCOME_UNVERIFIED: CheckOutcome
 
 class Image(_message.Message):
     __slots__ = ("data",)
@@ -219,7 +232,7 @@ class TestResult(_message.Message):
     def __init__(self, result: _Optional[_Union[CheckResponse, _Mapping]] = ..., weight: _Optional[float] = ..., fused: _Optional[bool] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("request_id", "decision", "score", "tests", "degraded", "elapsed_ms", "detail", "face_status", "session")
+    __slots__ = ("request_id", "decision", "score", "tests", "degraded", "elapsed_ms", "detail", "face_status", "session", "checks")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +242,7 @@ class EvaluateResponse(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     FACE_STATUS_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     decision: Decision
     score: float
@@ -238,7 +252,16 @@ class EvaluateResponse(_message.Message):
     detail: str
     face_status: Status
     session: SessionResult
-    def __init__(self, request_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., score: _Optional[float] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., degraded: _Optional[bool] = ..., elapsed_ms: _Optional[float] = ..., detail: _Optional[str] = ..., face_status: _Optional[_Union[Status, str]] = ..., session: _Optional[_Union[SessionResult, _Mapping]] = ...) -> None: ...
+    checks: InteractiveChecks
+    def __init__(self, request_id: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., score: _Optional[float] = ..., tests: _Optional[_Iterable[_Union[TestResult, _Mapping]]] = ..., degraded: _Optional[bool] = ..., elapsed_ms: _Optional[float] = ..., detail: _Optional[str] = ..., face_status: _Optional[_Union[Status, str]] = ..., session: _Optional[_Union[SessionResult, _Mapping]] = ..., checks: _Optional[_Union[InteractiveChecks, _Mapping]] = ...) -> None: ...
+
+class InteractiveChecks(_message.Message):
+    __slots__ = ("challenge", "flash")
+    CHALLENGE_FIELD_NUMBER: _ClassVar[int]
+    FLASH_FIELD_NUMBER: _ClassVar[int]
+    challenge: CheckOutcome
+    flash: CheckOutcome
+    def __init__(self, challenge: _Optional[_Union[CheckOutcome, str]] = ..., flash: _Optional[_Union[CheckOutcome, str]] = ...) -> None: ...
 
 class Color(_message.Message):
     __slots__ = ("red", "green", "blue")
@@ -305,3 +328,61 @@ class SessionResult(_message.Message):
     challenge_results: _containers.RepeatedCompositeFieldContainer[ActionResult]
     flash: FlashResult
     def __init__(self, challenge_satisfied: _Optional[bool] = ..., challenge_results: _Optional[_Iterable[_Union[ActionResult, _Mapping]]] = ..., flash: _Optional[_Union[FlashResult, _Mapping]] = ...) -> None: ...
+
+class LivenessDescribeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MediaLimits(_message.Message):
+    __slots__ = ("max_image_bytes", "max_pixels", "min_side", "max_frames", "max_message_bytes")
+    MAX_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIDE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    max_image_bytes: int
+    max_pixels: int
+    min_side: int
+    max_frames: int
+    max_message_bytes: int
+    def __init__(self, max_image_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ..., min_side: _Optional[int] = ..., max_frames: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+
+class GatewayTest(_message.Message):
+    __slots__ = ("name", "weight", "available", "info", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    weight: float
+    available: bool
+    info: TestInfo
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., weight: _Optional[float] = ..., available: _Optional[bool] = ..., info: _Optional[_Union[TestInfo, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class LivenessDescribeResponse(_message.Message):
+    __slots__ = ("config_version", "limits", "budget_ms", "margin_ms", "tests", "min_clip_frames", "clip_frames_used", "sessions_enabled", "session_required", "live_threshold", "spoof_threshold")
+    CONFIG_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_MS_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_MS_FIELD_NUMBER: _ClassVar[int]
+    TESTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_CLIP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    CLIP_FRAMES_USED_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    SESSION_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    LIVE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SPOOF_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    config_version: str
+    limits: MediaLimits
+    budget_ms: float
+    margin_ms: float
+    tests: _containers.RepeatedCompositeFieldContainer[GatewayTest]
+    min_clip_frames: int
+    clip_frames_used: int
+    sessions_enabled: bool
+    session_required: bool
+    live_threshold: float
+    spoof_threshold: float
+    def __init__(self, config_version: _Optional[str] = ..., limits: _Optional[_Union[MediaLimits, _Mapping]] = ..., budget_ms: _Optional[float] = ..., margin_ms: _Optional[float] = ..., tests: _Optional[_Iterable[_Union[GatewayTest, _Mapping]]] = ..., min_clip_frames: _Optional[int] = ..., clip_frames_used: _Optional[int] = ..., sessions_enabled: _Optional[bool] = ..., session_required: _Optional[bool] = ..., live_threshold: _Optional[float] = ..., spoof_threshold: _Optional[float] = ...) -> None: ...

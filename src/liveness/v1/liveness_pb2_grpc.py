@@ -165,6 +165,11 @@ class LivenessStub:
                 request_serializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionRequest.SerializeToString,
                 response_deserializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionResponse.FromString,
                 _registered_method=True)
+        self.Describe = channel.unary_unary(
+                '/liveness.v1.Liveness/Describe',
+                request_serializer=liveness_dot_v1_dot_liveness__pb2.LivenessDescribeRequest.SerializeToString,
+                response_deserializer=liveness_dot_v1_dot_liveness__pb2.LivenessDescribeResponse.FromString,
+                _registered_method=True)
 
 
 class LivenessServicer:
@@ -185,6 +190,13 @@ class LivenessServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Describe(self, request, context):
+        """The gateway's limits, budget and tests: what a client must respect and what it can expect.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LivenessServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -197,6 +209,11 @@ def add_LivenessServicer_to_server(servicer, server):
                     servicer.CreateSession,
                     request_deserializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionRequest.FromString,
                     response_serializer=liveness_dot_v1_dot_liveness__pb2.CreateSessionResponse.SerializeToString,
+            ),
+            'Describe': grpc.unary_unary_rpc_method_handler(
+                    servicer.Describe,
+                    request_deserializer=liveness_dot_v1_dot_liveness__pb2.LivenessDescribeRequest.FromString,
+                    response_serializer=liveness_dot_v1_dot_liveness__pb2.LivenessDescribeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -254,6 +271,33 @@ class Liveness:
             '/liveness.v1.Liveness/CreateSession',
             liveness_dot_v1_dot_liveness__pb2.CreateSessionRequest.SerializeToString,
             liveness_dot_v1_dot_liveness__pb2.CreateSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Describe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/liveness.v1.Liveness/Describe',
+            liveness_dot_v1_dot_liveness__pb2.LivenessDescribeRequest.SerializeToString,
+            liveness_dot_v1_dot_liveness__pb2.LivenessDescribeResponse.FromString,
             options,
             channel_credentials,
             insecure,

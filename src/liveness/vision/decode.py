@@ -154,28 +154,60 @@ def _to_rgb(img: Image.Image) -> RGBImage:
     return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
 
 
-def decode_frames(
-    frames: Sequence[tuple[bytes, int]], limits: MediaLimits = DEFAULT_LIMITS, *, is_clip: bool = True
-) -> Media:
-    """Decode a clip: (bytes, timestamp_ms) pairs, timestamps strictly increasing, one frame size."""
+# Messages name clip fields by their path in the request, as written in the proto (snake_case).
+CLIP_FIELD = "media.clip.frames"
+
+
+def frame_field(i: int) -> str:
+    """The request field holding clip frame `i`'s bytes."""
+    return f"{CLIP_FIELD}[{i}].image.data"
+
+
+def check_clip_timing(frames: Sequence[tuple[bytes, int]], limits: MediaLimits, is_clip: bool = True) -> None:
+    """Frame count in 1..max_frames; for a clip of several frames, timestamps >= 0 and strictly increasing."""
     if not frames:
-        raise InvalidInput("clip: no frames")
+        raise InvalidInput(f"{CLIP_FIELD}: no frames")
     if len(frames) > limits.max_frames:
-        raise InvalidInput(f"clip: {len(frames)} frames exceeds the limit of {limits.max_frames}")
+        raise InvalidInput(f"{CLIP_FIELD}: {len(frames)} frames exceeds the limit of {limits.max_frames}")
+    if not is_clip or len(frames) < 2:
+        return
     timestamps = [int(t) for _, t in frames]
-    if is_clip and len(frames) > 1:
-        if any(t < 0 for t in timestamps):
-            raise InvalidInput("clip: timestamps must be non-negative")
-        if any(b <= a for a, b in zip(timestamps, timestamps[1:], strict=False)):
-            raise InvalidInput("clip: frame timestamps must be strictly increasing")
+    for i, t in enumerate(timestamps):
+        if t < 0:
+            raise InvalidInput(f"{CLIP_FIELD}[{i}].timestamp_ms: {t}; timestamps must be non-negative")
+        if i and t <= timestamps[i - 1]:
+            raise InvalidInput(
+                f"{CLIP_FIELD}[{i}].timestamp_ms: {t} after {timestamps[i - 1]}; "
+                "timestamps must be strictly increasing"
+            )
+
+
+def decode_frames(
+    frames: Sequence[tuple[bytes, int]],
+    limits: MediaLimits = DEFAULT_LIMITS,
+    *,
+    is_clip: bool = True,
+    indexes: Sequence[int] | None = None,
+) -> Media:
+    """Decode a clip: (bytes, timestamp_ms) pairs, timestamps strictly increasing, one frame size.
+
+    `indexes`: the frames are this subsample of a clip that check_clip_timing already passed; messages
+    name the frames by their index in that clip.
+    """
+    if indexes is None:
+        check_clip_timing(frames, limits, is_clip)
+    names = list(indexes) if indexes is not None else list(range(len(frames)))
     decoded: list[RGBImage] = []
     for i, (data, _) in enumerate(frames):
-        decoded.append(decode_image(data, limits, what=f"clip frame {i}"))
+        decoded.append(decode_image(data, limits, what=frame_field(names[i])))
         if decoded[i].shape != decoded[0].shape:
             h0, w0 = decoded[0].shape[:2]
             h, w = decoded[i].shape[:2]
-            raise InvalidInput(f"clip: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match")
-    return Media(frames=tuple(decoded), timestamps_ms=tuple(timestamps), is_clip=is_clip)
+            raise InvalidInput(
+                f"{CLIP_FIELD}: frame {names[i]} is {w}x{h} but frame {names[0]} is {w0}x{h0}; "
+                "all frames must match"
+            )
+    return Media(frames=tuple(decoded), timestamps_ms=tuple(int(t) for _, t in frames), is_clip=is_clip)
 
 
 def encode_jpeg(image: RGBImage, quality: int = 92) -> bytes:

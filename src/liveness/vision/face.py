@@ -194,21 +194,19 @@ def validate_observations(observations: Sequence[FaceObservation], media: Media)
         )
     for i, obs in enumerate(observations):
         if obs.frame_index != i:
-            raise InvalidInput(f"faces: region {i} has frame_index {obs.frame_index}; expected {i}")
+            raise InvalidInput(f"faces[{i}].frame_index: {obs.frame_index}; expected {i}")
         if obs.count < 0:
-            raise InvalidInput(f"faces: region {i} has a negative face count")
+            raise InvalidInput(f"faces[{i}].face_count: negative ({obs.count})")
         if obs.face is None:
             if obs.count > 0:
-                raise InvalidInput(f"faces: region {i} counts {obs.count} faces but has no box")
+                raise InvalidInput(f"faces[{i}].box: unset, but face_count is {obs.count}")
             continue
         h, w = media.frames[i].shape[:2]
         b = obs.face.box
         if not (0 <= b.left < b.right <= w + 1 and 0 <= b.top < b.bottom <= h + 1):
-            raise InvalidInput(f"faces: region {i} box {b} lies outside the {w}x{h} frame")
+            raise InvalidInput(f"faces[{i}].box: {b} lies outside the {w}x{h} frame")
         lm = obs.face.landmarks
         if lm is not None and lm.shape != (N_LANDMARKS, 2):
-            raise InvalidInput(
-                f"faces: region {i} has {lm.shape[0]} landmarks; expected {N_LANDMARKS} or none"
-            )
+            raise InvalidInput(f"faces[{i}].landmarks: {lm.shape[0]} points; expected {N_LANDMARKS} or none")
         if lm is not None and not np.isfinite(lm).all():
-            raise InvalidInput(f"faces: region {i} has non-finite landmarks")
+            raise InvalidInput(f"faces[{i}].landmarks: non-finite coordinates")

@@ -96,5 +96,5 @@ def test_supplied_regions_are_validated() -> None:
         face.validate_observations([good, good], media)
     with pytest.raises(InvalidInput, match="outside the 100x100 frame"):
         face.validate_observations([FaceObservation(0, 1, Face(Box(10, 10, 500, 50)))], media)
-    with pytest.raises(InvalidInput, match="has no box"):
+    with pytest.raises(InvalidInput, match=r"faces\[0\]\.box: unset"):
         face.validate_observations([FaceObservation(0, 1, None)], media)
