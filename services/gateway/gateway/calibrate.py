@@ -115,15 +115,28 @@ def _design(rows: Sequence[Row], tests: Sequence[str]) -> tuple[np.ndarray, np.n
 def fit_logistic(
     rows: Sequence[Row], tests: Sequence[str], c: float = 1.0
 ) -> tuple[Calibration, dict[str, float]]:
-    """Logistic calibration and the per-test weights (shares of |coef| x std, summing to 1)."""
+    """Logistic calibration and the per-test weights (shares of |coef| x std, summing to 1).
+
+    A test whose coefficient comes out zero or negative (a higher P(live) from it would mean *less* live)
+    earns no weight: it is dropped and the rest refitted, until every kept coefficient is positive. A
+    negative weight would reward whatever quirk separated this dev set the wrong way round, which a new
+    camera does not share; weight 0 says the test did not earn a say here.
+    """
     from sklearn.linear_model import LogisticRegression
 
-    x, y, means = _design(rows, tests)
-    model = LogisticRegression(C=c, max_iter=1000).fit(x, y)
-    coefs = {n: float(w) for n, w in zip(tests, model.coef_[0], strict=True)}
-    power = {n: abs(coefs[n]) * float(x[:, j].std()) for j, n in enumerate(tests)}
+    kept = list(tests)
+    while True:
+        x, y, means = _design(rows, kept)
+        model = LogisticRegression(C=c, max_iter=1000).fit(x, y)
+        coefs = {n: float(w) for n, w in zip(kept, model.coef_[0], strict=True)}
+        losing = [n for n in kept if coefs[n] <= 0]
+        if not losing or len(losing) == len(kept):
+            break
+        kept = [n for n in kept if n not in losing]
+    power = {n: max(coefs[n], 0.0) * float(x[:, j].std()) for j, n in enumerate(kept)}
     total = sum(power.values())
-    weights = {n: (p / total if total > 0 else 1.0 / len(tests)) for n, p in power.items()}
+    weights = {n: (p / total if total > 0 else 1.0 / len(kept)) for n, p in power.items()}
+    weights.update({n: 0.0 for n in tests if n not in kept})
     return Calibration("logistic", float(model.intercept_[0]), coefs, means), weights
 
 
@@ -210,7 +223,7 @@ def cross_validated_auc(rows: Sequence[Row], tests: Sequence[str], folds: int, s
         for i in held:
             z = cal.bias + sum(
                 cal.coefs[n] * (logit(rows[i].scores[n]) if n in rows[i].scores else cal.mean_logits[n])
-                for n in tests
+                for n in cal.coefs
             )
             probs[i] = 1.0 / (1.0 + math.exp(-z))
     return round(metrics.auc(probs, labels), 4)

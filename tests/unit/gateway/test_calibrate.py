@@ -254,3 +254,19 @@ def test_wired_as_liveness_calibrate(files: tuple[Path, Path], tmp_path: Path) -
     )
     assert result.exit_code == 0, result.output
     assert gateway_config.load(out, env={}).calibration is not None
+
+
+def test_a_test_that_ranks_the_wrong_way_earns_no_weight() -> None:
+    """A test whose scores fall as liveness rises gets weight 0 and no coefficient, not a negative one."""
+    from gateway.calibrate import fit_logistic
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(400):
+        live = bool(rng.random() < 0.5)
+        good = float(np.clip(rng.normal(0.7 if live else 0.3, 0.1), 0.01, 0.99))
+        inverted = float(np.clip(rng.normal(0.4 if live else 0.6, 0.1), 0.01, 0.99))
+        rows.append(Row(live, {"good": good, "inverted": inverted}))
+    calibration, weights = fit_logistic(rows, ["good", "inverted"])
+    assert weights == {"good": 1.0, "inverted": 0.0}
+    assert set(calibration.coefs) == {"good"} and calibration.coefs["good"] > 0
