@@ -5,25 +5,32 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip --disable-pip-version-check -q
 
-.PHONY: venv install install-test demo test lint typecheck proto clean
+.PHONY: venv install install-test demo test lint typecheck proto lock clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(PIP) install "setuptools>=77.0.1,<81" wheel
 
-# face_recognition is installed with --no-deps: its metadata names the dlib sdist (a long compile), and
-# dlib-bin, a dependency of this package, ships the same prebuilt module.
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PIP) install -e .
-	$(PIP) install --no-deps face_recognition==1.3.0
+# Every package comes from a lockfile with exact versions and hashes (requirements/, made by `make lock`
+# from pyproject.toml), installed with --no-deps so nothing outside the list is resolved. face_recognition is
+# in the list without dlib: its metadata names the dlib sdist (a long compile), and dlib-bin ships the same
+# prebuilt module. The project itself is then installed editable without build isolation (setuptools and
+# wheel come from the lock too).
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements/serve.txt
+	$(PIP) install --no-deps --require-hashes -r requirements/serve.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $@
 
 # The browser tests need Debian's chromium + chromedriver (root or passwordless sudo installs them; without
 # them those tests skip and say why).
-$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PIP) install -e ".[test,train]"
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml requirements/test.txt
+	$(PIP) install --no-deps --require-hashes -r requirements/test.txt
 	scripts/install-browser.sh || echo "chromium not installed: tests/web browser tests will skip"
 	touch $@
+
+# Refresh requirements/*.txt after a change to pyproject's dependencies.
+lock: $(BIN)/python
+	$(PIP) install uv==0.13.9
+	UV=$(BIN)/uv scripts/lock.sh
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
