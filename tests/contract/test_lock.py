@@ -1,8 +1,8 @@
 """The lockfiles that `make demo` and `make test` install from: complete, consistent, and what is installed.
 
-requirements/serve.txt and requirements/test.txt are made by scripts/lock.sh (`make lock`) from pyproject.toml;
-a dependency added to pyproject without refreshing them fails here, and so does an environment that drifted
-from them.
+requirements/serve.txt and requirements/test.txt are made by scripts/lock.sh (`make lock`) from
+pyproject.toml; a dependency added to pyproject without refreshing them fails here, and so does an
+environment that drifted from them.
 """
 
 from __future__ import annotations
@@ -42,9 +42,12 @@ def test_every_pyproject_requirement_is_pinned_within_its_range(lock: str) -> No
     pinned = pins(lock)
     for req in project()[lock]:
         name = canonicalize_name(req.name)
-        assert name in pinned, f"{req.name} is in pyproject.toml but not in requirements/{lock}: run make lock"
+        assert name in pinned, (
+            f"{req.name} is in pyproject.toml but not in requirements/{lock}: run make lock"
+        )
         assert req.specifier.contains(pinned[name], prereleases=True), (
-            f"requirements/{lock} pins {name}=={pinned[name]}, outside pyproject's {req.specifier}: run make lock"
+            f"requirements/{lock} pins {name}=={pinned[name]}, outside pyproject's {req.specifier}: "
+            "run make lock"
         )
 
 
