@@ -8,6 +8,9 @@ Decision rules, written once here so every report reads the same way:
 - gateway: a presentation is accepted only when the decision is LIVE; UNCERTAIN, a failed call and an
   unreadable file all count as rejections. Score metrics use the fused score of conclusive answers.
 - one test: accepted when the status is OK and score >= threshold; score metrics use OK answers only.
+
+`--protocol` runs a validation protocol over a data root instead: liveness.eval_protocol, which reuses the
+scoring, rules and report sections here per fold.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import click
 import numpy as np
 
 from liveness import metrics
+from liveness.data.protocols import PROTOCOLS
 from liveness.data.samples import Sample, detect_layout, open_dataset
 
 DEV_SPLITS = ("devel", "dev", "val", "validation")
@@ -412,6 +416,13 @@ def _rates_rows(rates: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def decision_rule(kind: str, threshold: float) -> str:
+    """The decision rule of the module doc, as reports state it."""
+    if kind == "gateway":
+        return "accepted = decision LIVE (UNCERTAIN, errors and unreadable files are rejections)"
+    return f"accepted = status OK and score >= {threshold:.4f} (other statuses reject)"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the configuration, the headline tables and the plots."""
     target, config, counts = report["target"], report["config"], report["counts"]
@@ -459,12 +470,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     if "error" in decisions:
         lines += [f"Decision metrics unavailable: {decisions['error']}", ""]
     else:
-        rule = (
-            "accepted = decision LIVE (UNCERTAIN, errors and unreadable files are rejections)"
-            if target["kind"] == "gateway"
-            else f"accepted = status OK and score >= {report['threshold']:.4f} (other statuses reject)"
-        )
-        lines += [rule, "", "| metric | value |", "|---|---|"]
+        lines += [decision_rule(target["kind"], report["threshold"]), "", "| metric | value |", "|---|---|"]
         lines += [f"| {metric} | {value} |" for metric, value in _rates_rows(decisions)] + [""]
     hter = report.get("hter")
     if hter:
@@ -583,22 +589,79 @@ async def _evaluate(
         return outcomes, {"kind": "gateway", "name": "gateway", "threshold_source": source}, chosen
 
 
+def run_scoring(
+    samples: Sequence[Sample],
+    *,
+    gateway: str | None,
+    test: str | None,
+    address: str | None,
+    frames: int,
+    concurrency: int,
+    timeout_s: float,
+    threshold: float | None,
+    progress: bool,
+) -> tuple[list[Outcome], dict[str, Any], float]:
+    """Score `samples` through the running gateway (or test at `address`), else through a local stack
+    started for the call and stopped after it; (outcomes, target, threshold) as `_evaluate` returns them."""
+    kwargs: dict[str, Any] = dict(
+        test=test,
+        frames=frames,
+        concurrency=concurrency,
+        timeout_s=timeout_s,
+        threshold=threshold,
+        progress=progress,
+    )
+    running = gateway or address
+    if running:
+        return asyncio.run(_evaluate(samples, address=running, **kwargs))
+    from liveness.stack import LocalStack
+
+    click.echo(f"starting a local stack ({test or 'all tests'})", err=True)
+    try:
+        stack = LocalStack([test] if test else None)
+    except ValueError as exc:  # a test the gateway configuration does not list
+        raise click.UsageError(str(exc)) from None
+    with contextlib.ExitStack() as cleanup:
+        try:
+            cleanup.enter_context(stack)
+        except (RuntimeError, TimeoutError) as exc:
+            raise click.ClickException(f"local stack: {exc}") from None
+        where = stack.addresses[test] if test else stack.gateway_address
+        return asyncio.run(_evaluate(samples, address=where, **kwargs))
+
+
 @click.command()
 @click.option(
     "--data",
     "data",
     required=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Data set folder (NUAA, Replay-Attack, CASIA-FASD, OULU-NPU layout) or manifest .csv.",
+    help="Data set folder (NUAA, Replay-Attack, CASIA-FASD, OULU-NPU layout) or manifest .csv; with "
+    "--protocol, a data root holding nuaa/, replay-dev/, replay-more/ (or one such data set folder).",
 )
 @click.option("--split", "splits", multiple=True, help="Only these splits of the data set (repeatable).")
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS),
+    default=None,
+    help="Score each fold's held-out domain of this validation protocol (liveness.data.protocols) and "
+    "report every fold and the mean. A protocol figure only when the served models were fitted without "
+    "the held-out domain: point the tests at fold models with <TEST>_MODEL_PATH (e.g. TEXTURE_MODEL_PATH "
+    "for `liveness train texture --hold-out DOMAIN`) and pick that fold with --fold.",
+)
+@click.option("--fold", "fold_names", multiple=True, help="With --protocol: only these folds (repeatable).")
 @click.option(
     "--gateway", default=None, help="HOST:PORT of a running gateway (default: start a local stack)."
 )
 @click.option("--test", default=None, help="Evaluate one test directly instead of the fused gateway.")
 @click.option("--address", default=None, help="With --test: HOST:PORT of that running test service.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
-@click.option("--limit", type=int, default=None, help="Score at most N samples, drawn at random with --seed.")
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Score at most N samples (with --protocol: per fold), drawn at random with --seed.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --limit draw.")
 @click.option("--frames", type=int, default=16, show_default=True, help="Evenly spaced frames per video.")
 @click.option("--concurrency", type=int, default=2, show_default=True, help="Requests in flight.")
@@ -616,6 +679,8 @@ async def _evaluate(
 def cli(
     data: Path,
     splits: tuple[str, ...],
+    protocol: str | None,
+    fold_names: tuple[str, ...],
     gateway: str | None,
     test: str | None,
     address: str | None,
@@ -629,7 +694,13 @@ def cli(
     no_plots: bool,
     quiet: bool,
 ) -> None:
-    """Score a data set through the gateway (or one test) and write report.md, report.json and plots."""
+    """Score a data set through the gateway (or one test) and write report.md, report.json and plots.
+
+    With --protocol, score the held-out samples of every fold of that protocol once and report APCER per
+    attack species, BPCER, ACER, AUC and EER per fold and their mean (one DET plot per fold). These are the
+    served models' figures: a protocol figure only when those models were fitted without the fold's
+    held-out domain.
+    """
     from liveness.errors import InvalidInput
 
     if gateway and test:
@@ -638,6 +709,33 @@ def cli(
         raise click.UsageError("--address needs --test (use --gateway for a gateway)")
     if frames < 1:
         raise click.BadParameter("--frames must be >= 1")
+    if fold_names and not protocol:
+        raise click.UsageError("--fold needs --protocol")
+    if protocol:
+        if splits:
+            raise click.UsageError(
+                "--split does not apply with --protocol (the protocol's folds split the data)"
+            )
+        from liveness.eval_protocol import run_protocol
+
+        run_protocol(
+            protocol,
+            data,
+            out,
+            fold_names=fold_names,
+            gateway=gateway,
+            test=test,
+            address=address,
+            limit=limit,
+            seed=seed,
+            frames=frames,
+            concurrency=concurrency,
+            timeout_s=timeout_s,
+            threshold=threshold,
+            plots=not no_plots,
+            quiet=quiet,
+        )
+        return
     try:
         layout = detect_layout(data)
         samples = select(list(open_dataset(data, list(splits) or None)), limit, seed)
@@ -645,33 +743,18 @@ def cli(
         raise click.UsageError(str(exc)) from None
     if not samples:
         raise click.UsageError(f"{data}: no samples" + (f" in splits {list(splits)}" if splits else ""))
-    kwargs: dict[str, Any] = dict(
+    started = time.perf_counter()
+    outcomes, target, chosen = run_scoring(
+        samples,
+        gateway=gateway,
         test=test,
+        address=address,
         frames=frames,
         concurrency=concurrency,
         timeout_s=timeout_s,
         threshold=threshold,
         progress=not quiet,
     )
-    started = time.perf_counter()
-    running = gateway or address
-    if running:
-        outcomes, target, chosen = asyncio.run(_evaluate(samples, address=running, **kwargs))
-    else:
-        from liveness.stack import LocalStack
-
-        click.echo(f"starting a local stack ({test or 'all tests'})", err=True)
-        try:
-            stack = LocalStack([test] if test else None)
-        except ValueError as exc:  # a test the gateway configuration does not list
-            raise click.UsageError(str(exc)) from None
-        with contextlib.ExitStack() as cleanup:
-            try:
-                cleanup.enter_context(stack)
-            except (RuntimeError, TimeoutError) as exc:
-                raise click.ClickException(f"local stack: {exc}") from None
-            where = stack.addresses[test] if test else stack.gateway_address
-            outcomes, target, chosen = asyncio.run(_evaluate(samples, address=where, **kwargs))
     config = {
         "data_name": data.name,
         "layout": layout,

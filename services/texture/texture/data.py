@@ -1,8 +1,8 @@
 """Face crops of the training sets, detected once and cached as npz, each tagged with its domain.
 
 A domain is what a model must not be allowed to memorise: one NUAA session (day, light, placement), one
-replay-dev person's recording, one replay-more source (its own camera, screen and room). The protocols in
-`texture.protocols` hold whole domains out.
+replay-dev person's recording, one replay-more source (its own camera, screen and room), as
+`liveness.data.protocols.tagged_samples` tags it; the protocols there hold whole domains out.
 
 Many replay-more images are tight face crops on which HOG finds no face (it needs some margin around the
 face): those are padded with their own edge pixels and searched again. A face that is still not found is
@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from liveness.data.samples import Sample, load_image, nuaa, read_manifest
+from liveness.data.protocols import tagged_samples
+from liveness.data.samples import load_image
 from liveness.data.video import iter_frames
 from liveness.types import Box, RGBImage
 from liveness.vision.face import detect_boxes
@@ -116,25 +117,10 @@ def _faces_of(job: _Job) -> tuple[list[RGBImage], int]:
 
 
 def _jobs(data_root: Path) -> list[_Job]:
-    jobs: list[_Job] = []
-    if (data_root / "nuaa").is_dir():
-        for s in nuaa(data_root / "nuaa"):
-            jobs.append(_job(s, f"nuaa/s{s.extra['session']}", s.subject))
-    for name in ("replay-dev", "replay-more"):
-        manifest = data_root / name / "manifest.csv"
-        if manifest.is_file():
-            for s in read_manifest(manifest, dataset=name):
-                source = s.path.relative_to(manifest.parent).parts[0]
-                jobs.append(_job(s, f"{name}/{source}", f"{name}/{source}"))
-    if not jobs:
-        raise FileNotFoundError(
-            f"{data_root}: none of nuaa/, replay-dev/manifest.csv, replay-more/manifest.csv"
-        )
-    return jobs
-
-
-def _job(sample: Sample, domain: str, subject: str) -> _Job:
-    return _Job(sample.path, sample.kind, sample.is_live, domain, subject, sample.attack)
+    return [
+        _Job(t.sample.path, t.sample.kind, t.sample.is_live, t.domain, t.subject, t.sample.attack)
+        for t in tagged_samples(data_root)
+    ]
 
 
 def extract(data_root: Path, workers: int = 2, progress: bool = True) -> tuple[Faces, dict[str, int]]:
@@ -149,9 +135,9 @@ def extract(data_root: Path, workers: int = 2, progress: bool = True) -> tuple[F
             zip(jobs, results, strict=True), total=len(jobs), desc="faces", disable=not progress
         ):
             missed[job.domain] = missed.get(job.domain, 0) + miss
-            clip = str(job.path.relative_to(data_root))
+            name = str(job.path.relative_to(data_root))
             crops.extend(found)
-            rows.extend((job.live, job.domain, job.subject, clip, job.attack) for _ in found)
+            rows.extend((job.live, job.domain, job.subject, name, job.attack) for _ in found)
     live, domain, subject, clip, attack = zip(*rows, strict=True) if rows else ((), (), (), (), ())
     faces = Faces(
         crops=np.stack(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8),
