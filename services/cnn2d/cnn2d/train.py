@@ -25,7 +25,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -449,6 +449,12 @@ def _fold_summary(
 )
 @click.option("--threads", type=int, default=2, show_default=True, help="TensorFlow intra-op threads.")
 @click.option(
+    "--white-balance",
+    type=float,
+    default=None,
+    help="Per-channel gain range of the colour augmentation (default: the recipe's AugmentSettings).",
+)
+@click.option(
     "--cross-session",
     is_flag=True,
     help="Run NUAA's cross-session protocol instead (train on one session + replay-dev, test on the other; "
@@ -470,6 +476,7 @@ def cli(
     members: int,
     mirror: bool,
     threads: int,
+    white_balance: float | None,
     cross_session: bool,
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
@@ -477,6 +484,8 @@ def cli(
     _tf(threads)
     started = time.perf_counter()
     aug, net = AugmentSettings(), NetSettings()
+    if white_balance is not None:
+        aug = replace(aug, white_balance=white_balance)
     nuaa_crops = cached(cache, "nuaa", data)
     replay = cached(cache, "replay-dev", data)
     report: dict[str, Any] = {

@@ -49,6 +49,7 @@ class Row:
 
     live: bool
     scores: Mapping[str, float]
+    group: str = ""  # the row's domain (session, source), from a `domain` column: for held-out figures
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,9 @@ def read_scores(path: Path) -> list[Row]:
         if "label" not in (reader.fieldnames or ()):
             raise click.UsageError(f"{path.name}: needs a label column")
         tests = [
-            c for c in reader.fieldnames or () if c not in ("label", "path", "attack", "subject", "split")
+            c
+            for c in reader.fieldnames or ()
+            if c not in ("label", "path", "attack", "subject", "split", "domain")
         ]
         rows = []
         for i, raw in enumerate(reader, start=2):
@@ -97,7 +100,9 @@ def read_scores(path: Path) -> list[Row]:
                     if not 0.0 <= score <= 1.0:
                         raise click.UsageError(f"{path.name} line {i}: {name} score {value} is not in [0, 1]")
                     scores[name] = score
-            rows.append(Row(_label(raw["label"], f"{path.name} line {i}"), scores))
+            rows.append(
+                Row(_label(raw["label"], f"{path.name} line {i}"), scores, (raw.get("domain") or "").strip())
+            )
         return rows
 
 
@@ -261,6 +266,66 @@ def calibrate(
     return Fit(calibration, weights, thresholds, dev_metrics(rows, calibration, weights, thresholds))
 
 
+def held_out_groups(
+    rows: Sequence[Row],
+    tests: Sequence[str],
+    method: str,
+    max_apcer: float,
+    max_bpcer: float,
+    min_weight_fraction: float,
+) -> dict[str, Any]:
+    """The fused decision on each domain by a fusion fitted without it (leave one domain out): weights,
+    calibration and thresholds all come from the other domains, so these are figures on an unseen domain.
+    Empty when the rows carry fewer than two domains."""
+    groups = sorted({r.group for r in rows if r.group})
+    if len(groups) < 2:
+        return {}
+    out: dict[str, Any] = {}
+    for group in groups:
+        train = [r for r in rows if r.group != group]
+        held = [r for r in rows if r.group == group]
+        labels = {r.live for r in train}
+        if len(labels) < 2:
+            continue
+        fit = calibrate(train, tests, method, max_apcer, max_bpcer, min_weight_fraction)
+        out[group] = _decisions(held, fit)
+    acers = [m["acer"] for m in out.values() if m.get("acer") is not None]
+    aucs = [m["auc"] for m in out.values() if m.get("auc") is not None]
+    out["mean"] = {
+        "acer": round(float(np.mean(acers)), 4) if acers else None,
+        "auc": round(float(np.mean(aucs)), 4) if aucs else None,
+        "domains_with_both_classes": len(acers),
+    }
+    return out
+
+
+def _decisions(rows: Sequence[Row], fit: Fit) -> dict[str, Any]:
+    """APCER, BPCER, ACER (UNCERTAIN counts as a rejection) and AUC of `fit` on rows of one domain; the
+    rates a domain cannot have (no attacks, or no live faces) are None."""
+    probs, accepted = [], []
+    for r in rows:
+        votes = [
+            Vote(n, w, Status.OK if n in r.scores else Status.ERROR, r.scores.get(n, 0.0))
+            for n, w in fit.weights.items()
+        ]
+        out = fuse(votes, fit.thresholds, fit.calibration)
+        probs.append(out.score)
+        accepted.append(out.decision is Decision.LIVE)
+    live = np.array([r.live for r in rows], dtype=bool)
+    acc = np.array(accepted, dtype=bool)
+    apcer = round(float(acc[~live].mean()), 4) if (~live).any() else None
+    bpcer = round(float((~acc[live]).mean()), 4) if live.any() else None
+    both = apcer is not None and bpcer is not None
+    return {
+        "live": int(live.sum()),
+        "spoof": int((~live).sum()),
+        "apcer": apcer,
+        "bpcer": bpcer,
+        "acer": round((apcer + bpcer) / 2.0, 4) if both else None,  # type: ignore[operator]
+        "auc": round(metrics.auc(np.array(probs), live), 4) if both else None,
+    }
+
+
 def fusion_section(fit: Fit) -> dict[str, Any]:
     cal = fit.calibration
     section: dict[str, Any] = {"method": cal.method}
@@ -298,7 +363,8 @@ def write_config(base: Mapping[str, Any], fit: Fit, fitted: Mapping[str, Any], o
     data["fusion"] = {**fusion, "fitted": dict(fitted)}
     parse(data)  # what the gateway will load must load
     header = (
-        f"# Gateway config {version}, written by `liveness calibrate` from {fitted.get('source')}.\n"
+        f"# Gateway config {version}, written by `liveness calibrate` from {fitted.get('source')}:\n"
+        f"#   {fitted.get('command', 'liveness calibrate')}\n"
         "# Research-grade when fitted on research data sets: refit on licensed data from the deployment's\n"
         "# own cameras.\n"
     )
@@ -457,6 +523,13 @@ def cli(
         "max_bpcer": max_bpcer,
         "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dev": {**fit.metrics, "cv5_auc": cv_auc},
+        "held_out_domains": held_out_groups(rows, tests, method, max_apcer, max_bpcer, fraction),
+        "command": " ".join(
+            ["liveness calibrate"]
+            + ([f"--scores {scores}"] if scores is not None else [f"--data {data}"])
+            + [f"--base {base}"] * (base is not None)
+            + [f"--method {method}", f"--max-apcer {max_apcer}", f"--max-bpcer {max_bpcer}", f"--out {out}"]
+        ),
     }
     version = write_config(base_data, fit, fitted, out)
     summary = {
@@ -464,6 +537,7 @@ def cli(
         "thresholds": {"live": fit.thresholds.live, "spoof": fit.thresholds.spoof},
         "weights": {n: round(w, 4) for n, w in fit.weights.items()},
         "dev": fitted["dev"],
+        "held_out_domains": fitted["held_out_domains"],
     }
     click.echo(json.dumps(summary, indent=2))
     click.echo(f"wrote {out} (version {version})", err=True)

@@ -270,3 +270,33 @@ def test_a_test_that_ranks_the_wrong_way_earns_no_weight() -> None:
     calibration, weights = fit_logistic(rows, ["good", "inverted"])
     assert weights == {"good": 1.0, "inverted": 0.0}
     assert set(calibration.coefs) == {"good"} and calibration.coefs["good"] > 0
+
+
+def test_held_out_domains_are_scored_by_a_fusion_fitted_without_them(tmp_path: Path) -> None:
+    """With a domain column, each domain is decided by weights, calibration and thresholds fitted on the
+    others; a domain whose scores sit apart from the rest shows it there, and in no in-sample figure."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for domain, shift in (("a", 0.0), ("b", 0.0), ("c", 0.0), ("odd", -0.35)):
+        for i in range(120):
+            live = i % 2 == 0
+            good = float(np.clip(rng.normal(0.75 if live else 0.25, 0.08) + shift, 0.01, 0.99))
+            rows.append({"label": "live" if live else "spoof", "domain": domain, "cnn2d": f"{good:.4f}"})
+    scores = tmp_path / "scores.csv"
+    with scores.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["label", "domain", "cnn2d"])
+        writer.writeheader()
+        writer.writerows(rows)
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "cal.yaml"
+    output = run("--scores", str(scores), "--base", str(base), "--out", str(out))
+    summary = json.loads(output[: output.rindex("}") + 1])
+    held = summary["held_out_domains"]
+    assert set(held) == {"a", "b", "c", "odd", "mean"}
+    assert all(held[d]["acer"] < 0.1 and held[d]["auc"] > 0.99 for d in "abc")
+    assert held["odd"]["bpcer"] > 0.5 and held["odd"]["auc"] > 0.99  # ranked right, threshold wrong
+    assert held["mean"]["domains_with_both_classes"] == 4
+    assert read_scores(scores)[0].group == "a"
+    header = out.read_text().splitlines()[1]
+    assert header.startswith("#   liveness calibrate --scores ") and f"--out {out}" in header

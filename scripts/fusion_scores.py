@@ -1,0 +1,100 @@
+"""Join held-out scores of every test into the one CSV that `liveness calibrate --scores` fits the fusion on.
+
+Each score in the output comes from a model that never saw the row's domain:
+
+- NUAA (per session): cross-session scores, i.e. the session was held out when the model was fitted:
+  texture from `liveness train texture` (its cache's oof_scores.csv, protocol cross-session) and cnn2d from
+  `liveness train cnn2d --cross-session` (metrics-cross-session.json). iqa has no cross-session run, and the
+  shipped iqa saw both sessions, so its NUAA scores are left empty (calibrate fills a missing score with
+  the test's mean logit, which carries no evidence either way).
+- replay-more (per source): a `liveness eval` report of the stack on replay-more with models that never saw
+  it: the shipped iqa and cnn2d (trained on NUAA and replay-dev only) and a texture model fitted with
+  `liveness train texture --hold-out replay-more`.
+
+At most --per-cell rows per (domain, label), drawn with --seed, so NUAA's 3,500 faces do not outvote a screen
+source of 60. Usage (the commands that made the shipped config are in its header):
+
+    python scripts/fusion_scores.py --texture .cache/texture/oof_scores.csv \
+        --cnn2d .cache/cnn2d-xs/metrics-cross-session.json --report reports/replay-more-unseen/report.json \
+        --out reports/fusion-scores.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import click
+
+TESTS = ("iqa", "cnn2d", "texture")
+
+
+@click.command()
+@click.option("--texture", "texture_csv", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--cnn2d", "cnn2d_json", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--report", "report_json", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option(
+    "--per-cell", type=int, default=300, show_default=True, help="Rows per (domain, label) at most."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def main(texture_csv: Path, cnn2d_json: Path, report_json: Path, out: Path, per_cell: int, seed: int) -> None:
+    rows: dict[str, dict[str, str]] = {}
+    with texture_csv.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["protocol"] == "cross-session":
+                name = Path(r["clip"]).name
+                rows[name] = {
+                    "domain": r["domain"],
+                    "label": r["label"],
+                    "attack": r["attack"],
+                    "texture": r["texture"],
+                }
+    folds = json.loads(cnn2d_json.read_text())["protocols"]["cross-session"]
+    for fold in folds:
+        for name, score in fold["scores"].items():
+            if name in rows:
+                rows[name]["cnn2d"] = f"{score:.6f}"
+    report = json.loads(report_json.read_text())
+    for sample in report["samples"]:
+        tests = {
+            n: t for n, t in (sample.get("tests") or {}).items() if t.get("status") == "ok" and n in TESTS
+        }
+        if not ({"cnn2d", "texture"} & set(tests)):
+            continue  # no face found: nothing for the face tests to weigh (a face-finding matter)
+        source = sample["path"].split("/", 1)[0]
+        rows[f"replay-more/{sample['path']}"] = {
+            "domain": f"replay-more/{source}",
+            "label": sample["label"],
+            "attack": sample["attack"],
+            **{n: f"{t['score']:.6f}" for n, t in tests.items()},
+        }
+    cells: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for key, r in sorted(rows.items()):
+        cells[(r["domain"], r["label"])].append(key)
+    rng = random.Random(seed)
+    keep = sorted(k for keys in cells.values() for k in rng.sample(keys, min(per_cell, len(keys))))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["path", "label", "attack", "domain", *TESTS])
+        writer.writeheader()
+        for key in keep:
+            r = rows[key]
+            writer.writerow(
+                {
+                    "path": key,
+                    "label": r["label"],
+                    "attack": r["attack"],
+                    "domain": r["domain"],
+                    **{n: r.get(n, "") for n in TESTS},
+                }
+            )
+    counts = {f"{d}/{lab}": min(per_cell, len(v)) for (d, lab), v in sorted(cells.items())}
+    click.echo(f"wrote {out}: {len(keep)} rows {counts}")
+
+
+if __name__ == "__main__":
+    main()
