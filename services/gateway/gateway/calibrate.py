@@ -342,7 +342,9 @@ def fusion_section(fit: Fit) -> dict[str, Any]:
     return section
 
 
-def write_config(base: Mapping[str, Any], fit: Fit, fitted: Mapping[str, Any], out: Path) -> str:
+def write_config(
+    base: Mapping[str, Any], fit: Fit, fitted: Mapping[str, Any], out: Path, notes: Sequence[str] = ()
+) -> str:
     """The base config with the fitted weights, thresholds and fusion; returns the new version string."""
     data = dict(base)
     fusion = fusion_section(fit)
@@ -366,7 +368,7 @@ def write_config(base: Mapping[str, Any], fit: Fit, fitted: Mapping[str, Any], o
         f"# Gateway config {version}, written by `liveness calibrate` from {fitted.get('source')}:\n"
         f"#   {fitted.get('command', 'liveness calibrate')}\n"
         "# Research-grade when fitted on research data sets: refit on licensed data from the deployment's\n"
-        "# own cameras.\n"
+        "# own cameras.\n" + "".join(f"# {line}\n" for line in notes)
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(header + yaml.safe_dump(data, sort_keys=False))
@@ -466,6 +468,12 @@ def _score_data(
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
+    "--note",
+    "notes",
+    multiple=True,
+    help="A line for the config's header, e.g. how the scores were made (repeatable).",
+)
+@click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Config to write."
 )
 def cli(
@@ -483,6 +491,7 @@ def cli(
     max_bpcer: float,
     min_weight_fraction: float | None,
     seed: int,
+    notes: tuple[str, ...],
     out: Path,
 ) -> None:
     """Fit fusion weights, a calibrated probability, thresholds and an uncertain band on dev scores."""
@@ -531,7 +540,7 @@ def cli(
             + [f"--method {method}", f"--max-apcer {max_apcer}", f"--max-bpcer {max_bpcer}", f"--out {out}"]
         ),
     }
-    version = write_config(base_data, fit, fitted, out)
+    version = write_config(base_data, fit, fitted, out, notes)
     summary = {
         "version": version,
         "thresholds": {"live": fit.thresholds.live, "spoof": fit.thresholds.spoof},

@@ -275,6 +275,12 @@ def cli(
                     "texture": f"{held[i]:.6f}",
                 }
             )
+    if oof_rows:
+        with (cache / "oof_scores.csv").open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(oof_rows[0]))
+            writer.writeheader()
+            writer.writerows(oof_rows)
+        click.echo(f"\nheld-out scores in {cache / 'oof_scores.csv'}")
     if no_save:
         return
     model = fit_calibrated(x, faces.live, faces.domain, c)
@@ -285,16 +291,7 @@ def cli(
     report["hold_out"] = hold_out
     report["train_seconds"] = round(time.time() - started, 1)
     (out / "metrics.json").write_text(json.dumps(report, indent=1) + "\n")
-    if not oof_rows:
-        return
-    with (cache / "oof_scores.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(oof_rows[0]))
-        writer.writeheader()
-        writer.writerows(oof_rows)
-    click.echo(
-        f"\nwrote {out / ARTIFACT} ({(out / ARTIFACT).stat().st_size} bytes), metrics.json; "
-        f"held-out scores in {cache / 'oof_scores.csv'}"
-    )
+    click.echo(f"wrote {out / ARTIFACT} ({(out / ARTIFACT).stat().st_size} bytes) and metrics.json")
 
 
 if __name__ == "__main__":
