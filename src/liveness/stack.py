@@ -164,6 +164,11 @@ class LocalStack:
                 log.close()
         self._procs.clear()
 
+    @property
+    def pids(self) -> dict[str, int]:
+        """Process id of each running child, by service name (benchmarks read their CPU time)."""
+        return {name: proc.pid for name, proc, _ in self._procs if proc.poll() is None}
+
     def wait(self) -> int:
         """Block until a child exits; return its exit code (for `liveness up`)."""
         while True:

@@ -137,3 +137,18 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="keyframe"):
         track.track([np.zeros((10, 10, 3), np.uint8)], keyframe=3)
     assert track.track([]) == []
+
+
+def test_a_large_face_is_tracked_downscaled_and_still_followed(astronaut: np.ndarray) -> None:
+    shifts = [(4.0 * i, -2.0 * i) for i in range(8)]
+    frames = _moving(astronaut, shifts, [1.7] * 8)  # the face about 150 px wide
+    tracker = track.Tracker(frames)
+    start = tracker.detect(0)
+    observations = list(tracker.follow(start, range(1, 8)))
+    assert start.face is not None and tracker.scale == pytest.approx(96.0 / start.face.box.width)
+    assert tracker.grey(1).shape[1] == round(640 * tracker.scale)
+    for obs, (dx, dy) in zip(observations, shifts[1:], strict=True):
+        assert obs.status is Status.OK and obs.face is not None
+        cx, cy = obs.face.box.center
+        assert cx == pytest.approx(start.face.box.center[0] + dx, abs=2.5)
+        assert cy == pytest.approx(start.face.box.center[1] + dy, abs=2.5)
