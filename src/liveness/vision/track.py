@@ -169,13 +169,15 @@ class Tracker:
         k = self.scale
         prev = (state.landmarks * k).reshape(-1, 1, 2).astype(np.float32)
         g0, g1 = self.grey(state.index), self.grey(index)
-        lk = {
-            "winSize": (s.window, s.window),
-            "maxLevel": s.levels,
-            "criteria": (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03),
-        }
-        cur, st1, _ = cv2.calcOpticalFlowPyrLK(g0, g1, prev, None, **lk)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(g1, g0, cur, None, **lk)
+        win, criteria = (s.window, s.window), (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03)
+        cur, st1, _ = cv2.calcOpticalFlowPyrLK(
+            g0, g1, prev, None, winSize=win, maxLevel=s.levels, criteria=criteria
+        )
+        tracked: Points = np.asarray(cur, dtype=np.float32)
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(
+            g1, g0, tracked, None, winSize=win, maxLevel=s.levels, criteria=criteria
+        )
+        st1, st2 = np.asarray(st1), np.asarray(st2)
         size = (
             max(state.key_box.width, state.key_box.height)
             * _spread(state.landmarks)
@@ -185,8 +187,8 @@ class Tracker:
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb <= s.max_fb_error * size)
         if good.sum() < max(3, math.ceil(s.min_good * len(good))):
             return None
-        cur = cur / k
-        p0, p1 = state.landmarks[good], cur.reshape(-1, 2)[good]
+        cur_full = tracked.reshape(-1, 2) / k
+        p0, p1 = state.landmarks[good], cur_full[good]
         step = _spread(p1) / max(_spread(p0), 1e-6)
         if abs(math.log(max(step, 1e-6))) > s.max_scale_step:
             return None
@@ -205,10 +207,8 @@ class Tracker:
         if s.refine:
             marks = face.landmarks(frame, inside)
         else:
-            tracked = cur.reshape(-1, 2).copy()
             moved = cv2.transform(state.key_landmarks.reshape(-1, 1, 2), matrix).reshape(-1, 2)
-            tracked[~good] = moved[~good]
-            marks = tracked.astype(np.float32)
+            marks = np.where(good[:, None], cur_full, moved).astype(np.float32)
         return FaceObservation(frame_index=index, count=state.count, face=Face(box=inside, landmarks=marks))
 
 

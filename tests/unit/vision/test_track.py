@@ -152,3 +152,16 @@ def test_a_large_face_is_tracked_downscaled_and_still_followed(astronaut: np.nda
         cx, cy = obs.face.box.center
         assert cx == pytest.approx(start.face.box.center[0] + dx, abs=2.5)
         assert cy == pytest.approx(start.face.box.center[1] + dy, abs=2.5)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.7])
+def test_without_refitting_the_tracked_points_are_the_landmarks(astronaut: np.ndarray, scale: float) -> None:
+    shifts = [(3.0 * i, 1.0 * i) for i in range(6)]
+    frames = _moving(astronaut, shifts, [scale] * 6)
+    observations = track.track(frames, keyframe=0, settings=track.TrackSettings(refine=False))
+    key = observations[0].face
+    assert key is not None and key.landmarks is not None
+    for obs, (dx, dy) in zip(observations[1:], shifts[1:], strict=True):
+        assert obs.face is not None and obs.face.landmarks is not None
+        moved = key.landmarks + np.float32([dx, dy])
+        assert np.abs(obs.face.landmarks - moved).mean() < 0.5  # pixels: LK follows a rigid shift closely
