@@ -46,9 +46,8 @@ log = logging.getLogger("gateway")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Liveness"].full_name
 DESCRIBE_TIMEOUT_S = 0.5
 INLINE_DECODE_MAX_PIXELS = 256 * 256  # decoding this many pixels takes about 0.3 ms
-FACE_WAIT_SHARE = (
-    0.5  # a test waits for its faces until this share of the budget is gone, then takes what is ready
-)
+# A test waits for its faces until this share of the budget is gone, then gets the frames that are ready.
+FACE_WAIT_SHARE = 0.5
 
 
 class Backend:
@@ -283,14 +282,13 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         fused = fuse(votes, self._config.thresholds, self._config.calibration)
         detail = fused.detail
         decision = fused.decision
-        session_result = None
-        if session is not None and flash_task is not None:
-            flash = await flash_task
+        flash = await flash_task if flash_task is not None else None
         if faces is not None:
             # Every test call has its faces or gave up on them: stop face work still queued or running, so
             # work for answered requests does not hold the shared executor under overload.
             faces.cancel()
-        if session is not None and flash_task is not None:
+        session_result = None
+        if session is not None and flash is not None:
             seen = _challenge_results([a for _, a in results])
             decision, why = judge(
                 decision, session.challenge, seen, flash.status, flash.satisfied, flash.detail
