@@ -16,6 +16,7 @@ class Call:
     is_clip: bool
     faces: list[FaceObservation]
     options: CheckOptions
+    shape: tuple[int, ...] = ()  # of the first frame
 
 
 @dataclass
@@ -52,7 +53,7 @@ class DoubleModel:
         )
 
     def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
-        self.calls.append(Call(len(media), media.is_clip, list(faces), options))
+        self.calls.append(Call(len(media), media.is_clip, list(faces), options, media.frames[0].shape))
         if self.hang:
             self.release.wait(60.0)
         elif self.delay_s:

@@ -171,12 +171,13 @@ def _build_media(media: Path, frames: int) -> Any:
 
 
 def _face_regions(media_msg: Any) -> list[Any]:
-    """Detect faces once here, as the gateway does, so a test is timed without its own detection."""
+    """Find faces once here, as the gateway does, so a test is timed without its own face search."""
     from liveness.runtime.convert import decode_media, faces_to_proto
-    from liveness.vision import face
+    from liveness.vision import face, track
     from liveness.vision.decode import DEFAULT_LIMITS
 
-    return faces_to_proto(face.observe_media(decode_media(media_msg, DEFAULT_LIMITS)))
+    media = decode_media(media_msg, DEFAULT_LIMITS)
+    return faces_to_proto(track.track(media.frames) if media.is_clip else face.observe_media(media))
 
 
 async def _bench(

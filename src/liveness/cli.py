@@ -102,7 +102,7 @@ def up(config_path: Path | None, port: int, tests: tuple[str, ...]) -> None:
     stop_on_signals()
     try:
         with stack:
-            pids = stack.pids()
+            pids = stack.pids
             for name, address in stack.addresses.items():
                 click.echo(f"{name:<10} {address}  (pid {pids[name]})", err=True)
             click.echo(

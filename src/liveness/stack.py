@@ -178,8 +178,9 @@ class LocalStack:
                 log.close()
         self._procs.clear()
 
+    @property
     def pids(self) -> dict[str, int]:
-        """The process id of each child now running, by name."""
+        """Process id of each running child, by service name (benchmarks read their CPU time)."""
         return {name: proc.pid for name, proc, _ in self._procs if proc.poll() is None}
 
     def supervise(self, poll_s: float = 0.2) -> None:

@@ -333,3 +333,76 @@ async def test_refused_request_is_freed_at_once(kind: str) -> None:
     finally:
         await running.stop(0)
     assert cyclic == []
+
+
+async def test_face_status_is_not_applicable_when_no_test_needs_a_face(astronaut_jpeg: bytes) -> None:
+    async with gateway([DoubleModel("iqa")]) as address, GatewayClient(address) as client:
+        reply = await client.evaluate(image_media(astronaut_jpeg))
+    assert reply.face_status == pb.STATUS_NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("k", [1, 3])
+async def test_a_sideways_clip_is_judged_turned(astronaut: np.ndarray, k: int) -> None:
+    """A phone frame held sideways: the face is found on the turned frames, and the tests get those."""
+    sideways = encode(np.ascontiguousarray(np.rot90(astronaut[:, 40:], -k)))  # 472 high, 512 wide
+    face_test = DoubleModel("cnn2d", needs_face=True, max_frames=8)
+    # A long budget: on a loaded machine tracking may pass half of 2 s, and the test then (rightly) gets the
+    # frames that are ready; this test is about turning, not timing.
+    async with (
+        gateway([DoubleModel("iqa"), face_test], budget_ms=20000) as address,
+        GatewayClient(address) as client,
+    ):
+        reply = await client.evaluate(clip_media([(sideways, 40 * i) for i in range(6)]), timeout_s=25.0)
+    assert reply.face_status == pb.STATUS_OK and "turned by" in reply.detail
+    call = face_test.calls[0]
+    assert call.shape == (512, 472, 3)  # upright again: as high as the sideways frame was wide
+    assert len(call.faces) == 6 and all(o.status.name == "OK" for o in call.faces)
+
+
+async def test_clip_tests_get_the_frames_ready_when_tracking_is_late(
+    astronaut_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tracking slower than half the budget: a clip test gets the frames around the keyframe that are
+    ready (at least its min_frames), not a timeout; face_status is the keyframe's."""
+    from liveness.vision import track
+
+    real_step = track.Tracker._step
+
+    def slow_step(self, state, index):  # type: ignore[no-untyped-def]
+        time.sleep(0.12)
+        return real_step(self, state, index)
+
+    monkeypatch.setattr(track.Tracker, "_step", slow_step)
+    clip_test = DoubleModel("temporal", needs_face=True, accepts_image=False, min_frames=3, max_frames=16)
+    async with (
+        gateway([clip_test], budget_ms=1200) as address,
+        GatewayClient(address) as client,
+    ):
+        reply = await client.evaluate(clip_media([(astronaut_jpeg, 40 * i) for i in range(16)]))
+    assert reply.face_status == pb.STATUS_OK and not reply.degraded
+    call = clip_test.calls[0]
+    assert 3 <= call.frames < 16 and len(call.faces) == call.frames
+    assert all(o.status.name == "OK" for o in call.faces)
+
+
+async def test_a_keyframe_late_past_the_cutoff_is_a_timeout_not_unspecified(
+    astronaut_jpeg: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from liveness.vision import face
+
+    real = face.observe_upright
+
+    def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(face, "observe_upright", slow)
+    face_test = DoubleModel("cnn2d", needs_face=True)
+    async with (
+        gateway([DoubleModel("iqa", score=0.9), face_test], budget_ms=600) as address,
+        GatewayClient(address) as client,
+    ):
+        reply = await client.evaluate(image_media(astronaut_jpeg))
+    assert reply.face_status == pb.STATUS_TIMEOUT
+    assert results(reply)["cnn2d"].result.status == pb.STATUS_TIMEOUT and reply.degraded
+    assert face_test.calls == []

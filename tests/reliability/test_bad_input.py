@@ -191,5 +191,7 @@ def test_memory_stays_bounded_over_repeated_battery() -> None:
         peak_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before_kib) / 1024
     rounds = [round(r, 1) for r in rss_mib]
     print(f"RSS after each battery round (MiB): {rounds}; peak growth {peak_growth_mib:.1f} MiB")
-    assert rss_mib[5] - rss_mib[2] < 30, rss_mib
+    # Growth past the highest of the first three rounds: a heap the allocator trimmed in round 3 and refilled
+    # later (755 -> 675 -> 733 MiB, seen under load) is not growth; 30 MiB more per round would be.
+    assert rss_mib[5] - max(rss_mib[:3]) < 30, rss_mib
     assert peak_growth_mib < 256

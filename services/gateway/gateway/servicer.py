@@ -1,4 +1,7 @@
-"""Liveness.Evaluate: decode once, detect faces once, call every applicable test within the budget, fuse.
+"""Liveness.Evaluate: decode once, find the face once, call every applicable test within the budget, fuse.
+
+Face geometry (gateway.faces): detection on one keyframe, tracking through the other frames. A test that
+needs faces waits for its frames until half the budget is gone, then gets the frames that are ready.
 
 Each backend call's deadline is the request's remaining budget minus a margin (a tighter client deadline
 wins). A test that times out, is unreachable or fails is reported with that status and left out of fusion,
@@ -31,6 +34,7 @@ from gateway.breaker import Breaker, BreakerSettings
 from gateway.budget import budget_for
 from gateway.config import Endpoint, GatewayConfig
 from gateway.describe import describe
+from gateway.faces import FaceJob
 from gateway.flash import FlashCheck, check_flash
 from gateway.fusion import Vote, fuse
 from gateway.interactive import Outcome, challenge_outcome, flash_outcome
@@ -45,13 +49,15 @@ from liveness.security import current_key_id
 from liveness.types import ActionResult, Box, FaceObservation, Media, Status, TestInfo
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
-from liveness.vision import face
+from liveness.vision import face, track
 from liveness.vision.decode import MediaLimits
 
 log = logging.getLogger("gateway")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Liveness"].full_name
 DESCRIBE_TIMEOUT_S = 0.5
 INLINE_DECODE_MAX_PIXELS = 256 * 256  # decoding this many pixels takes about 0.3 ms
+# A test waits for its faces until this share of the budget is gone, then gets the frames that are ready.
+FACE_WAIT_SHARE = 0.5
 
 
 class Backend:
@@ -122,18 +128,10 @@ def _gateway_result(
     )
 
 
-def _face_status(detection: asyncio.Future[list[FaceObservation]] | None, chosen: int) -> Status:
-    """What detection found in the chosen frame (or the first detected one): NOT_APPLICABLE when none ran,
-    TIMEOUT when it has not finished (every test call gave up on it), ERROR when it failed."""
-    if detection is None:
-        return Status.NOT_APPLICABLE
-    if not detection.done() or detection.cancelled():
-        return Status.TIMEOUT
-    if detection.exception() is not None:
-        return Status.ERROR
-    observations = detection.result()
-    by_index = {o.frame_index: o for o in observations}
-    return by_index.get(chosen, observations[0]).status
+def _face_status(faces: FaceJob | None, chosen: int) -> Status:
+    """What the face search found in the chosen frame: NOT_APPLICABLE when no test needed a face (nothing
+    was looked for), TIMEOUT when no frame was ready within the budget, ERROR when the search failed."""
+    return Status.NOT_APPLICABLE if faces is None else faces.status(chosen)
 
 
 def _challenge_results(answers: Sequence[pb.CheckResponse]) -> list[ActionResult] | None:
@@ -190,6 +188,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         detector: face.DetectorSettings = face.DEFAULT_DETECTOR,
         sessions: SessionStore | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        tracking: track.TrackSettings = track.DEFAULT_TRACK,
     ) -> None:
         self._config = config
         self._backends = list(backends)
@@ -198,6 +197,7 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         self._detector = detector
         self._sessions = sessions
         self._max_message_bytes = max_message_bytes
+        self._tracking = tracking
 
     async def Describe(
         self, request: pb.LivenessDescribeRequest, context: grpc.aio.ServicerContext
@@ -294,33 +294,28 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         face_frames = sorted(
             {i for p in plans if p.backend.info and p.backend.info.needs_face for i in p.frames}
         )
-        detection: asyncio.Future[list[FaceObservation]] | None = None
-        if face_frames:
-            detection = loop.run_in_executor(
-                self._executor,
-                tracing.traced(
-                    lambda: [face.observe(media.frames[i], i, self._detector) for i in face_frames],
-                    "face detection",
-                ),
-            )
+        faces: FaceJob | None = None
+        if face_frames or session is not None:
+            # The flash check needs the face box too; without face tests it gets the chosen frame's.
+            wanted = face_frames or [chosen]
+            keyframe = min(wanted, key=lambda i: abs(i - chosen))
+            faces = FaceJob(media, wanted, keyframe, self._executor, self._detector, self._tracking)
+        cutoff = start + FACE_WAIT_SHARE * (deadline - start)
         rid = request_id_var.get() or request.request_id
         tasks = [
-            asyncio.create_task(self._call(p, request, challenge, detection, face_frames, deadline, rid))
+            asyncio.create_task(self._call(p, request, challenge, faces, cutoff, deadline, rid))
             for p in plans
         ]
         flash_task = None
         if session is not None:
-            flash_task = asyncio.create_task(self._flash(media, session, detection, chosen, deadline))
+            assert faces is not None
+            flash_task = asyncio.create_task(self._flash(session, faces, chosen, cutoff, deadline))
         answers = {
             p.backend.endpoint.name: a for p, a in zip(plans, await asyncio.gather(*tasks), strict=True)
         }
         answers.update(skipped)
 
-        face_status = _face_status(detection, chosen)
-        if detection is not None and not detection.done():
-            # Every test call has given up on it: drop detection that has not started yet, so work for
-            # answered requests does not queue ahead of new ones on the shared executor under overload.
-            detection.cancel()
+        face_status = _face_status(faces if face_frames else None, chosen)
 
         votes, results = [], []
         for backend in self._backends:
@@ -333,9 +328,13 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             fused = fuse(votes, self._config.thresholds, self._config.calibration)
         detail = fused.detail
         decision = fused.decision
+        flash = await flash_task if flash_task is not None else None
+        if faces is not None:
+            # Every test call has its faces or gave up on them: stop face work still queued or running, so
+            # work for answered requests does not hold the shared executor under overload.
+            faces.cancel()
         session_result = None
         actions = session.challenge if session is not None else convert.actions_from_proto(request.challenge)
-        flash = await flash_task if flash_task is not None else None
         seen = _challenge_results([a for _, a in results]) if actions else None
         if actions or flash is not None:
             decision, why = judge(
@@ -369,6 +368,10 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             )
         if face_status in (Status.NO_FACE, Status.MULTIPLE_FACES):
             detail = f"{face_status.name.lower().replace('_', ' ')} in the frame; {detail}"
+        elif faces is not None and faces.turns:
+            detail = (
+                f"face found with the frame turned by {90 * faces.turns} degrees; judged turned; {detail}"
+            )
         response = pb.EvaluateResponse(
             request_id=rid,
             decision=pb.Decision.Value("DECISION_" + decision.name),
@@ -395,28 +398,25 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         return response
 
     async def _flash(
-        self,
-        media: Media,
-        session: Session,
-        detection: asyncio.Future[list[FaceObservation]] | None,
-        chosen: int,
-        deadline: float,
+        self, session: Session, faces: FaceJob, chosen: int, cutoff: float, deadline: float
     ) -> FlashCheck:
-        """The flash check on the decoded clip, with the face box found for the tests (or found here)."""
+        """The flash check on the decoded clip, with the face box found for the tests."""
         schedule = FlashSchedule(session.flash)
         if not schedule.steps:
-            return check_flash(media.frames, media.timestamps_ms, None, schedule, 0.0)
+            return check_flash(faces.media.frames, faces.media.timestamps_ms, None, schedule, 0.0)
         loop = asyncio.get_running_loop()
         try:
-            if detection is None:
-                detection = loop.run_in_executor(
-                    self._executor, lambda: [face.observe(media.frames[chosen], chosen, self._detector)]
-                )
-            observations = await asyncio.wait_for(asyncio.shield(detection), deadline - time.monotonic())
-        except TimeoutError:
+            ready = await faces.wait([faces.keyframe], deadline)
+            if ready and ready[faces.keyframe].status is not Status.OK:
+                ready = await faces.wait(faces.frames, cutoff)  # the box of another frame, if one has it
+        except Exception:
+            log.exception("face search failed")
+            return FlashCheck(Status.ERROR, 0.0, False, "face search failed in the gateway")
+        if not ready:
             return FlashCheck(Status.TIMEOUT, 0.0, False, "face detection did not finish within the budget")
-        box = _flash_box(observations, chosen)
+        box = _flash_box(list(ready.values()), chosen)
         minimum = self._config.sessions.flash_min_correlation
+        media = faces.media  # turned with the face when only a turn showed it
         return await loop.run_in_executor(
             self._executor, check_flash, media.frames, media.timestamps_ms, box, schedule, minimum
         )
@@ -462,8 +462,8 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         plan: _Plan,
         request: pb.EvaluateRequest,
         challenge: pb.Challenge,
-        detection: asyncio.Future[list[FaceObservation]] | None,
-        face_frames: Sequence[int],
+        faces: FaceJob | None,
+        cutoff: float,
         deadline: float,
         request_id: str,
     ) -> pb.CheckResponse:
@@ -473,25 +473,34 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         if request.HasField("reference"):
             check.reference.CopyFrom(request.reference)
         pairs = convert.clip_pairs(request.media)
+        frames: Sequence[int] = plan.frames
+        data = [pairs[i][0] for i in frames]
+        if info.needs_face and faces is not None:
+            try:
+                ready = await faces.wait(plan.frames, min(cutoff, deadline))
+                frames = [i for i in plan.frames if i in ready]
+                enough = len(frames) >= (info.min_frames if plan.as_clip else 1)
+                if enough:
+                    data = await faces.frame_bytes([p[0] for p in pairs], frames)
+            except Exception:
+                log.exception("face search failed")
+                return _gateway_result(ep, Status.ERROR, "face detection failed in the gateway", info)
+            if not enough:
+                return _gateway_result(
+                    ep,
+                    Status.TIMEOUT,
+                    f"face detection finished {len(frames)} of {len(plan.frames)} frames within the budget",
+                    info,
+                )
+            picked = [replace(ready[i], frame_index=j) for j, i in enumerate(frames)]
+            check.faces.extend(convert.faces_to_proto(picked))
         if plan.as_clip:
             check.media.clip.frames.extend(
-                pb.Frame(image=pb.Image(data=pairs[i][0]), timestamp_ms=pairs[i][1]) for i in plan.frames
+                pb.Frame(image=pb.Image(data=d), timestamp_ms=pairs[i][1])
+                for d, i in zip(data, frames, strict=True)
             )
         else:
-            check.media.image.data = pairs[plan.frames[0]][0]
-        if info.needs_face and detection is not None:
-            try:
-                observations = await asyncio.wait_for(asyncio.shield(detection), deadline - time.monotonic())
-            except TimeoutError:
-                return _gateway_result(
-                    ep, Status.TIMEOUT, "face detection did not finish within the budget", info
-                )
-            except Exception:
-                log.exception("face detection failed")
-                return _gateway_result(ep, Status.ERROR, "face detection failed in the gateway", info)
-            by_index = {o.frame_index: o for o in observations}
-            picked = [replace(by_index[i], frame_index=j) for j, i in enumerate(plan.frames)]
-            check.faces.extend(convert.faces_to_proto(picked))
+            check.media.image.data = data[0]
         timeout_s = deadline - time.monotonic()
         if ep.timeout_ms is not None:
             timeout_s = min(timeout_s, ep.timeout_ms / 1000.0)

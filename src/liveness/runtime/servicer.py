@@ -19,7 +19,7 @@ from liveness.runtime import convert, tracing
 from liveness.types import FaceObservation, LivenessModel, Status, TestResult
 from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
-from liveness.vision import face
+from liveness.vision import face, track
 from liveness.vision.decode import MediaLimits
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LivenessTest"].full_name
@@ -65,9 +65,9 @@ class TestServicer(pb_grpc.LivenessTestServicer):
             if len(request.faces):
                 faces = _supplied_faces(request.faces, n_frames, keep)
                 face.validate_observations(faces, media)
-            else:
+            else:  # called directly: a clip is detected on its keyframe and tracked (vision.track)
                 with tracing.span("face detection"):
-                    faces = face.observe_media(media)
+                    faces = track.track(media.frames) if media.is_clip else face.observe_media(media)
         return self._model.check(media, faces, options)
 
 

@@ -3,6 +3,11 @@
 Detection is dlib's HOG detector (through face_recognition) on a copy downscaled so its longer side is at
 most `detect_max_side`: HOG costs about 100 ms on a full 640x480 frame on two cores, and liveness faces are
 large. The 68 landmarks are then fitted on the full-resolution frame (about 2 ms).
+
+Faces where users put them: HOG finds no face whose box touches the image border, so a tight face crop (what
+many backends send) is searched again with a border of `pad` x its longer side on every side, and the boxes
+are mapped back. `observe_upright` also tries the image turned by 90 degrees either way (a phone frame held
+sideways) and says which turn showed the face.
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ class DetectorSettings:
     # A far-away bystander is not the person presenting either.
     min_relative_size: float = 0.5
     min_extra_score: float = 0.3
+    # When nothing is found, search again with a border of this fraction of the longer side on every side
+    # (0: never). A face that fills the image touches its border, and HOG scores no window that leaves it.
+    pad: float = 0.3
 
     def __post_init__(self) -> None:
-        if self.detect_max_side < 64 or self.upsample < 0 or self.min_face_px < 0:
+        if self.detect_max_side < 64 or self.upsample < 0 or self.min_face_px < 0 or self.pad < 0:
             raise ValueError(f"invalid detector settings: {self}")
 
 
@@ -84,23 +92,41 @@ def _grey_for_detection(image: RGBImage, max_side: int) -> tuple[npt.NDArray[np.
     return np.asarray(grey, dtype=np.uint8), factor
 
 
-def detect_boxes(image: RGBImage, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[Box]:
-    """Face boxes in full-resolution coordinates, largest first (see DetectorSettings for what counts)."""
-    grey, factor = _grey_for_detection(image, settings.detect_max_side)
+def _scored_boxes(image: RGBImage, settings: DetectorSettings, margin: int = 0) -> list[tuple[Box, float]]:
+    """HOG boxes and scores in the coordinates of `image`, searched with `margin` black pixels around it.
+
+    The image with its margin is downscaled to `detect_max_side`: a padded search costs what a plain one does.
+    """
+    h, w = image.shape[:2]
+    grey, factor = _grey_for_detection(
+        image, settings.detect_max_side * max(h, w) // (max(h, w) + 2 * margin)
+    )
+    shift = 0.0
+    if margin:
+        m = round(margin * factor)
+        grey = np.ascontiguousarray(cv2.copyMakeBorder(grey, m, m, m, m, cv2.BORDER_CONSTANT, value=0))
+        shift = m / factor
     models = _dlib()
     with models.lock:
         rects, scores, _ = models.detector.run(grey, settings.upsample, 0.0)
-    h, w = image.shape[:2]
     found: list[tuple[Box, float]] = []
     for r, score in zip(rects, scores, strict=True):
         box = Box(
-            max(0.0, r.left() / factor),
-            max(0.0, r.top() / factor),
-            min(float(w), (r.right() + 1) / factor),
-            min(float(h), (r.bottom() + 1) / factor),
+            max(0.0, r.left() / factor - shift),
+            max(0.0, r.top() / factor - shift),
+            min(float(w), (r.right() + 1) / factor - shift),
+            min(float(h), (r.bottom() + 1) / factor - shift),
         )
         if min(box.width, box.height) >= settings.min_face_px:
             found.append((box, float(score)))
+    return found
+
+
+def detect_boxes(image: RGBImage, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[Box]:
+    """Face boxes in full-resolution coordinates, largest first (see DetectorSettings for what counts)."""
+    found = _scored_boxes(image, settings)
+    if not found and settings.pad > 0:
+        found = _scored_boxes(image, settings, round(settings.pad * max(image.shape[:2])))
     if not found:
         return []
     found.sort(key=lambda bs: bs[0].area, reverse=True)
@@ -128,6 +154,35 @@ def observe(
         return FaceObservation(frame_index=frame_index, count=0, face=None)
     face = Face(box=boxes[0], landmarks=landmarks(image, boxes[0]))
     return FaceObservation(frame_index=frame_index, count=len(boxes), face=face)
+
+
+TURNS = (0, 1, 3)
+"""Quarter turns (numpy.rot90's k: counter-clockwise) `observe_upright` tries, in this order."""
+
+
+def turn(image: RGBImage, k: int) -> RGBImage:
+    """`image` turned by k quarter turns counter-clockwise (numpy.rot90), as a contiguous copy."""
+    return np.ascontiguousarray(np.rot90(image, k % 4)) if k % 4 else image
+
+
+def observe_upright(
+    image: RGBImage, frame_index: int = 0, settings: DetectorSettings = DEFAULT_DETECTOR
+) -> tuple[int, FaceObservation]:
+    """`observe` on the image as it is, else turned by 90 degrees either way.
+
+    Returns (k, the observation of turn(image, k)).
+
+    A phone frame held sideways shows the face lying on its side, where a detector of upright faces finds
+    nothing. When no turn shows a face, k is 0 and the observation says NO_FACE.
+    """
+    first = observe(image, frame_index, settings)
+    if first.face is not None:
+        return 0, first
+    for k in TURNS[1:]:
+        obs = observe(turn(image, k), frame_index, settings)
+        if obs.face is not None:
+            return k, obs
+    return 0, first
 
 
 def observe_media(media: Media, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[FaceObservation]:

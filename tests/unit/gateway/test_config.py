@@ -13,7 +13,10 @@ from liveness.security import hash_api_key
 def test_defaults_keep_security_off_and_sessions_optional() -> None:
     config = load(DEFAULT_CONFIG, env={})
     assert not config.api_keys.enabled
-    assert config.calibration is None
+    # The packaged fusion is the one `liveness calibrate` fitted on held-out scores (scripts/fit_fusion.sh).
+    assert config.calibration is not None and config.calibration.method == "logistic"
+    assert set(config.calibration.coefs) == {t.name for t in config.tests if t.weight > 0}
+    assert "held_out_domains" in config.calibration_info and "command" in config.calibration_info
     assert config.sessions.ttl_s == 180 and not config.sessions.required
 
 

@@ -98,3 +98,40 @@ def test_supplied_regions_are_validated() -> None:
         face.validate_observations([FaceObservation(0, 1, Face(Box(10, 10, 500, 50)))], media)
     with pytest.raises(InvalidInput, match=r"faces\[0\]\.box: unset"):
         face.validate_observations([FaceObservation(0, 1, None)], media)
+
+
+def _tight(astronaut: np.ndarray) -> np.ndarray:
+    """The astronaut's face cut out tightly (its box touches every border), as many backends send it."""
+    return np.ascontiguousarray(astronaut[90:165, 183:260])  # 77x75, the face box is about 91 px
+
+
+def test_a_face_that_fills_the_image_is_found_with_padding(astronaut: np.ndarray) -> None:
+    tight = _tight(astronaut)
+    assert face.observe(tight, settings=face.DetectorSettings(pad=0.0)).status is Status.NO_FACE
+    obs = face.observe(tight)
+    assert obs.status is Status.OK and obs.face is not None
+    box = obs.face.box
+    # Mapped back into the crop: inside it and covering most of it.
+    assert 0 <= box.left < box.right <= 77 and 0 <= box.top < box.bottom <= 75
+    assert box.area > 0.6 * 77 * 75
+    assert obs.face.landmarks is not None and obs.face.landmarks[face.NOSE, 0].mean() == pytest.approx(
+        38, abs=10
+    )
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_sideways_frame_is_judged_upright(astronaut: np.ndarray, k: int) -> None:
+    sideways = face.turn(astronaut, -k)  # a phone held sideways: the face lies on its side
+    assert face.observe(sideways).status is Status.NO_FACE
+    found, obs = face.observe_upright(sideways)
+    assert found == k and obs.status is Status.OK and obs.face is not None
+    upright = face.observe(astronaut).face
+    assert upright is not None
+    # turn(sideways, k) is the upright image again, so the box is the upright detection's.
+    assert np.allclose(face.turn(sideways, found), astronaut)
+    assert obs.face.box.center == pytest.approx(upright.box.center, abs=3)
+
+
+def test_no_turn_is_claimed_without_a_face() -> None:
+    k, obs = face.observe_upright(np.full((120, 160, 3), 90, np.uint8), frame_index=4)
+    assert k == 0 and obs == FaceObservation(frame_index=4, count=0, face=None)
