@@ -351,7 +351,8 @@ def write_config(
     digest = hashlib.sha256(
         json.dumps([fusion, fit.weights, fit.thresholds.live, fit.thresholds.spoof], sort_keys=True).encode()
     ).hexdigest()[:8]
-    version = f"{str(base.get('version', '0')).split('+cal.')[0]}+cal.{digest}"  # a refit replaces the last fit's tag
+    base_version = str(base.get("version", "0")).split("+cal.")[0]  # a refit replaces the last fit's tag
+    version = f"{base_version}+cal.{digest}"
     data["version"] = version
     data["thresholds"] = {
         "live": fit.thresholds.live,
