@@ -22,23 +22,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
+from bench_cnn2d import _images  # noqa: E402  (this folder is on the path when a script here runs)
 
 from cnn2d.model import Cnn2dModel, Cnn2dSettings  # noqa: E402
 from liveness.types import CheckOptions, Media  # noqa: E402
 from liveness.vision import face  # noqa: E402
-from liveness.vision.decode import decode_image, encode_jpeg  # noqa: E402
+from liveness.vision.decode import decode_image  # noqa: E402
 from texture.model import TextureModel, TextureSettings  # noqa: E402
-
-
-def _images(data: Path | None, count: int) -> list[bytes]:
-    if data is not None and data.is_dir():
-        paths = sorted(data.glob("*/*/*.jpg"))
-        step = max(1, len(paths) // count)
-        return [p.read_bytes() for p in paths[::step][:count]]
-    import skimage.data
-
-    astronaut = cv2.resize(skimage.data.astronaut(), (640, 480), interpolation=cv2.INTER_AREA)
-    return [encode_jpeg(astronaut)] * count
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
