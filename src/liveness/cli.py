@@ -59,7 +59,7 @@ class LazyGroup(click.Group):
     lazy={
         "eval": "liveness.evaluate:cli",
         "bench": "liveness.bench:cli",
-        "calibrate": "gateway.calibrate:cli",
+        "calibrate": "liveness.calibrate:cli",
         "web": "liveness.web:cli",
         "dev-ca": "gateway.devca:cli",
     },

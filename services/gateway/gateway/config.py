@@ -9,17 +9,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from gateway.breaker import BreakerSettings
+from gateway.fusion import Calibration, Thresholds
 from gateway.sessions import SessionSettings
 from liveness.runtime.config import env_value
 from liveness.security import ApiKeys, RateLimit
-
-if TYPE_CHECKING:
-    from gateway.fusion import Calibration
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
@@ -34,23 +32,6 @@ class Endpoint:
     weight: float
     # A test that needs no face (iqa) starts before face detection finishes.
     timeout_ms: float | None = None  # per-test cap inside the budget; None: the remaining budget
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Fused score >= live: LIVE; < spoof: SPOOF; in between: UNCERTAIN."""
-
-    live: float = 0.5
-    spoof: float = 0.5
-    # UNCERTAIN when the weight of the tests that answered OK is below this fraction of the weight of the
-    # tests that apply to the media (the rest timed out, failed, found no face ...).
-    min_weight_fraction: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not (0.0 <= self.spoof <= self.live <= 1.0):
-            raise ValueError(f"need 0 <= spoof <= live <= 1, got spoof={self.spoof}, live={self.live}")
-        if not (0.0 < self.min_weight_fraction <= 1.0):
-            raise ValueError(f"min_weight_fraction must be in (0, 1], got {self.min_weight_fraction}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +85,6 @@ def _section(data: Mapping[str, Any], name: str, known: set[str]) -> dict[str, A
 
 
 def _calibration(data: Mapping[str, Any]) -> tuple[Calibration | None, dict[str, Any]]:
-    # fusion imports Thresholds from this module, so it is imported when a config is parsed.
-    from gateway.fusion import Calibration
-
     spec = _section(data, "fusion", {"method", "bias", "tests", "isotonic", "fitted"})
     if not spec or spec.get("method", "mean") == "mean":
         return None, dict(spec.get("fitted") or {})

@@ -13,11 +13,27 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gateway.config import Thresholds
 from liveness.types import Decision, Status
 
 # Statuses that mean the test could not run, as opposed to a verdict on the media.
 FAILED = (Status.TIMEOUT, Status.UNAVAILABLE, Status.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Fused score >= live: LIVE; < spoof: SPOOF; in between: UNCERTAIN."""
+
+    live: float = 0.5
+    spoof: float = 0.5
+    # UNCERTAIN when the weight of the tests that answered OK is below this fraction of the weight of the
+    # tests that apply to the media (the rest timed out, failed, found no face ...).
+    min_weight_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.spoof <= self.live <= 1.0):
+            raise ValueError(f"need 0 <= spoof <= live <= 1, got spoof={self.spoof}, live={self.live}")
+        if not (0.0 < self.min_weight_fraction <= 1.0):
+            raise ValueError(f"min_weight_fraction must be in (0, 1], got {self.min_weight_fraction}")
 
 
 @dataclass(frozen=True, slots=True)

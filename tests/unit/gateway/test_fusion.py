@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from gateway.config import Thresholds
-from gateway.fusion import Calibration, Vote, fuse
+from gateway.fusion import Calibration, Thresholds, Vote, fuse
 from liveness.types import Decision, Status
 
 OK, TIMEOUT, NA, NO_FACE, UNAVAIL = (

@@ -34,8 +34,8 @@ import click
 import numpy as np
 import yaml
 
-from gateway.config import DEFAULT_CONFIG, Thresholds, parse
-from gateway.fusion import Calibration, Vote, fuse, logit
+from gateway.config import DEFAULT_CONFIG, parse
+from gateway.fusion import Calibration, Thresholds, Vote, fuse, logit
 from liveness import metrics
 from liveness.types import Decision, Status
 

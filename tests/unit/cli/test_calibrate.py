@@ -17,10 +17,10 @@ import yaml
 from click.testing import CliRunner
 
 from gateway import config as gateway_config
-from gateway.calibrate import Row, cli, read_scores
 from gateway.config import Endpoint, GatewayConfig
 from gateway.fusion import Vote, fuse
 from gateway.servicer import GatewayApp
+from liveness.calibrate import Row, cli, read_scores
 from liveness.runtime import server
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
@@ -258,7 +258,7 @@ def test_wired_as_liveness_calibrate(files: tuple[Path, Path], tmp_path: Path) -
 
 def test_a_test_that_ranks_the_wrong_way_earns_no_weight() -> None:
     """A test whose scores fall as liveness rises gets weight 0 and no coefficient, not a negative one."""
-    from gateway.calibrate import fit_logistic
+    from liveness.calibrate import fit_logistic
 
     rng = np.random.default_rng(0)
     rows = []
