@@ -44,8 +44,8 @@ def face_crop(image: RGBImage, box: Box) -> RGBImage:
 
 def colour_planes(face: RGBImage) -> list[npt.NDArray[np.uint8]]:
     """The six 8-bit planes H, S, V, Y, Cb, Cr of an RGB crop (OpenCV's conversions, H scaled to 0-179)."""
-    hsv = cv2.cvtColor(face, cv2.COLOR_RGB2HSV)
-    ycrcb = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb)  # OpenCV orders Y, Cr, Cb
+    hsv = np.asarray(cv2.cvtColor(face, cv2.COLOR_RGB2HSV), dtype=np.uint8)
+    ycrcb = np.asarray(cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb), dtype=np.uint8)  # OpenCV orders Y, Cr, Cb
     return [hsv[..., 0], hsv[..., 1], hsv[..., 2], ycrcb[..., 0], ycrcb[..., 2], ycrcb[..., 1]]
 
 

@@ -122,7 +122,9 @@ def source_of(domain: str) -> str:
 
 
 def folds(
-    protocol: str, domains: Sequence[str] | npt.NDArray[np.str_], subjects: Sequence[str]
+    protocol: str,
+    domains: Sequence[str] | npt.NDArray[np.str_],
+    subjects: Sequence[str] | npt.NDArray[np.str_],
 ) -> list[Fold]:
     """The folds of `protocol` over rows tagged with their domain and subject; ValueError when the rows
     hold no domain the protocol needs."""
