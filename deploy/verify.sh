@@ -15,9 +15,11 @@
 #                `liveness check --json --gateway 127.0.0.1:PORT samples/` must answer for every sample;
 #                a test without a trained model is left out (a failure with --require-all);
 #                --models TEST=DIR mounts DIR over the image's model folder (a candidate not yet committed);
-#                two gateway containers (PORT and PORT+10) share a Redis container (--redis-image, default the
-#                one components/redis pins) and one session key: a session made on one is redeemed on the
-#                other, then refused as already used on the first
+#                two gateway containers (PORT and PORT+10) share a Redis container and one session key: a
+#                session made on one is redeemed on the other, then refused as already used on the first.
+#                The Redis image is Debian's redis-server package made locally by deploy/base-image/build.sh
+#                (no registry); --redis-image IMAGE runs IMAGE instead (pulled when it is not in local
+#                storage, e.g. docker.io/library/redis:7.2.5-bookworm, the one components/redis pins)
 #
 # Steps 4-5 run only when podman is installed and --static is not given. --runtime is an OCI runtime for
 # podman (a sandbox without CAP_SYS_RESOURCE needs one that drops rlimits); by default podman's own.
@@ -32,7 +34,7 @@ build=1
 keep=0
 port=50151
 tag="dev"
-redis_image="docker.io/library/redis:7.2.5-bookworm"
+redis_image=""
 py=".venv/bin/python"
 require_all=0
 declare -A model_dirs=()
@@ -119,6 +121,14 @@ if [[ $build -eq 1 ]]; then
   [[ -z "$runtime" ]] || build_args+=(--runtime "$runtime")
   deploy/build-images.sh "${build_args[@]}" "${tests[@]}" gateway
 fi
+# Redis for the two gateways: Debian's redis-server in a local image unless --redis-image names one (built or
+# pulled once, whatever --no-build says: the smoke cannot run without it).
+if [[ -z "$redis_image" ]]; then
+  redis_image="localhost/liveness-redis:bookworm"
+  podman image exists "$redis_image" || deploy/base-image/build.sh --tag "$redis_image" \
+    --include redis-server --cmd '["redis-server"]' >/dev/null
+fi
+podman image exists "$redis_image" || podman pull "$redis_image" >/dev/null
 
 port_b=$((port + 10))
 step "5/5 smoke: ${tests[*]} + 2 gateways + redis in podman pod liveness-smoke, gateways on 127.0.0.1:$port, :$port_b"
@@ -144,7 +154,6 @@ print(yaml.safe_dump(config, sort_keys=False))
 session_key="$("$py" -c 'import secrets; print(secrets.token_hex(32))')"
 gateway_env=(-e GATEWAY_CONFIG=/etc/liveness/gateway/fusion.yaml -e GATEWAY_REDIS_URL=redis://127.0.0.1:6379/0
   -e "GATEWAY_SESSION_KEY=$session_key")
-"${podman[@]}" image exists "$redis_image" || "${podman[@]}" pull "$redis_image" >/dev/null
 "${podman[@]}" run -d --pod "$pod" --name "$pod-redis" "${hardening[@]}" "$redis_image" \
   redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
 i=1
@@ -220,24 +229,38 @@ import sys
 import grpc
 
 from liveness.client import GatewayClient, clip_media
+from liveness.v1 import liveness_pb2 as pb
 
 frame = open("samples/astronaut.jpg", "rb").read()
 
 
 async def main() -> None:
     async with GatewayClient(sys.argv[1]) as a, GatewayClient(sys.argv[2]) as b:
-        for maker, redeemer in ((a, b), (b, a)):
+        for (made_on, maker), (redeemed_on, redeemer) in ((("A", a), ("B", b)), (("B", b), ("A", a))):
             session = await maker.create_session(timeout_s=10)
             clip = clip_media([(frame, 100 * i) for i in range(8)])
-            reply = await redeemer.evaluate(clip, session=session, timeout_s=30)
+            try:
+                reply = await redeemer.evaluate(clip, session=session, timeout_s=30)
+            except grpc.aio.AioRpcError as exc:
+                sys.exit(
+                    f"smoke: a session made on gateway {made_on} was refused on {redeemed_on}: "
+                    f"{exc.code().name} {exc.details()!r} (do both gateways reach one Redis?)"
+                )
             assert reply.HasField("session"), reply
+            decision = pb.Decision.Name(reply.decision)
             try:
                 await maker.evaluate(clip, session=session, timeout_s=30)
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc
                 assert "already used" in exc.details(), exc
+                refused = f"{exc.code().name} {exc.details()!r}"
             else:
-                sys.exit("smoke: a replayed session was accepted")
+                sys.exit(f"smoke: a session made on {made_on} and redeemed on {redeemed_on} was replayed")
+            print(
+                f"smoke: session made on gateway {made_on}, redeemed on {redeemed_on} ({decision}), "
+                f"replayed on {made_on}: {refused}",
+                file=sys.stderr,
+            )
     print("smoke: sessions made on either gateway redeemed once on the other (shared Redis)", file=sys.stderr)
 
 
