@@ -41,11 +41,11 @@ class AugmentSettings:
     """Fraction of live faces turned into a synthetic replay (label spoof). Since 1.2.0, with frame_cut: alone
     (1.0.0 and before) the model learnt "low contrast / soft = spoof" from them and rejected a dim, soft live
     NUAA subject (0004: 24 % of its live faces at 0.15, 2 % at 0); with frame_cut the 3-network ensemble
-    rejects 1.8 % of them (MODEL_CARD.md, "Frame cut with synthetic replays")."""
+    rejects 1.8 % of them (HISTORY.md, "Frame cut with synthetic replays")."""
     attack_cues: tuple[float, float, float] = ATTACK_CUES
     """Odds of moire, screen look and bezel in a synthetic replay. The bezel darkens the surround to 0-25 %
     of its brightness, next to frame_cut's black beyond a frame's end that carries no label; without it,
-    held-out replay-dev and NUAA fold 3 both did worse (MODEL_CARD.md, "Frame cut with synthetic replays")."""
+    held-out replay-dev and NUAA fold 3 both did worse (HISTORY.md, "Frame cut with synthetic replays")."""
     saturation: tuple[float, float] = (0.6, 1.4)
     contrast: tuple[float, float] = (0.7, 1.3)
     brightness: float = 0.12  # +- shift on [0, 1]
@@ -56,8 +56,8 @@ class AugmentSettings:
     """Probability of a colour cast against NUAA's label confound: a print is warmed (red gain up, blue gain
     down), a live face cooled, by up to `cast_strength`. NUAA's session-01 prints are bluer than the live
     faces for every subject but 0008, whose warm prints a colour-trusting model accepts. Off in the recipe:
-    it cost more than it gained (MODEL_CARD.md). Each of these options draws its random number even when
-    off, so a seed augments alike whatever they are set to."""
+    it cost more than it gained (HISTORY.md, "Counter-cast"). Each of these options draws its random number
+    even when off, so a seed augments alike whatever they are set to."""
     cast_strength: float = 0.3
     grey: float = 0.0
     """Probability of dropping colour (grey RGB), so texture cues are learnt beside colour ones (off in the
@@ -68,7 +68,7 @@ class AugmentSettings:
     run past the frame. Live and spoof alike, so the frame's end carries no label: replay-dev's close-up live
     selfies reach it (tranvanluyt: 12 % of the 1.5 crop, on 98 % of faces) while its screen replays and
     NUAA's faces do not, and a model learns "frame end = live" from that. On since 1.2.0, together with
-    synthetic replays (MODEL_CARD.md, "Frame edges" and "Frame cut with synthetic replays"). Draws random
+    synthetic replays (HISTORY.md, "Frame edges" and "Frame cut with synthetic replays"). Draws random
     numbers only when on."""
     frame_cut_range: tuple[float, float] = (0.35, 0.75)  # edge distance from the box centre, in box sides
 

@@ -30,7 +30,7 @@ PAD = "black"
 """What fills a crop beyond the frame (`liveness.vision.face.crop`), in training and in the ONNX metadata
 (serving reads it from there; a model without the key was trained with black). "edge" repeats the frame's
 edge pixels, so the end of the frame cannot look like a black bezel or print border: tried with
-`AugmentSettings.frame_cut`, not shipped (MODEL_CARD.md, "Frame edges")."""
+`AugmentSettings.frame_cut`, not shipped (HISTORY.md, "Frame edges")."""
 INPUT_NAME = "crops"
 LIVE_CLASS = 1
 """Index of the live class in the network's 2-way softmax (0 = spoof)."""

@@ -51,7 +51,7 @@ VERSION = "1.2.0"
 INNER_FOLDS = 3
 """Subject-disjoint inner folds of the training subjects whose out-of-fold LDA scores fit the calibration."""
 # Log-compress the features before standardising: on the subject-disjoint NUAA folds mean ACER went from
-# 4.5% to 3.4% (EER 1.1% to 1.0%); chosen on those same folds (two variants tried), see MODEL_CARD.md.
+# 4.5% to 3.4% (EER 1.1% to 1.0%); chosen on those same folds (two variants tried), see HISTORY.md.
 LOG_FEATURES = True
 # Bump when a metric definition changes, so cached raw features are recomputed.
 FEATURE_VERSION = "4"
