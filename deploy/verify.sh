@@ -78,7 +78,7 @@ if [[ -z "$checkov" ]]; then
   if [[ ! -x build/checkov-venv/bin/checkov ]]; then
     echo "installing checkov into build/checkov-venv (once)" >&2
     python3 -m venv build/checkov-venv
-    build/checkov-venv/bin/pip install -q checkov
+    build/checkov-venv/bin/pip install -q "checkov==3.3.30"  # the version the policy step was last run with
   fi
   checkov=build/checkov-venv/bin/checkov
 fi
