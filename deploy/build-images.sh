@@ -13,8 +13,9 @@
 #    package index, and build/pip-cache keeps downloads between builds. The images install the wheels with
 #    --no-index. Versions are constrained to the ones in the venv of PY (the versions the tests ran
 #    against) when that venv exists.
-# 3. `podman build -f services/<name>/Dockerfile .` -> localhost/liveness-<name>:TAG, then dangling
-#    images (the layer cache included) are pruned so repeated builds do not pile up, unless --keep-cache.
+# 3. `podman build --build-arg SERVICE=<name> -f services/Dockerfile .` (one Dockerfile for every service)
+#    -> localhost/liveness-<name>:TAG, then dangling images (the layer cache included) are pruned so
+#    repeated builds do not pile up, unless --keep-cache.
 # --runtime is an OCI runtime for the wheel container and the RUN steps (a sandbox without CAP_SYS_RESOURCE
 # needs a wrapper that drops rlimits); by default podman uses its own.
 set -euo pipefail
@@ -83,11 +84,11 @@ if [[ ! -f "$stamp" || "$wheels/requirements.txt" -nt "$stamp" || "$wheels/const
 fi
 
 for name in "${services[@]}"; do
-  [[ -f "services/$name/Dockerfile" ]] || { echo "services/$name/Dockerfile is missing" >&2; exit 1; }
+  [[ -f "services/$name/$name/__main__.py" ]] || { echo "$name: services/$name/$name/__main__.py is missing" >&2; exit 1; }
   echo "build localhost/liveness-$name:$tag" >&2
   podman "${podman_args[@]}" build --format docker --layers \
-    --build-arg "BASE_IMAGE=$base_image" \
-    -f "services/$name/Dockerfile" -t "localhost/liveness-$name:$tag" .
+    --build-arg "BASE_IMAGE=$base_image" --build-arg "SERVICE=$name" \
+    -f services/Dockerfile -t "localhost/liveness-$name:$tag" .
 done
 [[ $prune -eq 0 ]] || podman image prune -f >/dev/null
 podman images --filter reference='localhost/liveness-*' --format '{{.Repository}}:{{.Tag}} {{.Size}}'

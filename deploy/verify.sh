@@ -7,8 +7,8 @@
 #   1. render    `kubectl kustomize` of deploy/k8s/overlays/{dev,prod} -> build/k8s/<overlay>.yaml (no step
 #                before: the Secrets are only referenced; deploy/k8s/gen-secrets.sh makes them at deploy time)
 #   2. validate  kubernetes-validate --strict against the Kubernetes 1.32 schema, offline
-#   3. policy    checkov on the rendered manifests and the Dockerfiles: no failed check allowed (skips
-#                below, each with its reason); then the CI checks, pytest tests/deploy tests/contract
+#   3. policy    checkov on the rendered manifests and services/Dockerfile: no failed check allowed
+#                (skips below, each with its reason); then the CI checks, pytest tests/deploy tests/contract
 #   4. images    deploy/build-images.sh (base image, wheels, one image per service), unless --no-build
 #   5. smoke     the stack as containers in one podman pod, run as in Kubernetes (read-only root, non-root,
 #                no capabilities), each container's grpc.health.v1 probed until SERVING, then
@@ -90,7 +90,7 @@ skip_prod="CKV_K8S_43"
 skip_dev="CKV_K8S_43,CKV_K8S_15"
 "$checkov" --quiet --compact --skip-download --framework kubernetes -f build/k8s/prod.yaml --skip-check "$skip_prod"
 "$checkov" --quiet --compact --skip-download --framework kubernetes -f build/k8s/dev.yaml --skip-check "$skip_dev"
-"$checkov" --quiet --compact --skip-download --framework dockerfile -d services
+"$checkov" --quiet --compact --skip-download --framework dockerfile -f services/Dockerfile
 "$py" -m pytest -q -p no:randomly tests/deploy tests/contract/test_compat.py
 
 if [[ $static -eq 1 ]]; then

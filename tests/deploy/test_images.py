@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -16,14 +19,15 @@ from liveness import healthcheck
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
 from liveness.stack import free_port
-from tests.deploy.conftest import REPO, SERVICES, TESTS
+from tests.deploy.conftest import REPO, SERVICES, TESTS, tracked_files
 from tests.doubles import DoubleModel
 
+DOCKERFILE = REPO / "services" / "Dockerfile"
 
-def _instructions(name: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of services/<name>/Dockerfile, continuation lines joined, comments dropped."""
-    text = (REPO / "services" / name / "Dockerfile").read_text()
-    text = re.sub(r"\\\n", " ", text)
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of services/Dockerfile, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     out = []
     for line in text.splitlines():
         line = line.strip()
@@ -33,58 +37,152 @@ def _instructions(name: str) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_is_multi_stage_from_base_image_arg(name: str) -> None:
-    steps = _instructions(name)
+def _stages(steps: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The build stages, each from its FROM on."""
+    starts = [i for i, (kw, _) in enumerate(steps) if kw == "FROM"]
+    return [steps[a:b] for a, b in zip(starts, [*starts[1:], len(steps)], strict=True)]
+
+
+def _built(name: str) -> list[list[tuple[str, str]]]:
+    """The stages as `--build-arg SERVICE=<name>` builds them: ${SERVICE} resolved where the stage declares
+    the ARG (a stage that does not declare it sees it empty, as the builder does)."""
+    out = []
+    for stage in _stages(_instructions()):
+        value = name if ("ARG", "SERVICE") in stage else ""
+        out.append([(kw, args.replace("${SERVICE}", value)) for kw, args in stage])
+    return out
+
+
+def _ignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
+    """.dockerignore as (exclude?, pattern) in order, with Docker's matching: `*` within one path segment,
+    `**` across segments, a rule that matches a folder applies to everything below it, the last match wins."""
+    rules = []
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        include = line.startswith("!")
+        glob = line.lstrip("!").strip("/")
+        regex = ""
+        for token in re.split(r"(\*\*/|\*\*|\*|\?)", glob):
+            regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token, re.escape(token))
+        rules.append((not include, re.compile(regex + "(?:/.*)?")))
+    return rules
+
+
+def _in_context(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    kept = True
+    for exclude, pattern in rules:
+        if pattern.fullmatch(path):
+            kept = not exclude
+    return kept
+
+
+@pytest.fixture(scope="module")
+def context_files() -> list[str]:
+    """The repository's files (as a fresh clone has them) that the build context keeps."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout: the build context is computed from `git ls-files`")
+    rules = _ignore_rules()
+    return [str(p) for p in tracked_files(REPO) if _in_context(str(p), rules)]
+
+
+def test_one_dockerfile_serves_every_service() -> None:
+    assert not [str(p) for p in (REPO / "services").glob("*/Dockerfile")], (
+        "one Dockerfile: services/Dockerfile"
+    )
+    for name in SERVICES:
+        assert (REPO / "services" / name / name / "__main__.py").is_file(), f"{name}: no `python -m {name}`"
+
+
+def test_dockerfile_is_multi_stage_from_base_image_arg() -> None:
+    steps = _instructions()
     assert steps[0] == ("ARG", "BASE_IMAGE=localhost/liveness-base:bookworm"), (
         "ARG BASE_IMAGE must come first"
     )
-    froms = [args for kw, args in steps if kw == "FROM"]
+    stages = _stages(steps)
+    froms = [stage[0][1] for stage in stages]
     assert len(froms) >= 2, "not multi-stage"
     assert froms[0].startswith("${BASE_IMAGE}") and froms[-1] == "${BASE_IMAGE}"
-    final = steps[max(i for i, (kw, _) in enumerate(steps) if kw == "FROM") :]
-    copies = [args for kw, args in final if kw == "COPY"]
+    copies = [args for kw, args in stages[-1] if kw == "COPY"]
     assert copies and all(c.startswith("--from=") for c in copies), "final stage: COPY --from only"
+    # The dependency stage does not see SERVICE, so its layers are built once for every image.
+    assert not any("SERVICE" in args for _, args in stages[0])
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_runs_non_root_with_grpc_health_check(name: str) -> None:
-    steps = _instructions(name)
-    final = steps[max(i for i, (kw, _) in enumerate(steps) if kw == "FROM") :]
+def test_image_runs_its_service_non_root_with_grpc_health_check(name: str) -> None:
+    final = _built(name)[-1]
     users = [args for kw, args in final if kw == "USER"]
     assert users, "no USER in the final stage"
     uid = users[-1].split(":")[0]
     assert uid.isdigit() and int(uid) >= 10000, f"USER {users[-1]}: numeric UID >= 10000"
     (health,) = [args for kw, args in final if kw == "HEALTHCHECK"]
     assert '"-m", "liveness.healthcheck"' in health
-    (entrypoint,) = [args for kw, args in final if kw == "ENTRYPOINT"]
-    assert entrypoint == f'["python", "-m", "{name}"]'
     env = " ".join(args for kw, args in final if kw == "ENV")
-    assert "LIVENESS_HOST=0.0.0.0" in env and f"PYTHONPATH=/app/src:/app/services/{name}" in env
+    assert "LIVENESS_HOST=0.0.0.0" in env and f"PYTHONPATH=/app/src:/app/services/{name} " in env
+    assert f"LIVENESS_SERVICE={name} " in env
+
+
+def test_entrypoint_runs_the_service_module_as_python_m_does(tmp_path: Path) -> None:
+    """The exec-form ENTRYPOINT (no shell) runs the module LIVENESS_SERVICE names, as `python -m` would."""
+    (entrypoint,) = [args for kw, args in _instructions() if kw == "ENTRYPOINT"]
+    argv = json.loads(entrypoint)
+    assert argv[0] == "python"
+    package = tmp_path / "fakeservice"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text("import sys\nprint(__name__, sys.argv[0].endswith('__main__.py'))\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "LIVENESS_SERVICE": "fakeservice"}
+    out = subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["__main__", "True"]
+    env["LIVENESS_SERVICE"] = "nosuchservice"
+    out = subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "nosuchservice" in out.stderr
 
 
 @pytest.mark.parametrize("name", SERVICES)
-def test_image_holds_only_its_service_runtime_and_model(name: str) -> None:
-    sources = [
-        args.split()[0] for kw, args in _instructions(name) if kw == "COPY" and not args.startswith("--")
-    ]
-    expected = {"build/wheels", "src/liveness", f"services/{name}/{name}"}
+def test_image_holds_only_its_service_runtime_and_model(name: str, context_files: list[str]) -> None:
+    app = _built(name)[1]
+    sources = [args.split()[0] for kw, args in app if kw == "COPY" and not args.startswith("--")]
+    sources += [args.split()[0] for kw, args in _built(name)[0] if kw == "COPY"]
+    assert set(sources) == {"build/wheels", "src/liveness", f"services/{name}"}
+    # What the context lets `COPY services/<name>` take: the package and, for a test, its model only.
+    copied = [f for f in context_files if f.startswith(f"services/{name}/")]
+    parts = {f.split("/")[2] for f in copied}
+    assert parts == ({name, "models"} if name in TESTS else {name}), parts
+    assert f"services/{name}/{name}/__main__.py" in copied
     if name in TESTS:
-        expected.add(f"services/{name}/models")
-    assert set(sources) == expected
+        models = {f for f in copied if f.startswith(f"services/{name}/models/")}
+        tracked = {
+            f"services/{name}/models/{p}"
+            for p in map(str, tracked_files(REPO / "services" / name / "models"))
+        }
+        assert models == tracked, "the whole model folder goes into the image"
 
 
-def test_build_context_keeps_out_the_venv_data_and_git() -> None:
-    ignore = (REPO / ".dockerignore").read_text().splitlines()
-    rules = [line for line in ignore if line and not line.startswith("#")]
-    assert rules[0] == "*", "the context must start from nothing (allow-list)"
-    allowed = {line[1:] for line in rules if line.startswith("!")}
-    assert not allowed & {".venv", ".git", ".cache", "tests"}
-    for name in SERVICES:
-        for kw, args in _instructions(name):
-            if kw == "COPY" and not args.startswith("--"):
-                source = args.split()[0]
-                assert source in allowed or f"services/*/{source.rsplit('/', 1)[-1]}" in allowed, source
+def test_build_context_keeps_out_the_venv_data_and_git(context_files: list[str]) -> None:
+    rules = _ignore_rules()
+    assert rules[0][0] and rules[0][1].fullmatch("anything"), (
+        "the context must start from nothing (allow-list)"
+    )
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        ".cache/x",
+        "tests/conftest.py",
+        "services/iqa/MODEL_CARD.md",
+        "services/Dockerfile",
+        "src/liveness/__pycache__/cli.cpython-311.pyc",
+    ):
+        assert not _in_context(path, rules), path
+    assert _in_context("build/wheels/requirements.txt", rules)
+    assert not [f for f in context_files if f.startswith(("tests/", "samples/", "docs/", "tools/"))]
+    for kw, args in _instructions():
+        if kw == "COPY" and not args.startswith("--") and "${SERVICE}" not in args:
+            source = args.split()[0]
+            assert source == "build/wheels" or any(f.startswith(source + "/") for f in context_files), source
 
 
 def test_serving_requirements_exclude_training_and_test_packages() -> None:
