@@ -7,8 +7,8 @@
 # debootstrap makes a minimal Debian root file system with the packages --include names; `podman import`
 # turns it into an image (PATH and LANG set, CMD from --cmd). By default that is the base image every
 # service image starts FROM: the distribution's Python (3.11 on bookworm, the version the project pins) and
-# python3-venv; the Dockerfiles take it as `--build-arg BASE_IMAGE=<tag>`, and any Debian-based image with
-# python3 and python3-venv works too. deploy/verify.sh makes its Redis image the same way:
+# python3-venv; services/Dockerfile takes it as `--build-arg BASE_IMAGE=<tag>`, and any Debian-based image
+# with python3 and python3-venv works too. deploy/verify.sh makes its Redis image the same way:
 #   deploy/base-image/build.sh --tag localhost/liveness-redis:bookworm --include redis-server \
 #     --cmd '["redis-server"]'
 set -euo pipefail
