@@ -22,9 +22,9 @@ TEXTURE_MODEL_PATH="$CACHE/texture/no-replay-more/texture.npz" \
     --cnn2d "$CACHE/cnn2d-xs/metrics-cross-session.json" --report reports/replay-more-unseen/report.json \
     --out reports/fusion-scores.csv
 "$BIN/liveness" calibrate --scores reports/fusion-scores.csv --base services/gateway/gateway/default.yaml \
-    --max-apcer 0.15 --max-bpcer 0.05 --out services/gateway/gateway/default.yaml \
+    --max-apcer 0.2 --max-bpcer 0.1 --out services/gateway/gateway/default.yaml \
     --note "fusion-scores.csv was made by scripts/fit_fusion.sh DATA (NUAA cross-session scores of texture and" \
     --note "cnn2d; replay-more scored by iqa and cnn2d, which never saw it, and a texture fitted without it)." \
-    --note "Targets 0.15 / 0.05: of 0.03/0.03, 0.05/0.05, 0.1/0.1, 0.1/0.05, 0.15/0.05 and 0.2/0.1 they gave the" \
-    --note "lowest mean ACER over the domains each decided by a fusion fitted without it (20.3 %)."
+    --note "Targets 0.2 / 0.1: of 0.03/0.03, 0.05/0.05, 0.1/0.1, 0.1/0.05, 0.15/0.05 and 0.2/0.1 they gave the" \
+    --note "lowest mean ACER over the domains each decided by a fusion fitted without it (20.32 %; 0.15/0.05: 20.34 %)."
 "$BIN/python" -m gateway.config --cluster > deploy/k8s/base/gateway/fusion.yaml
