@@ -178,14 +178,11 @@ def choose_thresholds(
     return Thresholds(live=round(t_live, 6), spoof=round(t_spoof, 6), min_weight_fraction=min_weight_fraction)
 
 
-def dev_metrics(
-    rows: Sequence[Row],
-    calibration: Calibration,
-    weights: Mapping[str, float],
-    thresholds: Thresholds,
-) -> dict[str, Any]:
-    """The fused answers on the dev rows, through the gateway's own `fuse`: UNCERTAIN counts as a rejection
-    (as in `liveness eval`), so APCER is attacks called LIVE and BPCER is live people not called LIVE."""
+def _fuse_rows(
+    rows: Sequence[Row], calibration: Calibration, weights: Mapping[str, float], thresholds: Thresholds
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row through the gateway's own `fuse` (a test without a score counts as failed): the fused
+    scores and the decisions' names."""
     probs, decisions = [], []
     for r in rows:
         votes = [
@@ -194,10 +191,20 @@ def dev_metrics(
         ]
         out = fuse(votes, thresholds, calibration)
         probs.append(out.score)
-        decisions.append(out.decision)
-    p = np.array(probs)
+        decisions.append(out.decision.name)
+    return np.array(probs), np.array(decisions)
+
+
+def dev_metrics(
+    rows: Sequence[Row],
+    calibration: Calibration,
+    weights: Mapping[str, float],
+    thresholds: Thresholds,
+) -> dict[str, Any]:
+    """The fused answers on the dev rows, through the gateway's own `fuse`: UNCERTAIN counts as a rejection
+    (as in `liveness eval`), so APCER is attacks called LIVE and BPCER is live people not called LIVE."""
+    p, dec = _fuse_rows(rows, calibration, weights, thresholds)
     live = np.array([r.live for r in rows], dtype=bool)
-    dec = np.array([d.name for d in decisions])
     eer, eer_t = metrics.eer(p, live)
     return {
         "samples": len(rows),
@@ -302,17 +309,9 @@ def held_out_groups(
 def _decisions(rows: Sequence[Row], fit: Fit) -> dict[str, Any]:
     """APCER, BPCER, ACER (UNCERTAIN counts as a rejection) and AUC of `fit` on rows of one domain; the
     rates a domain cannot have (no attacks, or no live faces) are None."""
-    probs, accepted = [], []
-    for r in rows:
-        votes = [
-            Vote(n, w, Status.OK if n in r.scores else Status.ERROR, r.scores.get(n, 0.0))
-            for n, w in fit.weights.items()
-        ]
-        out = fuse(votes, fit.thresholds, fit.calibration)
-        probs.append(out.score)
-        accepted.append(out.decision is Decision.LIVE)
+    probs, decisions = _fuse_rows(rows, fit.calibration, fit.weights, fit.thresholds)
     live = np.array([r.live for r in rows], dtype=bool)
-    acc = np.array(accepted, dtype=bool)
+    acc = decisions == Decision.LIVE.name
     apcer = round(float(acc[~live].mean()), 4) if (~live).any() else None
     bpcer = round(float((~acc[live]).mean()), 4) if live.any() else None
     both = apcer is not None and bpcer is not None
@@ -322,7 +321,7 @@ def _decisions(rows: Sequence[Row], fit: Fit) -> dict[str, Any]:
         "apcer": apcer,
         "bpcer": bpcer,
         "acer": round((apcer + bpcer) / 2.0, 4) if both else None,  # type: ignore[operator]
-        "auc": round(metrics.auc(np.array(probs), live), 4) if both else None,
+        "auc": round(metrics.auc(probs, live), 4) if both else None,
     }
 
 

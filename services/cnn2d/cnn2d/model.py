@@ -18,7 +18,7 @@ import numpy.typing as npt
 from liveness.onnx import load_session
 from liveness.runtime.config import env_value
 from liveness.types import Box, CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
-from liveness.vision.face import PADDING, crops
+from liveness.vision.face import PADDING, crops, single_face_frames
 
 NAME = "cnn2d"
 SCALES: tuple[float, ...] = (1.1, 1.3, 1.5)
@@ -72,14 +72,6 @@ class Cnn2dSettings:
         )
 
 
-def _evenly(indices: Sequence[int], count: int) -> list[int]:
-    """At most `count` of `indices`, evenly spaced, first and last included."""
-    if len(indices) <= count:
-        return list(indices)
-    picks = np.linspace(0, len(indices) - 1, num=count).round().astype(int)
-    return [indices[i] for i in picks]
-
-
 class Cnn2dModel:
     """Scores faces with the multi-scale CNN; satisfies liveness.types.LivenessModel."""
 
@@ -130,18 +122,11 @@ class Cnn2dModel:
         return np.asarray(probs[:, LIVE_CLASS], dtype=np.float32)
 
     def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
-        """Mean P(live) over up to `max_frames` frames; NO_FACE / MULTIPLE_FACES from the observations.
-
-        Any frame with several faces makes the answer MULTIPLE_FACES: a second face may be the presented
-        photo or screen, so scoring only the largest one could pass an attack.
-        """
-        if any(obs.status is Status.MULTIPLE_FACES for obs in faces):
-            n = max(obs.count for obs in faces)
-            return TestResult(score=0.0, status=Status.MULTIPLE_FACES, detail=f"{n} faces in a frame")
-        usable = [i for i, obs in enumerate(faces) if obs.status is Status.OK and i < len(media)]
-        if not usable:
-            return TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
-        chosen = _evenly(usable, self._settings.max_frames)
+        """Mean P(live) over up to `max_frames` frames with one face; NO_FACE / MULTIPLE_FACES from the
+        observations (liveness.vision.face.single_face_frames)."""
+        chosen, refusal = single_face_frames(faces, len(media), self._settings.max_frames)
+        if refusal is not None:
+            return refusal
         boxes = [faces[i].face.box for i in chosen]  # type: ignore[union-attr]
         batch = np.stack(
             [

@@ -12,7 +12,7 @@ counted per domain and left out (the train command prints the counts).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,10 +54,6 @@ class Faces:
 
     def take(self, index: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> Faces:
         return Faces(*(getattr(self, f)[index] for f in self.__slots__))  # type: ignore[attr-defined]
-
-    @classmethod
-    def concat(cls, parts: Sequence[Faces]) -> Faces:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__slots__))  # type: ignore[attr-defined]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from liveness.runtime.config import env_value
 from liveness.types import CheckOptions, FaceObservation, Media, Status, TestInfo, TestResult
+from liveness.vision.face import single_face_frames
 from texture.features import CROP_SIZE, N_FEATURES, colour_lbp, face_crop
 
 NAME = "texture"
@@ -146,15 +147,9 @@ class TextureModel:
 
     def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
         """Mean calibrated P(live) over the frames with one face; NO_FACE / MULTIPLE_FACES otherwise."""
-        if any(obs.status is Status.MULTIPLE_FACES for obs in faces):
-            n = max(obs.count for obs in faces)
-            return TestResult(score=0.0, status=Status.MULTIPLE_FACES, detail=f"{n} faces in a frame")
-        usable = [i for i, obs in enumerate(faces) if obs.status is Status.OK and i < len(media)]
-        if not usable:
-            return TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
-        if len(usable) > self._settings.max_frames:
-            picks = np.linspace(0, len(usable) - 1, num=self._settings.max_frames).round().astype(int)
-            usable = [usable[i] for i in picks]
+        usable, refusal = single_face_frames(faces, len(media), self._settings.max_frames)
+        if refusal is not None:
+            return refusal
         feats = np.stack(
             [colour_lbp(face_crop(media.frames[i], faces[i].face.box)) for i in usable]  # type: ignore[union-attr]
         )
@@ -164,6 +159,6 @@ class TextureModel:
         return TestResult(score=score, status=Status.OK, detail=detail)
 
     def warmup(self) -> None:
-        """Score one synthetic crop so scikit-image's LBP and OpenCV's conversions have run once."""
+        """Score one synthetic crop so the LBP code and OpenCV's colour conversions have run once."""
         rng = np.random.default_rng(0)
         self._artifact.proba(colour_lbp(rng.integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)))

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from liveness import metrics as iso
 from liveness.data.protocols import PROTOCOLS, folds
+from liveness.data.samples import kind_of
 from texture import data
 from texture.features import N_FEATURES, colour_lbp
 from texture.model import ARTIFACT, TextureArtifact
@@ -112,7 +113,7 @@ def summarise(scores: FloatArray, faces: data.Faces) -> dict[str, Any]:
     several faces come from one video (the clip's decision is its mean score)."""
     attacks = faces.attack.tolist()
     out: dict[str, Any] = {"faces": iso.summarize(scores, faces.live, attacks, threshold=THRESHOLD).to_dict()}
-    videos = sorted({c for c in faces.clip.tolist() if not c.lower().endswith((".jpg", ".jpeg", ".png"))})
+    videos = sorted({c for c in faces.clip.tolist() if kind_of(Path(c)) == "video"})
     if videos:
         rows = []
         for clip in videos:

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveness.errors import InvalidInput
-from liveness.types import Box, Face, FaceObservation, Media, RGBImage
+from liveness.types import Box, Face, FaceObservation, Media, RGBImage, Status, TestResult
 
 N_LANDMARKS = 68
 # dlib's 68-point layout (iBUG 300-W), as index ranges.
@@ -188,6 +188,27 @@ def observe_upright(
 def observe_media(media: Media, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[FaceObservation]:
     """One observation per frame of `media`."""
     return [observe(frame, i, settings) for i, frame in enumerate(media.frames)]
+
+
+def single_face_frames(
+    faces: Sequence[FaceObservation], n_frames: int, limit: int
+) -> tuple[list[int], TestResult | None]:
+    """The frames a face test scores: up to `limit` of those with exactly one face, evenly spaced (first and
+    last included), or the answer when there are none.
+
+    Any frame with several faces makes the answer MULTIPLE_FACES: a second face may be the presented photo
+    or screen, so scoring only the largest one could pass an attack. No frame with a face: NO_FACE.
+    """
+    if any(obs.status is Status.MULTIPLE_FACES for obs in faces):
+        n = max(obs.count for obs in faces)
+        return [], TestResult(score=0.0, status=Status.MULTIPLE_FACES, detail=f"{n} faces in a frame")
+    usable = [i for i, obs in enumerate(faces) if obs.status is Status.OK and i < n_frames]
+    if not usable:
+        return [], TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
+    if len(usable) <= limit:
+        return usable, None
+    picks = np.linspace(0, len(usable) - 1, num=limit).round().astype(int)
+    return [usable[i] for i in picks], None
 
 
 def square_box(box: Box, scale: float) -> Box:
