@@ -27,9 +27,9 @@ import numpy as np
 import skimage.data
 import skimage.transform
 
-from gateway.flash import check_flash
+from gateway.flash import FlashSchedule, check_flash
 from gateway.flash_synth import Lighting, live_clip, replay_clip
-from gateway.sessions import FlashSchedule, SessionSettings, random_flash
+from gateway.sessions import SessionSettings, random_flash
 from liveness.types import Box, RGBImage
 from liveness.vision.decode import decode_image, encode_jpeg
 from liveness.vision.face import detect_boxes

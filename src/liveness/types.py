@@ -155,6 +155,26 @@ class TestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TestAnswer:
+    """One test's answer to one request as the gateway saw it: the test's own `TestResult` with its name,
+    version and time, or one the gateway made for it (NOT_APPLICABLE, TIMEOUT, UNAVAILABLE, ERROR).
+
+    Unlike TestResult it does not check `score`: it carries what the test sent, and the score means
+    something only when `status` is OK.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    test: str
+    version: str
+    status: Status
+    score: float = 0.0
+    detail: str = ""
+    latency_ms: float = 0.0
+    challenge: tuple[ActionResult, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TestInfo:
     """What a test accepts and how it should be read; served by Describe."""
 
@@ -173,9 +193,13 @@ class TestInfo:
 
     def accepts(self, media: Media) -> bool:
         """Whether this test can say anything about `media` (frame count inside its range)."""
-        if not media.is_clip:
+        return self.accepts_frames(len(media), media.is_clip)
+
+    def accepts_frames(self, frames: int, is_clip: bool) -> bool:
+        """`accepts` for media of `frames` frames, a clip or (is_clip False) one image."""
+        if not is_clip:
             return self.accepts_image
-        return self.accepts_clip and len(media) >= self.min_frames
+        return self.accepts_clip and frames >= self.min_frames
 
 
 class LivenessModel(Protocol):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pb2 as d
 
-from gateway.interactive import Outcome
+from gateway.policy import Outcome
 from liveness import compat
 from liveness.v1 import liveness_pb2 as pb
 from tests.npm import require_npm_packages

@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from gateway.config import Endpoint, GatewayConfig, Thresholds
+from gateway.flash import FlashSchedule, FlashStep
 from gateway.flash_synth import Lighting, live_clip, replay_clip
 from gateway.servicer import GatewayApp
-from gateway.sessions import FlashSchedule, FlashStep, SessionSettings
+from gateway.sessions import SessionSettings
 from liveness.client import GatewayClient, clip_media, image_media
 from liveness.runtime import server
 from liveness.runtime.config import ServerSettings

@@ -27,16 +27,53 @@ real skin.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from gateway.sessions import FlashSchedule
-from liveness.types import Box, RGBImage, Status
+from liveness.types import Box, FaceObservation, RGBImage, Status
+
+RGB = tuple[int, int, int]
 
 MIN_FRAMES = 4  # fewer frames inside the sequence cannot show a correlation
 MIN_COLOURS = 2  # the frames must span at least two shown colours
 SAMPLES_PER_SIDE = 64  # means are taken over a pixel grid about this fine across the face: cheap on full HD
+
+
+@dataclass(frozen=True, slots=True)
+class FlashStep:
+    """Show `color` (8-bit sRGB) full-screen for `duration_ms`."""
+
+    color: RGB
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlashSchedule:
+    """The colour shown at each moment of a clip that starts with the first step."""
+
+    steps: Sequence[FlashStep] = field(default_factory=tuple)
+
+    @property
+    def duration_ms(self) -> int:
+        return sum(s.duration_ms for s in self.steps)
+
+    def color_at(self, t_ms: float) -> RGB | None:
+        """The colour shown `t_ms` after the start, or None past the end."""
+        elapsed = 0
+        for step in self.steps:
+            elapsed += step.duration_ms
+            if t_ms < elapsed:
+                return step.color
+        return None
+
+
+def flash_box(observations: Sequence[FaceObservation], chosen: int) -> Box | None:
+    """The box to measure the flash on: the face of the frame nearest `chosen` that shows exactly one."""
+    for obs in sorted(observations, key=lambda o: abs(o.frame_index - chosen)):
+        if obs.status is Status.OK and obs.face is not None:
+            return obs.face.box
+    return None
 
 
 def _stride(box: Box) -> int:

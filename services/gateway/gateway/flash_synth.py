@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.sessions import RGB, FlashSchedule
+from gateway.flash import RGB, FlashSchedule
 from liveness.types import Box, RGBImage
 
 

@@ -5,7 +5,8 @@ gateway did not issue (forged, tampered expiry) fails before any lookup. The sin
 challenge live in a `SessionBackend`: `MemorySessions`, in this process, bounded in size and time (the
 default, for one gateway), or `gateway.shared_state.RedisSessions`, shared by every replica (each then needs
 the same `GATEWAY_SESSION_KEY`). Either burns a session atomically: of any number of concurrent redemptions,
-one wins.
+one wins. How a clip answered a session is judged elsewhere: the flash colours by gateway.flash, the session
+rules on top of the fused decision by gateway.policy.
 
 Pure: no gRPC. Failures raise liveness.errors types (PermissionDenied for forged tokens or wrong nonces,
 FailedPrecondition for expired, used or unknown sessions, Unavailable when the shared store is down), which
@@ -22,14 +23,13 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.flash import RGB, FlashStep
 from liveness.errors import FailedPrecondition, InvalidInput, PermissionDenied
-from liveness.types import Action, ActionResult, Decision, Status
-
-RGB = tuple[int, int, int]
+from liveness.types import Action
 
 # Saturated, well-separated screen colours: each step changes the face's chroma in a known direction.
 PALETTE: dict[str, RGB] = {
@@ -41,14 +41,6 @@ PALETTE: dict[str, RGB] = {
     "cyan": (0, 255, 255),
 }
 ACTIONS = (Action.BLINK, Action.SMILE, Action.SURPRISE, Action.TURN_LEFT, Action.TURN_RIGHT)
-
-
-@dataclass(frozen=True, slots=True)
-class FlashStep:
-    """Show `color` (8-bit sRGB) full-screen for `duration_ms`."""
-
-    color: RGB
-    duration_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,53 +237,3 @@ class SessionStore:
             await self.backend.drop(token)
             raise FailedPrecondition("session_id: expired; create a new session")
         return await self.backend.take(token, nonce, owner)
-
-
-@dataclass(frozen=True, slots=True)
-class FlashSchedule:
-    """The colour shown at each moment of a clip that starts with the first step."""
-
-    steps: Sequence[FlashStep] = field(default_factory=tuple)
-
-    @property
-    def duration_ms(self) -> int:
-        return sum(s.duration_ms for s in self.steps)
-
-    def color_at(self, t_ms: float) -> RGB | None:
-        """The colour shown `t_ms` after the start, or None past the end."""
-        elapsed = 0
-        for step in self.steps:
-            elapsed += step.duration_ms
-            if t_ms < elapsed:
-                return step.color
-        return None
-
-
-def judge(
-    decision: Decision,
-    challenge: Sequence[Action],
-    results: Sequence[ActionResult] | None,
-    flash_status: Status,
-    flash_satisfied: bool,
-    flash_detail: str,
-) -> tuple[Decision, str]:
-    """The session rules on top of the fused decision, and why.
-
-    SPOOF when a check ran and failed (an action not seen in order, or a face whose colour did not follow the
-    flash): a replay cannot answer a challenge drawn seconds ago. UNCERTAIN when a check could not run
-    (`results` None, or results for other actions: no test verified this challenge; the flash not
-    measurable). Otherwise the fused decision.
-    """
-    if results is not None and [r.action for r in results] != list(challenge):
-        results = None  # the test answered some other challenge: this one was not verified
-    if results is not None:
-        missed = [r.action.name for r in results if not r.satisfied]
-        if missed:
-            return Decision.SPOOF, f"challenge not followed ({', '.join(missed)} not seen in order)"
-    if flash_status is Status.OK and not flash_satisfied:
-        return Decision.SPOOF, f"flash colours not reflected by the face: {flash_detail}"
-    if results is None and challenge:
-        return Decision.UNCERTAIN, "the challenge could not be verified (no test answered it)"
-    if flash_status not in (Status.OK, Status.NOT_APPLICABLE):
-        return Decision.UNCERTAIN, f"the flash colours could not be checked: {flash_detail}"
-    return decision, ""

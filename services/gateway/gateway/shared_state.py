@@ -35,7 +35,8 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from gateway.breaker import Breaker, BreakerSettings, State
-from gateway.sessions import OTHER_KEY, UNKNOWN_OR_USED, WRONG_NONCE, FlashStep, Session
+from gateway.flash import FlashStep
+from gateway.sessions import OTHER_KEY, UNKNOWN_OR_USED, WRONG_NONCE, Session
 from liveness.errors import FailedPrecondition, PermissionDenied, Unavailable
 from liveness.runtime.config import env_value
 from liveness.security import RateLimit, TokenBuckets

@@ -10,6 +10,7 @@ import numpy as np
 from liveness.errors import InvalidInput
 from liveness.types import (
     Action,
+    ActionResult,
     Box,
     CheckOptions,
     Face,
@@ -17,6 +18,7 @@ from liveness.types import (
     Media,
     RGBImage,
     Status,
+    TestAnswer,
     TestInfo,
     TestResult,
 )
@@ -87,13 +89,6 @@ def _image_media(image: RGBImage) -> Media:
     return Media(frames=(image,), timestamps_ms=(0,), is_clip=False)
 
 
-def evenly_spaced(n: int, k: int) -> list[int]:
-    """k indexes spread evenly over range(n), first and last included (all of them when k >= n)."""
-    if k >= n:
-        return list(range(n))
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, num=k)})
-
-
 def faces_from_proto(regions: Iterable[pb.FaceRegion]) -> list[FaceObservation]:
     out = []
     for r in regions:
@@ -150,22 +145,72 @@ def status_from_proto(value: int) -> Status:
 
 
 def check_response(info: TestInfo, result: TestResult, latency_ms: float) -> pb.CheckResponse:
+    return answer_to_proto(
+        TestAnswer(
+            test=info.name,
+            version=info.version,
+            status=result.status,
+            score=result.score,
+            detail=result.detail,
+            latency_ms=latency_ms,
+            challenge=result.challenge,
+        )
+    )
+
+
+def action_results_to_proto(results: Iterable[ActionResult]) -> list[pb.ActionResult]:
+    return [
+        pb.ActionResult(
+            action=action_to_proto(r.action),
+            satisfied=r.satisfied,
+            frame_index=r.frame_index,
+            confidence=r.confidence,
+        )
+        for r in results
+    ]
+
+
+def answer_to_proto(answer: TestAnswer) -> pb.CheckResponse:
     return pb.CheckResponse(
-        test=info.name,
-        model_version=info.version,
-        score=result.score,
-        status=status_to_proto(result.status),
-        detail=result.detail,
-        latency_ms=latency_ms,
-        challenge_results=[
-            pb.ActionResult(
-                action=action_to_proto(a.action),
-                satisfied=a.satisfied,
-                frame_index=a.frame_index,
-                confidence=a.confidence,
+        test=answer.test,
+        model_version=answer.version,
+        score=answer.score,
+        status=status_to_proto(answer.status),
+        detail=answer.detail,
+        latency_ms=answer.latency_ms,
+        challenge_results=action_results_to_proto(answer.challenge),
+    )
+
+
+def answer_from_proto(msg: pb.CheckResponse) -> TestAnswer:
+    """A test's reply as the gateway reads it. The reply is not the client's input, so what cannot be read
+    raises nothing: a status this side does not know (STATUS_UNSPECIFIED, a newer value) becomes ERROR with
+    the reason in front of the detail, and challenge results naming an unknown action are left out (the
+    challenge then counts as unverified)."""
+    status, detail = Status.ERROR, f"the test answered status {msg.status}, which is not a known status"
+    if msg.status != pb.STATUS_UNSPECIFIED and msg.status in pb.Status.values():
+        status, detail = status_from_proto(msg.status), ""
+    detail = f"{detail}; {msg.detail}" if detail and msg.detail else detail or msg.detail
+    known = set(pb.Action.values()) - {pb.ACTION_UNSPECIFIED}
+    challenge: tuple[ActionResult, ...] = ()
+    if all(r.action in known for r in msg.challenge_results):
+        challenge = tuple(
+            ActionResult(
+                Action[pb.Action.Name(r.action).removeprefix("ACTION_")],
+                r.satisfied,
+                r.frame_index,
+                r.confidence,
             )
-            for a in result.challenge
-        ],
+            for r in msg.challenge_results
+        )
+    return TestAnswer(
+        test=msg.test,
+        version=msg.model_version,
+        status=status,
+        score=msg.score,
+        detail=detail,
+        latency_ms=msg.latency_ms,
+        challenge=challenge,
     )
 
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import skimage.transform
 
-from gateway.flash import check_flash, chroma, correlation
+from gateway.flash import FlashSchedule, FlashStep, check_flash, chroma, correlation
 from gateway.flash_synth import Lighting, live_clip, replay_clip
-from gateway.sessions import FlashSchedule, FlashStep
 from liveness.types import Box, Status
 
 RED, GREEN, BLUE, YELLOW, MAGENTA, CYAN = (
@@ -79,3 +78,15 @@ def test_chroma_and_correlation() -> None:
     assert correlation(a, a) == pytest.approx(1.0)
     assert correlation(a, -a) == pytest.approx(-1.0)
     assert correlation(a, np.ones_like(a)) == 0.0
+
+
+def test_schedule_maps_time_to_colour() -> None:
+    schedule = FlashSchedule((FlashStep((255, 0, 0), 100), FlashStep((0, 0, 255), 50)))
+    assert schedule.duration_ms == 150
+    assert [schedule.color_at(t) for t in (0, 99, 100, 149, 150)] == [
+        (255, 0, 0),
+        (255, 0, 0),
+        (0, 0, 255),
+        (0, 0, 255),
+        None,
+    ]

@@ -1,4 +1,4 @@
-"""Session store, tokens, random challenges and the session rules, without gRPC."""
+"""Session store, tokens and random challenges, without gRPC (the session rules: test_policy.py)."""
 
 from __future__ import annotations
 
@@ -13,20 +13,17 @@ import pytest
 from gateway.sessions import (
     ACTIONS,
     PALETTE,
-    FlashSchedule,
-    FlashStep,
     MemorySessions,
     SessionBackend,
     SessionSettings,
     SessionStore,
-    judge,
     random_challenge,
     random_flash,
     session_key_from_env,
 )
 from gateway.shared_state import RedisSessions, RedisState
 from liveness.errors import FailedPrecondition, InvalidInput, PermissionDenied, Unavailable
-from liveness.types import Action, ActionResult, Decision, Status
+from liveness.types import Action
 from tests.redis_server import RedisServer
 
 KEY = b"k" * 32
@@ -218,18 +215,6 @@ def test_flash_sequences_change_colour_every_step() -> None:
     assert all(100 <= s.duration_ms <= 200 for s in steps)
 
 
-def test_schedule_maps_time_to_colour() -> None:
-    schedule = FlashSchedule((FlashStep((255, 0, 0), 100), FlashStep((0, 0, 255), 50)))
-    assert schedule.duration_ms == 150
-    assert [schedule.color_at(t) for t in (0, 99, 100, 149, 150)] == [
-        (255, 0, 0),
-        (255, 0, 0),
-        (0, 0, 255),
-        (0, 0, 255),
-        None,
-    ]
-
-
 def test_session_key_from_env() -> None:
     assert len(session_key_from_env({})) == 32
     assert session_key_from_env({"GATEWAY_SESSION_KEY": "ab" * 32}) == bytes.fromhex("ab" * 32)
@@ -244,39 +229,3 @@ def test_session_key_from_env() -> None:
 def test_bad_settings_fail(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         SessionSettings(**kwargs)  # type: ignore[arg-type]
-
-
-BLINK, SMILE = Action.BLINK, Action.SMILE
-SEEN = [ActionResult(BLINK, True, 2, 0.9), ActionResult(SMILE, True, 5, 0.8)]
-MISSED = [ActionResult(BLINK, True, 2, 0.9), ActionResult(SMILE, False)]
-OK, NA, NO_FACE = Status.OK, Status.NOT_APPLICABLE, Status.NO_FACE
-
-
-@pytest.mark.parametrize(
-    ("fused", "results", "flash_status", "flash_ok", "decision", "why"),
-    [
-        (Decision.LIVE, SEEN, OK, True, Decision.LIVE, ""),
-        (Decision.SPOOF, SEEN, OK, True, Decision.SPOOF, ""),  # the rules never turn spoof into live
-        (Decision.LIVE, MISSED, OK, True, Decision.SPOOF, "SMILE not seen"),
-        # results for another challenge (or part of it) verify nothing
-        (Decision.LIVE, SEEN[:1], OK, True, Decision.UNCERTAIN, "could not be verified"),
-        (Decision.LIVE, SEEN[::-1], OK, True, Decision.UNCERTAIN, "could not be verified"),
-        (Decision.LIVE, SEEN, OK, False, Decision.SPOOF, "flash colours not reflected"),
-        (Decision.LIVE, None, OK, True, Decision.UNCERTAIN, "could not be verified"),
-        (Decision.LIVE, SEEN, NO_FACE, False, Decision.UNCERTAIN, "flash colours could not be checked"),
-        (Decision.LIVE, SEEN, NA, True, Decision.LIVE, ""),  # no flash sequence in the session
-        # a failed check wins over an unverifiable one
-        (Decision.LIVE, None, OK, False, Decision.SPOOF, "flash"),
-    ],
-)
-def test_session_rules(
-    fused: Decision,
-    results: list[ActionResult] | None,
-    flash_status: Status,
-    flash_ok: bool,
-    decision: Decision,
-    why: str,
-) -> None:
-    got, detail = judge(fused, (BLINK, SMILE), results, flash_status, flash_ok, "detail")
-    assert got is decision
-    assert why in detail if why else detail == ""
