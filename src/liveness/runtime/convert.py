@@ -182,26 +182,26 @@ def answer_to_proto(answer: TestAnswer) -> pb.CheckResponse:
     )
 
 
+# A test's reply names statuses and actions by number; these are the numbers this side knows.
+_STATUS_OF = {v: Status[pb.Status.Name(v).removeprefix("STATUS_")] for v in pb.Status.values() if v}
+_ACTION_OF = {v: Action[pb.Action.Name(v).removeprefix("ACTION_")] for v in pb.Action.values() if v}
+
+
 def answer_from_proto(msg: pb.CheckResponse) -> TestAnswer:
     """A test's reply as the gateway reads it. The reply is not the client's input, so what cannot be read
     raises nothing: a status this side does not know (STATUS_UNSPECIFIED, a newer value) becomes ERROR with
     the reason in front of the detail, and challenge results naming an unknown action are left out (the
     challenge then counts as unverified)."""
-    status, detail = Status.ERROR, f"the test answered status {msg.status}, which is not a known status"
-    if msg.status != pb.STATUS_UNSPECIFIED and msg.status in pb.Status.values():
-        status, detail = status_from_proto(msg.status), ""
-    detail = f"{detail}; {msg.detail}" if detail and msg.detail else detail or msg.detail
-    known = set(pb.Action.values()) - {pb.ACTION_UNSPECIFIED}
+    status, detail = _STATUS_OF.get(msg.status), msg.detail
+    if status is None:
+        status = Status.ERROR
+        why = f"the test answered status {msg.status}, which is not a known status"
+        detail = f"{why}; {detail}" if detail else why
+    results = msg.challenge_results
     challenge: tuple[ActionResult, ...] = ()
-    if all(r.action in known for r in msg.challenge_results):
+    if results and all(r.action in _ACTION_OF for r in results):
         challenge = tuple(
-            ActionResult(
-                Action[pb.Action.Name(r.action).removeprefix("ACTION_")],
-                r.satisfied,
-                r.frame_index,
-                r.confidence,
-            )
-            for r in msg.challenge_results
+            ActionResult(_ACTION_OF[r.action], r.satisfied, r.frame_index, r.confidence) for r in results
         )
     return TestAnswer(
         test=msg.test,
