@@ -8,8 +8,10 @@ Each score in the output comes from a model that never saw the row's domain:
   shipped iqa saw both sessions, so its NUAA scores are left empty (calibrate fills a missing score with
   the test's mean logit, which carries no evidence either way).
 - replay-more (per source): a `liveness eval` report of the stack on replay-more with models that never saw
-  it: the shipped iqa and cnn2d (trained on NUAA and replay-dev only) and a texture model fitted with
-  `liveness train texture --hold-out replay-more`.
+  it: the shipped iqa and cnn2d (trained on NUAA and replay-dev only). texture's score is its
+  leave-one-source-out score (the same oof_scores.csv, protocol cross-source: fitted on every other source,
+  like the shipped texture meets a new camera); the report's own texture score (the shipped texture saw every
+  source) is never used, and a row that run found no face in has no texture score.
 
 At most --per-cell rows per (domain, label), drawn with --seed, so NUAA's 3,500 faces do not outvote a screen
 source of 60. Usage (the commands that made the shipped config are in its header):
@@ -43,8 +45,11 @@ TESTS = ("iqa", "cnn2d", "texture")
 @click.option("--seed", type=int, default=0, show_default=True)
 def main(texture_csv: Path, cnn2d_json: Path, report_json: Path, out: Path, per_cell: int, seed: int) -> None:
     rows: dict[str, dict[str, str]] = {}
+    texture_unseen_source: dict[str, str] = {}
     with texture_csv.open(newline="") as fh:
         for r in csv.DictReader(fh):
+            if r["protocol"] == "cross-source" and r["domain"].startswith("replay-more/"):
+                texture_unseen_source[r["clip"]] = r["texture"]
             if r["protocol"] == "cross-session":
                 name = Path(r["clip"]).name
                 rows[name] = {
@@ -66,12 +71,16 @@ def main(texture_csv: Path, cnn2d_json: Path, report_json: Path, out: Path, per_
         if not ({"cnn2d", "texture"} & set(tests)):
             continue  # no face found: nothing for the face tests to weigh (a face-finding matter)
         source = sample["path"].split("/", 1)[0]
-        rows[f"replay-more/{sample['path']}"] = {
+        key = f"replay-more/{sample['path']}"
+        rows[key] = {
             "domain": f"replay-more/{source}",
             "label": sample["label"],
             "attack": sample["attack"],
             **{n: f"{t['score']:.6f}" for n, t in tests.items()},
         }
+        rows[key].pop("texture", None)
+        if key in texture_unseen_source:
+            rows[key]["texture"] = texture_unseen_source[key]
     cells: dict[tuple[str, str], list[str]] = defaultdict(list)
     for key, r in sorted(rows.items()):
         cells[(r["domain"], r["label"])].append(key)

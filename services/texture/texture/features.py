@@ -1,10 +1,16 @@
-"""Colour LBP of a face crop: the feature vector the texture test classifies (numpy and scikit-image).
+"""Colour LBP and image-distortion measures of a face crop: the feature vector the texture test classifies.
 
 Boulkenafet, Komulainen and Hadid (2015, "Face anti-spoofing based on color texture analysis") showed that
 uniform LBP histograms computed separately on the HSV and YCbCr channels of the face separate prints and
 screens from live skin far better than grey-level texture, and that the cue survives a change of camera and
 session better than learned features trained on little data. A recaptured face loses fine chroma detail
 (printer dithering, screen sub-pixels, the second camera's demosaicing) that luminance alone hides.
+
+Beside the LBP histograms, 30 image-distortion measures of the same crop (Wen, Han and Jain 2015, "Face spoof
+detection with image distortion analysis"; Tan et al. 2010's difference-of-Gaussian bands for NUAA): a
+recaptured face is blurred twice (its fine bands carry less of the energy), often carries the screen's or the
+printer's colour cast (chromatic moments), loses colour diversity, and shows specular glare. The training
+keeps only the measures whose direction agrees across the training domains (texture.train).
 
 The crop is the face box only (scale 1.0, no background), so the room, the paper edge and the screen bezel,
 which change with every session and source, are not part of the evidence.
@@ -32,7 +38,32 @@ LBP_RADII = (1, 2)
 N_BINS = LBP_POINTS * (LBP_POINTS - 1) + 3
 """Non-rotation-invariant uniform LBP: 58 uniform patterns + one bin for all the others = 59."""
 CHANNELS = ("H", "S", "V", "Y", "Cb", "Cr")
-N_FEATURES = len(CHANNELS) * len(LBP_RADII) * N_BINS
+N_LBP = len(CHANNELS) * len(LBP_RADII) * N_BINS
+DOG_SIGMAS = (0.5, 1.0, 2.0, 4.0)
+DISTORTION_NAMES = (
+    "hue_cos",
+    "hue_sin",
+    *(f"{plane}_{moment}" for plane in ("S", "V", "Y", "Cr", "Cb") for moment in ("mean", "std", "skew")),
+    "specular",
+    "sharpness",
+    "fine_detail",
+    "colour_diversity",
+    *(f"dog_band_{s}" for s in DOG_SIGMAS),
+    "sharpness_R",
+    "sharpness_G",
+    "sharpness_B",
+    "edges_Cr_over_Y",
+    "edges_Cb_over_Y",
+)
+N_FEATURES = N_LBP + len(DISTORTION_NAMES)
+FEATURE_NAMES = (
+    *(f"lbp_{c}_r{r}_{b}" for c in CHANNELS for r in LBP_RADII for b in range(N_BINS)),
+    *DISTORTION_NAMES,
+)
+SPECULAR_V = 0.9 * 255
+SPECULAR_MAX_S = 0.25 * 255
+"""A specular pixel: bright (V >= 90 %) and nearly colourless (S < 25 %), Wen et al.'s glare test."""
+EPS = 1e-3
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,16 +137,66 @@ def lbp_codes(plane: npt.NDArray[np.uint8], points: int, radius: float) -> npt.N
     return _uniform_labels(points)[code]
 
 
-def colour_lbp(face: RGBImage) -> FloatArray:
-    """Normalised LBP histograms, one per channel and radius, concatenated: float64 (N_FEATURES,).
-
-    Each histogram sums to 1 and is square-rooted (the Hellinger map), so a linear classifier compares
-    histograms by the Bhattacharyya kernel rather than by raw bin counts dominated by the flat patterns.
-    """
+def _check_crop(face: RGBImage) -> None:
     if face.shape != (CROP_SIZE, CROP_SIZE, 3) or face.dtype != np.uint8:
         raise ValueError(
             f"expected a uint8 ({CROP_SIZE}, {CROP_SIZE}, 3) crop, got {face.dtype} {face.shape}"
         )
+
+
+def _moments(plane: FloatArray) -> list[float]:
+    """Mean, standard deviation (both as a share of 255) and skewness of a plane."""
+    mean, std = float(plane.mean()), float(plane.std())
+    skew = float((((plane - mean) / (std + EPS)) ** 3).mean())
+    return [mean / 255.0, std / 255.0, skew]
+
+
+def _log_sharpness(plane: FloatArray) -> float:
+    """log(Laplacian variance / plane variance): blur lowers it whatever the contrast."""
+    return float(np.log(cv2.Laplacian(plane, cv2.CV_64F).var() + EPS) - np.log(plane.var() + EPS))
+
+
+def distortion(face: RGBImage) -> FloatArray:
+    """The 30 image-distortion measures of DISTORTION_NAMES, in that order: float64 (30,)."""
+    _check_crop(face)
+    hsv = cv2.cvtColor(face, cv2.COLOR_RGB2HSV).astype(np.float64)
+    ycrcb = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb).astype(np.float64)
+    hue = hsv[..., 0] * (np.pi / 90.0)  # OpenCV's 0-179 hue as an angle
+    y = ycrcb[..., 0]
+    out = [float(np.cos(hue).mean()), float(np.sin(hue).mean())]
+    for plane in (hsv[..., 1], hsv[..., 2], y, ycrcb[..., 1], ycrcb[..., 2]):
+        out += _moments(plane)
+    out.append(float(((hsv[..., 2] >= SPECULAR_V) & (hsv[..., 1] < SPECULAR_MAX_S)).mean()))
+    out.append(_log_sharpness(y))
+    detail = np.abs(y - cv2.GaussianBlur(y, (0, 0), 1.5)).mean()
+    out.append(float(np.log(detail + EPS) - np.log(y.std() + EPS)))
+    bins = (face // 32).reshape(-1, 3).astype(np.intp)
+    out.append(len(np.unique(bins[:, 0] * 64 + bins[:, 1] * 8 + bins[:, 2])) / 100.0)
+    blurred = [y] + [cv2.GaussianBlur(y, (0, 0), s) for s in DOG_SIGMAS]
+    energy = [float(np.mean((a - b) ** 2)) for a, b in zip(blurred, blurred[1:], strict=False)]
+    total = sum(energy) + 1e-6
+    out += [float(np.log(e / total + 1e-6)) for e in energy]
+    out += [_log_sharpness(face[..., ch].astype(np.float64)) for ch in range(3)]
+    y_edges = np.abs(cv2.Laplacian(y, cv2.CV_64F)).mean() + EPS
+    out += [
+        float(np.log(np.abs(cv2.Laplacian(ycrcb[..., k], cv2.CV_64F)).mean() + EPS) - np.log(y_edges))
+        for k in (1, 2)
+    ]
+    return np.asarray(out, dtype=np.float64)
+
+
+def features(face: RGBImage) -> FloatArray:
+    """The texture test's feature vector: colour LBP then the distortion measures, float64 (N_FEATURES,)."""
+    return np.concatenate([colour_lbp(face), distortion(face)])
+
+
+def colour_lbp(face: RGBImage) -> FloatArray:
+    """Normalised LBP histograms, one per channel and radius, concatenated: float64 (N_LBP,).
+
+    Each histogram sums to 1 and is square-rooted (the Hellinger map), so a linear classifier compares
+    histograms by the Bhattacharyya kernel rather than by raw bin counts dominated by the flat patterns.
+    """
+    _check_crop(face)
     parts = []
     for plane in colour_planes(face):
         for radius in LBP_RADII:

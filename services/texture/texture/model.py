@@ -1,4 +1,5 @@
-"""Colour-texture liveness test: colour LBP of the face box (texture.features) -> standardise -> logistic
+"""Colour-texture liveness test: colour LBP and distortion measures of the face box (texture.features) ->
+standardise -> logistic
 regression -> Platt calibration -> P(live).
 
 Pure numpy: the classifier is plain arrays in one .npz (no pickle). The calibration was fitted on scores of
@@ -19,7 +20,7 @@ import numpy.typing as npt
 from liveness.runtime.config import env_value
 from liveness.types import CheckOptions, FaceObservation, Media, Status, TestInfo, TestResult
 from liveness.vision.face import single_face_frames
-from texture.features import CROP_SIZE, N_FEATURES, colour_lbp, face_crop
+from texture.features import CROP_SIZE, N_FEATURES, face_crop, features
 
 NAME = "texture"
 ARTIFACT = "texture.npz"
@@ -132,7 +133,9 @@ class TextureModel:
             needs_face=True,
             model_card=(
                 "Colour texture: uniform LBP histograms (8 points, radius 1 and 2) of the face box in H, S, "
-                "V, Y, Cb and Cr, logistic regression, calibrated on held-out sessions and sources. Clips: "
+                "V, Y, Cb and Cr and 30 image-distortion measures (blur bands, colour moments, glare), "
+                "logistic regression on the cues whose direction agrees across training domains, "
+                "calibrated on held-out sessions and sources. Clips: "
                 f"mean of up to {settings.max_frames} frames. Research-grade (NUAA, replay-dev, replay-more)."
             ),
         )
@@ -151,7 +154,7 @@ class TextureModel:
         if refusal is not None:
             return refusal
         feats = np.stack(
-            [colour_lbp(face_crop(media.frames[i], faces[i].face.box)) for i in usable]  # type: ignore[union-attr]
+            [features(face_crop(media.frames[i], faces[i].face.box)) for i in usable]  # type: ignore[union-attr]
         )
         scores = self._artifact.proba(feats)
         score = float(np.clip(scores.mean(), 0.0, 1.0))
@@ -159,6 +162,6 @@ class TextureModel:
         return TestResult(score=score, status=Status.OK, detail=detail)
 
     def warmup(self) -> None:
-        """Score one synthetic crop so the LBP code and OpenCV's colour conversions have run once."""
+        """Score one synthetic crop so the feature code and OpenCV's conversions have run once."""
         rng = np.random.default_rng(0)
-        self._artifact.proba(colour_lbp(rng.integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)))
+        self._artifact.proba(features(rng.integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)))

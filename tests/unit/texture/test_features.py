@@ -1,4 +1,4 @@
-"""texture.features: the crop and the colour LBP vector."""
+"""texture.features: the crop, the colour LBP vector and the distortion measures."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from liveness.types import Box
 from texture.features import (
     CHANNELS,
     CROP_SIZE,
+    DISTORTION_NAMES,
+    FEATURE_NAMES,
     LBP_RADII,
     N_BINS,
     N_FEATURES,
+    N_LBP,
     colour_lbp,
     colour_planes,
+    distortion,
     face_crop,
+    features,
     lbp_codes,
 )
 
@@ -27,7 +32,7 @@ def _histograms(vector: np.ndarray) -> np.ndarray:
 def test_vector_is_one_unit_length_histogram_per_channel_and_radius() -> None:
     face = np.random.default_rng(0).integers(0, 256, (CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     v = colour_lbp(face)
-    assert v.shape == (N_FEATURES,) == (708,)
+    assert v.shape == (N_LBP,) == (708,)
     # square roots of normalised histograms: each block's squares sum to 1
     np.testing.assert_allclose((_histograms(v) ** 2).sum(axis=1), 1.0, rtol=1e-12)
 
@@ -83,3 +88,55 @@ def test_lbp_codes_equal_scikit_images_nri_uniform_on_real_and_random_planes() -
         for radius in LBP_RADII:
             expected = local_binary_pattern(plane, 8, radius, method="nri_uniform").astype(np.intp)
             np.testing.assert_array_equal(lbp_codes(plane, 8, radius), expected)
+
+
+def _face_like(seed: int = 5) -> np.ndarray:
+    """A skin-toned crop with fine texture: noise on a warm base colour."""
+    rng = np.random.default_rng(seed)
+    base = np.array([190.0, 140.0, 120.0])
+    return np.clip(base + rng.normal(0, 25, (CROP_SIZE, CROP_SIZE, 3)), 0, 255).astype(np.uint8)
+
+
+def _d(face: np.ndarray, name: str) -> float:
+    return float(distortion(face)[DISTORTION_NAMES.index(name)])
+
+
+def test_feature_vector_is_lbp_then_thirty_named_distortion_measures() -> None:
+    face = _face_like()
+    v = features(face)
+    assert v.shape == (N_FEATURES,) == (N_LBP + 30,) and len(FEATURE_NAMES) == N_FEATURES
+    np.testing.assert_array_equal(v[:N_LBP], colour_lbp(face))
+    np.testing.assert_array_equal(v[N_LBP:], distortion(face))
+    assert np.isfinite(v).all()
+    assert np.isfinite(distortion(np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))).all()  # flat black
+
+
+def test_blur_lowers_sharpness_and_the_finest_band_share() -> None:
+    sharp = _face_like()
+    soft = np.ascontiguousarray(cv2.GaussianBlur(sharp, (0, 0), 1.2))
+    for name in ("sharpness", "fine_detail", "dog_band_0.5", "sharpness_G"):
+        assert _d(soft, name) < _d(sharp, name) - 0.5, name
+    assert _d(soft, "dog_band_4.0") > _d(sharp, "dog_band_4.0")
+
+
+def test_sharpness_does_not_depend_on_contrast() -> None:
+    face = _face_like().astype(np.float64)
+    low = np.clip(128 + (face - 128) * 0.5, 0, 255).astype(np.uint8)
+    assert abs(_d(low, "sharpness") - _d(face.astype(np.uint8), "sharpness")) < 0.1
+
+
+def test_colour_cast_glare_and_diversity_are_measured() -> None:
+    face = _face_like()
+    pink = np.clip(face.astype(np.int16) + np.array([40, -20, 30]), 0, 255).astype(np.uint8)
+    assert _d(pink, "Cr_mean") > _d(face, "Cr_mean")
+    glare = face.copy()
+    glare[:16, :16] = 250
+    assert _d(face, "specular") == 0.0 and _d(glare, "specular") == pytest.approx(256 / CROP_SIZE**2)
+    flat = np.full((CROP_SIZE, CROP_SIZE, 3), 128, np.uint8)
+    assert _d(flat, "colour_diversity") == pytest.approx(0.01)  # one colour out of 512 bins, /100
+    assert _d(face, "colour_diversity") > _d(flat, "colour_diversity")
+
+
+def test_distortion_refuses_a_wrong_crop() -> None:
+    with pytest.raises(ValueError, match="crop"):
+        distortion(np.zeros((32, 32, 3), np.uint8))

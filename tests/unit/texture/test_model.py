@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from liveness.types import Box, CheckOptions, Face, FaceObservation, Media, Status
-from texture.features import N_FEATURES, colour_lbp, face_crop
+from texture.features import N_FEATURES, face_crop, features
 from texture.model import TextureArtifact, TextureModel, TextureSettings
 
 BOX = Box(40.0, 30.0, 120.0, 110.0)
@@ -46,7 +46,7 @@ def test_artifact_round_trips_and_scores_are_the_calibrated_logistic(tmp_path: P
     art = _artifact()
     art.save(tmp_path / "a.npz")
     back = TextureArtifact.load(tmp_path / "a.npz")
-    x = colour_lbp(face_crop(_frame(3), BOX))
+    x = features(face_crop(_frame(3), BOX))
     z = ((x - art.mean) / art.scale) @ art.coef + art.intercept
     expected = 1.0 / (1.0 + np.exp(-(0.8 * z - 0.1)))
     np.testing.assert_allclose(back.proba(x), [expected], rtol=1e-12)
@@ -72,7 +72,7 @@ def test_image_is_scored_on_its_face_box(model: TextureModel) -> None:
     frame = _frame(1)
     result = model.check(Media((frame,), (0,), False), [_obs(0)], CheckOptions())
     assert result.status is Status.OK
-    expected = model.artifact.proba(colour_lbp(face_crop(frame, BOX)))[0]
+    expected = model.artifact.proba(features(face_crop(frame, BOX)))[0]
     assert result.score == pytest.approx(expected, rel=1e-9)
 
 
@@ -87,7 +87,7 @@ def test_clip_is_the_mean_of_at_most_max_frames_faces(model: TextureModel) -> No
     media = Media(frames, tuple(range(0, 500, 100)), True)
     obs = [_obs(i) for i in range(5)]
     result = model.check(media, obs, CheckOptions())
-    scores = [model.artifact.proba(colour_lbp(face_crop(frames[i], BOX)))[0] for i in (0, 4)]
+    scores = [model.artifact.proba(features(face_crop(frames[i], BOX)))[0] for i in (0, 4)]
     assert result.score == pytest.approx(float(np.mean(scores)), rel=1e-9)
     assert "2 of 5 frames" in result.detail
 

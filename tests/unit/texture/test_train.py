@@ -6,7 +6,7 @@ import numpy as np
 
 from liveness import metrics
 from texture.features import N_FEATURES
-from texture.train import fit_calibrated, sample_weights
+from texture.train import consistent_features, fit_calibrated, sample_weights
 
 
 def test_every_domain_and_class_weighs_the_same() -> None:
@@ -38,3 +38,18 @@ def test_a_model_fitted_on_three_domains_ranks_and_decides_a_fourth() -> None:
     assert metrics.auc(p, held_live) > 0.97
     assert metrics.rates_at(p, held_live, 0.5).acer < 0.1
     assert model.platt_slope > 0
+
+
+def test_features_that_flip_between_domains_are_left_out() -> None:
+    rng = np.random.default_rng(1)
+    xs, lives, doms = [], [], []
+    for i, d in enumerate("abcde"):
+        x, live = _domain(rng, 200, 0.0)
+        x[:, 5] += np.where(live, 1.0, -1.0) * (1 if i % 2 else -1)  # a domain-specific cue that flips
+        xs.append(x), lives.append(live), doms.append(np.repeat(d, 200))
+    x, live, domain = np.concatenate(xs), np.concatenate(lives), np.concatenate(doms)
+    keep = consistent_features(x, live, domain)
+    assert keep[:5].all() and not keep[5]
+    assert keep[6:].sum() < 10  # noise columns rarely pass
+    model = fit_calibrated(x, live, domain, c=0.01)
+    assert model.coef[5] == 0.0 and (model.coef[:5] > 0).all()
