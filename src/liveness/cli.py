@@ -93,7 +93,10 @@ def serve(service: str) -> None:
 
     known = (*registry.names(), "gateway")
     if service not in known:
-        raise click.BadParameter(f"{service!r} is not one of {', '.join(known)}", param_hint="'SERVICE'")
+        hint = "" if known[:-1] else " (no test is registered: install the project, `make install`)"
+        raise click.BadParameter(
+            f"{service!r} is not one of {', '.join(known)}{hint}", param_hint="'SERVICE'"
+        )
     if service == "gateway":
         importlib.import_module("gateway.__main__").main()
     else:

@@ -19,7 +19,10 @@ SHIPPED = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
 
 def test_the_shipped_tests_in_port_order() -> None:
     specs = registry.tests()
-    assert tuple(s.name for s in specs) == SHIPPED
+    assert tuple(s.name for s in specs) == SHIPPED, (
+        "the liveness.tests entry points are missing or stale: reinstall the project "
+        "(pip install --no-deps --no-build-isolation -e .)"
+    )
     assert [s.port for s in specs] == [50061, 50062, 50063, 50064, 50065]
     assert registry.get("cnn2d").model == "cnn2d.model:Cnn2dModel"
 
