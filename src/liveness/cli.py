@@ -91,16 +91,16 @@ def serve(service: str) -> None:
     LIVENESS_* and <SERVICE>_* environment variables)."""
     from liveness import registry
 
-    known = (*registry.names(), "gateway")
-    if service not in known:
-        hint = "" if known[:-1] else " (no test is registered: install the project, `make install`)"
-        raise click.BadParameter(
-            f"{service!r} is not one of {', '.join(known)}{hint}", param_hint="'SERVICE'"
-        )
     if service == "gateway":
         importlib.import_module("gateway.__main__").main()
-    else:
-        registry.get(service).serve()
+        return
+    tests = {spec.name: spec for spec in registry.tests()}
+    if service not in tests:
+        hint = "" if tests else " (no test is registered: install the project, `make install`)"
+        raise click.BadParameter(
+            f"{service!r} is not one of {', '.join([*tests, 'gateway'])}{hint}", param_hint="'SERVICE'"
+        )
+    tests[service].serve()
 
 
 @main.command("tests")

@@ -115,3 +115,9 @@ def test_two_tests_on_one_port_are_an_error(tmp_path: Path) -> None:
     throwaway_package(tmp_path, port=50062)  # cnn2d's
     with on_path(tmp_path, ("throwaway",)), pytest.raises(ValueError, match="share a port"):
         registry.tests()
+
+
+def test_serve_refuses_an_unregistered_name_and_lists_the_services() -> None:
+    out = CliRunner().invoke(main, ["serve", "nope"])
+    assert out.exit_code == 2
+    assert "'nope' is not one of iqa, cnn2d, temporal, voxel3d, texture, gateway" in out.output
