@@ -27,7 +27,9 @@ def test_a_registered_package_is_served_reached_and_listed(
             [sys.executable, "-m", "liveness", "tests"], capture_output=True, text=True, timeout=60
         )
         assert listed.returncode == 0, listed.stderr
-        assert listed.stdout.splitlines()[-1].split()[:2] == ["throwaway", str(port)]
+        rows = [line.split()[:2] for line in listed.stdout.splitlines()]
+        assert ["throwaway", str(port)] in rows and ["iqa", "50061"] in rows  # in port order among them
+        assert [int(p) for _, p in rows] == sorted(int(p) for _, p in rows)
 
         async def ask(address: str) -> tuple[pb.LivenessDescribeResponse, pb.EvaluateResponse]:
             async with GatewayClient(address) as client:
