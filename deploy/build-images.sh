@@ -4,6 +4,8 @@
 #   deploy/build-images.sh [--runtime PATH] [--base-image IMAGE] [--tag TAG] [--python PY] [--keep-cache]
 #                          [--ca-bundle FILE] [SERVICE ...]
 #
+# Without SERVICE: every registered test (`python -m liveness.registry`, read with PY) and the gateway.
+#
 # 1. Base image: deploy/base-image/build.sh when BASE_IMAGE is not in local storage yet.
 # 2. Wheels: the serving requirements (deploy/requirements.py; never the train/test extras) are downloaded
 #    or built into build/wheels (gitignored) by pip running on BASE_IMAGE's own Python, in a container on the
@@ -41,8 +43,13 @@ while [[ $# -gt 0 ]]; do
     *) services+=("$1"); shift ;;
   esac
 done
-[[ ${#services[@]} -gt 0 ]] || services=(iqa cnn2d temporal voxel3d texture gateway)
 [[ -x "$py" ]] || py="$(command -v python3)"
+if [[ ${#services[@]} -eq 0 ]]; then
+  registered="$("$py" -m liveness.registry)" \
+    || { echo "name the services, or install the project (make install)" >&2; exit 2; }
+  mapfile -t services <<< "$registered"
+  services+=(gateway)
+fi
 if [[ -n "$ca_bundle" && ! -f "$ca_bundle" ]]; then
   echo "CA bundle $ca_bundle not found (--ca-bundle FILE, or '' for none)" >&2
   exit 2

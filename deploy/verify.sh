@@ -105,8 +105,9 @@ podman=(podman)
 [[ -z "$runtime" ]] || podman+=(--runtime "$runtime")
 
 # A test joins the smoke stack only when its model artifact is there (models are trained separately).
+registered="$("$py" -m liveness.registry)"  # every registered test, one per line
 tests=()
-for name in iqa cnn2d temporal voxel3d texture; do
+for name in $registered; do
   if [[ -n "${model_dirs[$name]:-}" ]] || compgen -G "services/$name/models/*" >/dev/null; then
     tests+=("$name")
   else

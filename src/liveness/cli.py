@@ -16,9 +16,6 @@ from typing import Any
 
 import click
 
-SERVICES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture", "gateway")
-TESTS = SERVICES[:-1]
-
 
 def _available(target: str) -> bool:
     module = target.split(":", 1)[0]
@@ -43,12 +40,16 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self._lazy = lazy or {}
 
+    def targets(self) -> dict[str, str]:
+        """Subcommand name -> "module:attribute" of its click command."""
+        return self._lazy
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        found = [name for name, target in self._lazy.items() if _available(target)]
+        found = [name for name, target in self.targets().items() if _available(target)]
         return sorted({*super().list_commands(ctx), *found})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = self._lazy.get(cmd_name)
+        target = self.targets().get(cmd_name)
         if target is not None and _available(target):
             return _load(target)
         return super().get_command(ctx, cmd_name)
@@ -69,16 +70,46 @@ def main() -> None:
     """Face liveness: presentation-attack detection as gRPC services."""
 
 
-@main.group(cls=LazyGroup, lazy={name: f"{name}.train:cli" for name in TESTS})
+class TrainGroup(LazyGroup):
+    """`liveness train <test>`: the registered tests that ship a `<test>.train:cli` command."""
+
+    def targets(self) -> dict[str, str]:
+        from liveness import registry
+
+        return {name: f"{name}.train:cli" for name in registry.names()}
+
+
+@main.group(cls=TrainGroup)
 def train() -> None:
     """Train a test's model: `liveness train <test> --data DIR` (needs the [train] extra)."""
 
 
 @main.command()
-@click.argument("service", type=click.Choice(SERVICES))
+@click.argument("service")
 def serve(service: str) -> None:
-    """Run one service (settings from LIVENESS_* and <SERVICE>_* environment variables)."""
-    importlib.import_module(f"{service}.__main__").main()
+    """Run one service: a registered test (`liveness tests` lists them) or the gateway (settings from
+    LIVENESS_* and <SERVICE>_* environment variables)."""
+    from liveness import registry
+
+    if service == "gateway":
+        importlib.import_module("gateway.__main__").main()
+        return
+    tests = {spec.name: spec for spec in registry.tests()}
+    if service not in tests:
+        hint = "" if tests else " (no test is registered: install the project, `make install`)"
+        raise click.BadParameter(
+            f"{service!r} is not one of {', '.join([*tests, 'gateway'])}{hint}", param_hint="'SERVICE'"
+        )
+    tests[service].serve()
+
+
+@main.command("tests")
+def list_tests() -> None:
+    """List the registered liveness tests: name, loopback port in `liveness up`, what it checks."""
+    from liveness import registry
+
+    for spec in registry.tests():
+        click.echo(f"{spec.name:<10} {spec.port:<6} {spec.summary}")
 
 
 @main.command()

@@ -1,10 +1,11 @@
 """The embedded default deployment: the gateway and every test as child processes on loopback ports.
 
-Used by `liveness up`, by `liveness check` without --gateway, and by `liveness eval`. `liveness up` runs
-`LocalStack.supervise()`: a child that exits or crashes is started again on its port, after a backoff that
-doubles from 0.5 s to 10 s while it keeps failing (reset once it has run 30 s), with a log line each time;
-meanwhile the gateway answers degraded (its circuit breaker skips the missing test). Only Ctrl-C or SIGTERM
-stops the stack.
+Used by `liveness up`, by `liveness check` without --gateway, and by `liveness eval`. The tests are those of
+the gateway's config: with the packaged default, every registered test (liveness.registry), each on its
+declared port when the ports are fixed. `liveness up` runs `LocalStack.supervise()`: a child that exits or
+crashes is started again on its port, after a backoff that doubles from 0.5 s to 10 s while it keeps failing
+(reset once it has run 30 s), with a log line each time; meanwhile the gateway answers degraded (its circuit
+breaker skips the missing test). Only Ctrl-C or SIGTERM stops the stack.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ CORE = (
     "liveness.onnx",
     "liveness.memory",
     "liveness.security",
+    "liveness.registry",  # the tests' declarations, read from the `liveness.tests` entry points
     "liveness.healthcheck",  # the images' HEALTHCHECK
     "liveness.yamlmerge",  # the gateway pod's init container
 )

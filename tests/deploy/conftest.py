@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from liveness import registry
+
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = tuple(sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml")))
-TESTS = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
+TESTS = registry.names()  # every registered test must be deployed
 SERVICES = (*TESTS, "gateway")
 
 Manifest = dict[str, Any]

@@ -78,6 +78,28 @@ def test_deployment_and_service_per_service(rendered: dict[str, list[Manifest]],
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_each_test_is_an_instance_of_the_test_component(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    """deploy/k8s/base/<name> instantiates components/test for every registered test; its parameters reach
+    every named field, and neither the template's name nor the local ConfigMap is rendered."""
+    objects = rendered[overlay]
+    deployments = by_kind(objects, "Deployment")
+    for name in TESTS:
+        instance = yaml.safe_load((K8S / "base" / name / "kustomization.yaml").read_text())
+        assert instance["components"] == ["../../components/test"], name
+        template = deployments[name]["spec"]["template"]
+        (container,) = template["spec"]["containers"]
+        assert container["name"] == name and template["spec"]["serviceAccountName"] == name
+        assert container["image"].rsplit(":", 1)[0] == f"localhost/liveness-{name}"
+        assert template["metadata"]["labels"]["app.kubernetes.io/name"] == name
+        assert by_kind(objects, "ServiceAccount")[name]["automountServiceAccountToken"] is False
+    names = {o["metadata"]["name"] for o in objects}
+    assert "test" not in names
+    assert not [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] in TESTS]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_tests_use_headless_services_for_client_side_round_robin(
     rendered: dict[str, list[Manifest]], overlay: str
 ) -> None:

@@ -2,14 +2,14 @@
 
 - `ThreadedServer` runs an async server context (a served model, a gateway) on its own event loop in a
   daemon thread, so synchronous tests (parametrized cases, hypothesis) can share one server for a session.
-- `real_models()` finds the test services whose model artifact exists, so the battery runs against each.
+- `find_real_service()` builds a registered test (liveness.registry) whose model artifact exists, so the
+  battery runs against each.
 - `rss_bytes()` reads a process's resident set size from /proc (Linux), for memory-bound checks.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -21,19 +21,13 @@ from typing import Any
 
 from gateway.config import Endpoint, GatewayConfig, Thresholds
 from gateway.servicer import GatewayApp
+from liveness import registry
 from liveness.runtime import server
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
 from liveness.types import LivenessModel
 
-TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
-CLASS_PREFIX = {
-    "iqa": "Iqa",
-    "cnn2d": "Cnn2d",
-    "temporal": "Temporal",
-    "voxel3d": "Voxel3d",
-    "texture": "Texture",
-}
+TEST_NAMES = registry.names()
 
 
 def rss_bytes(pid: int | None = None) -> int:
@@ -145,17 +139,13 @@ class RealService:
 
 
 def find_real_service(name: str) -> tuple[RealService | None, str]:
-    """The service `name` if its package imports and its model artifact exists, else None and why not."""
-    prefix = CLASS_PREFIX[name]
+    """The registered test `name` if its model imports and its artifact exists, else None and why not."""
+    spec = registry.get(name)
     try:
-        module = importlib.import_module(f"{name}.model")
+        model_cls, settings_cls = spec.model_class(), spec.settings_class()
     except ImportError as exc:
-        return None, f"{name}.model does not import ({exc})"
-    model_cls = getattr(module, f"{prefix}Model", None)
-    settings_cls = getattr(module, f"{prefix}Settings", None)
-    if model_cls is None or settings_cls is None:
-        return None, f"{name}.model has no {prefix}Model/{prefix}Settings yet"
-    path = Path(settings_cls().model_path)
-    if not path.is_file():
-        return None, f"{name} model artifact not built yet ({path.name} missing)"
+        return None, f"{spec.model} does not import ({exc})"
+    path = getattr(settings_cls(), "model_path", None)  # a test without an artifact has none
+    if path is not None and not Path(path).is_file():
+        return None, f"{name} model artifact not built yet ({Path(path).name} missing)"
     return RealService(name, model_cls, settings_cls), ""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from cnn2d.model import Cnn2dModel, Cnn2dSettings
-from liveness.runtime.server import serve_test
+from cnn2d import TEST
 
 
 def main() -> None:
-    serve_test("cnn2d", lambda: Cnn2dModel(Cnn2dSettings.from_env()))
+    TEST.serve()
 
 
 if __name__ == "__main__":

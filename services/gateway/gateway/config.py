@@ -1,6 +1,7 @@
 """Gateway configuration: endpoints, weights, thresholds and the time budget, from one YAML file.
 
 Each test's address can be overridden by `<NAME>_ADDR` in the environment (k8s Services, `liveness up`).
+The packaged default also calls every registered test (liveness.registry) that its file does not list yet.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import yaml
 from gateway.breaker import BreakerSettings
 from gateway.fusion import Calibration, Thresholds
 from gateway.sessions import SessionSettings
+from liveness import registry
 from liveness.runtime.config import env_value
 from liveness.security import ApiKeys, RateLimit
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
-TEST_NAMES = ("iqa", "cnn2d", "temporal", "voxel3d", "texture")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +156,28 @@ def parse(data: Mapping[str, Any]) -> GatewayConfig:
     )
 
 
+def with_registered(config: GatewayConfig) -> GatewayConfig:
+    """`config` plus each registered test it does not list, at 127.0.0.1:<its port> with weight 0: called
+    and reported, not fused until a config (`liveness calibrate`) gives it a weight. An image has no
+    registry, so there the file alone decides."""
+    listed = {t.name for t in config.tests}
+    extra = tuple(
+        Endpoint(spec.name, f"127.0.0.1:{spec.port}", 0.0)
+        for spec in registry.tests()
+        if spec.name not in listed
+    )
+    return replace(config, tests=config.tests + extra) if extra else config
+
+
 def load(path: Path | None = None, env: Mapping[str, str] = os.environ) -> GatewayConfig:
-    """Read the YAML at `path` (GATEWAY_CONFIG, else the packaged default), then apply env overrides:
-    <NAME>_ADDR per test, GATEWAY_TESTS (comma-separated subset to call), GATEWAY_BUDGET_MS."""
+    """Read the YAML at `path` (GATEWAY_CONFIG, else the packaged default with the registered tests it
+    lacks), then apply env overrides: <NAME>_ADDR per test, GATEWAY_TESTS (comma-separated subset to call),
+    GATEWAY_BUDGET_MS."""
     path = path or Path(env.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
     with path.open() as fh:
         config = parse(yaml.safe_load(fh) or {})
+    if path == DEFAULT_CONFIG:
+        config = with_registered(config)
     addresses = {
         t.name: env[f"{t.name.upper()}_ADDR"] for t in config.tests if env.get(f"{t.name.upper()}_ADDR")
     }

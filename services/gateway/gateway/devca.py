@@ -1,7 +1,7 @@
 """`liveness dev-ca --out DIR`: a throw-away CA and certificates for local TLS/mTLS, plus an API key.
 
-Writes ca.pem/ca.key, one <name>.pem/<name>.key per service (gateway, iqa, cnn2d, temporal, voxel3d,
-texture and a `client`), each valid for localhost and 127.0.0.1 as server and client, and prints the
+Writes ca.pem/ca.key, one <name>.pem/<name>.key per service (the gateway, every registered test, see
+`liveness tests`, and a `client`), each valid for localhost and 127.0.0.1 as server and client, and prints the
 environment that turns TLS on. Development only: a production deployment gets its certificates from its
 own PKI.
 """
@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
+from liveness import registry
 from liveness.security import make_dev_ca, new_api_key
-
-NAMES = ("gateway", "iqa", "cnn2d", "temporal", "voxel3d", "texture", "client")
 
 
 @click.command()
@@ -33,7 +32,8 @@ def cli(out: Path, hosts: tuple[str, ...], days: int, api_key_id: str | None) ->
     """Make a development CA, certificates for every service, and optionally an API key."""
     if days < 1:
         raise click.BadParameter("--days must be >= 1")
-    files = make_dev_ca(out, NAMES, hosts, days)
+    tests = registry.names()
+    files = make_dev_ca(out, ("gateway", *tests, "client"), hosts, days)
     gw_cert, gw_key = files.certs["gateway"]
     click.echo(f"wrote {files.ca_cert} and {len(files.certs)} certificates to {out}")
     click.echo("# gateway: TLS to clients, mTLS to the tests")
@@ -41,9 +41,10 @@ def cli(out: Path, hosts: tuple[str, ...], days: int, api_key_id: str | None) ->
     click.echo(
         f"GATEWAY_BACKEND_CA={files.ca_cert} GATEWAY_BACKEND_CERT={gw_cert} GATEWAY_BACKEND_KEY={gw_key}"
     )
-    click.echo("# each test (e.g. iqa): serve TLS and require the gateway's client certificate")
-    cert, key = files.certs["iqa"]
-    click.echo(f"LIVENESS_TLS_CERT={cert} LIVENESS_TLS_KEY={key} LIVENESS_TLS_CLIENT_CA={files.ca_cert}")
+    if tests:
+        click.echo(f"# each test (e.g. {tests[0]}): serve TLS and require the gateway's client certificate")
+        cert, key = files.certs[tests[0]]
+        click.echo(f"LIVENESS_TLS_CERT={cert} LIVENESS_TLS_KEY={key} LIVENESS_TLS_CLIENT_CA={files.ca_cert}")
     if api_key_id:
         key_value, digest = new_api_key()
         key_file = out / f"api-key-{api_key_id}.txt"

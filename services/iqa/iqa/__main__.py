@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from iqa.model import IqaModel, IqaSettings
-from liveness.runtime.server import serve_test
+from iqa import TEST
 
 
 def main() -> None:
-    serve_test("iqa", lambda: IqaModel(IqaSettings.from_env()))
+    TEST.serve()
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from liveness.runtime.server import serve_test
-from temporal.model import TemporalModel, TemporalSettings
+from temporal import TEST
 
 
 def main() -> None:
-    serve_test("temporal", lambda: TemporalModel(TemporalSettings.from_env()))
+    TEST.serve()
 
 
 if __name__ == "__main__":

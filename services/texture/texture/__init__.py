@@ -1,1 +1,12 @@
 """Colour-texture liveness test: LBP histograms of the face in HSV and YCbCr, a linear classifier."""
+
+from liveness.registry import TestSpec
+
+# The test's one declaration, named by pyproject.toml's `liveness.tests` entry point (see liveness.registry).
+TEST = TestSpec(
+    name="texture",
+    port=50065,
+    summary="colour LBP of the face box and a linear classifier; needs the face the gateway found",
+    model="texture.model:TextureModel",
+    settings="texture.model:TextureSettings",
+)

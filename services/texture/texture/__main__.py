@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from liveness.runtime.server import serve_test
-from texture.model import TextureModel, TextureSettings
+from texture import TEST
 
 
 def main() -> None:
-    serve_test("texture", lambda: TextureModel(TextureSettings.from_env()))
+    TEST.serve()
 
 
 if __name__ == "__main__":

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from liveness.runtime.server import serve_test
-from voxel3d.model import Voxel3dModel, Voxel3dSettings
+from voxel3d import TEST
 
 
 def main() -> None:
-    serve_test("voxel3d", lambda: Voxel3dModel(Voxel3dSettings.from_env()))
+    TEST.serve()
 
 
 if __name__ == "__main__":
