@@ -6,7 +6,7 @@ from liveness.registry import TestSpec
 TEST = TestSpec(
     name="texture",
     port=50065,
-    summary="colour LBP of the face box and a linear classifier; needs the face the gateway found",
+    summary="colour LBP and blur and colour cues of the face box; needs the face the gateway found",
     model="texture.model:TextureModel",
     settings="texture.model:TextureSettings",
 )
