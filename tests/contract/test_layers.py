@@ -35,6 +35,7 @@ CORE = (
     "liveness.data",
     "liveness.metrics",
     "liveness.onnx",
+    "liveness.training",  # training helpers; TensorFlow imported lazily
     "liveness.memory",
     "liveness.security",
     "liveness.healthcheck",  # the images' HEALTHCHECK

@@ -19,11 +19,8 @@ early stopping on validation data) and fixed seeds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import random
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -37,15 +34,13 @@ from cnn2d.augment import AugmentSettings, augment_face
 from cnn2d.data import Crops, cached
 from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, PAD, SCALES
 from cnn2d.net import MIRROR_LAYER, NetSettings
-from liveness import metrics
+from liveness import metrics, training
 from liveness.data.samples import nuaa, stratified_subject_folds
 from liveness.types import Box
 
 log = logging.getLogger(__name__)
 
 VERSION = "1.2.0"
-OPSET = 17
-PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
 EMA = 0.0
 """Momentum of the weight average the recipe returns (0 = the last step's weights); see train_model."""
@@ -53,31 +48,6 @@ MEMBERS = 3
 """Networks per model, trained from seeds seed, seed + 1, ...; the served graph averages their softmaxes."""
 MIRROR = True
 """Whether the served graph also averages each network over the crops' mirror image (cnn2d.net.average)."""
-
-
-def _tf(threads: int) -> Any:
-    """Import TensorFlow with `threads` CPU threads (other engineers share this machine's cores)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already ran something in this process (a notebook, a test session)
-        log.warning(
-            "TensorFlow already initialised in this process: --threads %d not applied (intra-op threads %d)",
-            threads,
-            tf.config.threading.get_intra_op_parallelism_threads(),
-        )
-    return tf
-
-
-def _seed_all(seed: int) -> None:
-    import keras
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
 
 
 def _batches(crops: Crops, batch_size: int, epochs: int, seed: int, aug: AugmentSettings) -> Any:
@@ -139,7 +109,7 @@ def train_model(
 
     from cnn2d.net import build
 
-    _seed_all(seed)
+    training.seed_everything(seed)
     train, infer = build(len(SCALES), CROP_SIZE, net or NetSettings(), input_name=INPUT_NAME)
     data = _batches(crops, batch_size, epochs, seed, aug)
     steps = len(data) * epochs
@@ -233,14 +203,7 @@ def replay_report(scores: npt.NDArray[np.float64], crops: Crops) -> dict[str, An
 
 
 def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[str, Any]:
-    """ONNX with a dynamic batch and metadata; checks parity with Keras on `probe` inputs."""
-    import onnx
-    import onnxruntime as ort
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = (tf.TensorSpec((None, len(SCALES), CROP_SIZE, CROP_SIZE, 3), tf.float32, name=INPUT_NAME),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    """cnn2d.onnx with its metadata (liveness.training.export_onnx checks parity with Keras on `probe`)."""
     meta = {
         "version": VERSION,
         "scales": ",".join(str(s) for s in SCALES),
@@ -252,24 +215,7 @@ def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[st
         "pad": PAD,
         "mirror_average": str(any(layer.name == MIRROR_LAYER for layer in model.layers)).lower(),
     }
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = probe.astype(np.float32)
-    diff = float(np.abs(session.run(None, {INPUT_NAME: x})[0] - model(x, training=False).numpy()).max())
-    if diff > PARITY_TOLERANCE:
-        raise RuntimeError(f"ONNX parity failed: max |keras - onnx| = {diff:.2e} > {PARITY_TOLERANCE}")
-    data = path.read_bytes()
-    return {
-        "opset": OPSET,
-        "max_abs_diff": diff,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "metadata": meta,
-    }
+    return training.export_onnx(model, path, meta, probe)
 
 
 def nuaa_session(clip: str) -> str:
@@ -329,7 +275,7 @@ def _training_set(nuaa_part: Crops, replay_part: Crops | None, replay_repeat: in
     return Crops.concat(nuaa_part, _repeat(replay_part, replay_repeat))
 
 
-FINAL_KEYS = ("final_train_s", "replay_dev_final_model", "onnx")
+FINAL_KEYS = ("final_train_s", "replay_dev_final_model", "onnx", "artifacts")
 RECIPE_KEYS = (
     "seed",
     "epochs",
@@ -481,7 +427,7 @@ def cli(
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    _tf(threads)
+    training.tensorflow(threads)
     started = time.perf_counter()
     aug, net = AugmentSettings(), NetSettings()
     if white_balance is not None:
@@ -552,6 +498,7 @@ def cli(
         click.echo(f"replay-dev (final model): {rep['clips_correct']}/{rep['clips_total']} clips correct")
         probe = nuaa_crops.inputs[:: max(1, len(nuaa_crops) // 64)]
         report["onnx"] = export_onnx(model, out / "cnn2d.onnx", probe)
+        report["artifacts"] = training.digests(out / "cnn2d.onnx")
         write()
     if folds:
         # Fold i holds out a third of the NUAA subjects and, with --replay, one replay-dev source (person) in

@@ -19,8 +19,9 @@ import numpy.typing as npt
 
 from iqa import metrics
 from liveness import memory
-from liveness.runtime.config import env_value
+from liveness.runtime.config import from_env_fields
 from liveness.types import CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
+from liveness.vision.frames import evenly_spaced
 
 NAME = "iqa"
 ARTIFACT = "iqa.npz"
@@ -76,7 +77,7 @@ def clip_frame_indexes(n_frames: int, count: int) -> list[int]:
         return []
     if count <= 1 or n_frames == 1:
         return [n_frames // 2]
-    return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, num=min(count, n_frames))})
+    return evenly_spaced(n_frames, count)
 
 
 def log_compress(x: FloatArray) -> FloatArray:
@@ -207,15 +208,8 @@ class IqaSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IqaSettings:
         """IQA_MODEL_PATH, IQA_THREADS, IQA_CLIP_FRAMES, IQA_MIN_CONTRAST, IQA_KEEP_HEAP (1/0); bad values
         raise ValueError."""
-        defaults = cls()
-        path = env.get("IQA_MODEL_PATH", "")
-        return cls(
-            model_path=Path(path) if path else defaults.model_path,
-            threads=env_value(env, "IQA_THREADS", defaults.threads, int, low=1),
-            clip_frames=env_value(env, "IQA_CLIP_FRAMES", defaults.clip_frames, int, low=1),
-            min_contrast=env_value(env, "IQA_MIN_CONTRAST", defaults.min_contrast, float, low=0.0),
-            keep_heap=env_value(env, "IQA_KEEP_HEAP", defaults.keep_heap, bool),
-        )
+        bounds = {"threads": (1, None), "clip_frames": (1, None), "min_contrast": (0.0, None)}
+        return cls(**from_env_fields(cls, env, "IQA_", bounds))
 
 
 class IqaModel:

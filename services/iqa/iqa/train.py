@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -39,6 +38,7 @@ from tqdm import tqdm
 from iqa import metrics
 from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, keep_freed_memory, log_compress, preprocess
 from liveness import metrics as liveness_metrics
+from liveness import training
 from liveness.data.samples import Sample, nuaa, read_manifest, subject_folds
 from liveness.data.video import read_frames
 from liveness.types import RGBImage
@@ -436,10 +436,6 @@ def _summary(folds: list[dict[str, float | str | int]]) -> dict[str, float]:
     return {f"mean_{k}": float(np.mean([float(f[k]) for f in folds])) for k in keys}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @click.command()
 @click.option(
     "--data",
@@ -522,8 +518,7 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
         n_train={"nuaa": int(len(nuaa_idx)), "replay-dev": int(len(replay_idx)), "live": int(live.sum()),
                  "spoof": int((~live).sum())},
         lda_coef=dict(zip(metrics.METRICS, clf.uncalibrated().coef.round(4).tolist(), strict=True)),
-        sha256=_sha256(out / ARTIFACT),
-        size_bytes=(out / ARTIFACT).stat().st_size,
+        artifacts=training.digests(out / ARTIFACT),
         train_seconds=round(time.perf_counter() - started, 1),
         python=platform.python_version(),
         folds=folds,

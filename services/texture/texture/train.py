@@ -30,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
 from liveness import metrics as iso
+from liveness import training
 from liveness.data.protocols import PROTOCOLS, folds
 from liveness.data.samples import kind_of
 from texture import data
@@ -287,7 +288,7 @@ def cli(
     model = fit_calibrated(x, faces.live, faces.domain, c)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / ARTIFACT)
-    report["artifact_sha256"] = hashlib.sha256((out / ARTIFACT).read_bytes()).hexdigest()
+    report["artifacts"] = training.digests(out / ARTIFACT)
     report["platt"] = {"slope": model.platt_slope, "offset": model.platt_offset}
     report["hold_out"] = hold_out
     report["train_seconds"] = round(time.time() - started, 1)

@@ -31,6 +31,7 @@ from liveness.vision.decode import (
     frame_field,
     probe_image,
 )
+from liveness.vision.frames import evenly_spaced as evenly_spaced  # re-exported: the gateway picks frames
 
 
 def media_kind(media: pb.Media) -> str:
@@ -85,13 +86,6 @@ def decode_small_media(media: pb.Media, limits: MediaLimits, max_pixels: int) ->
 
 def _image_media(image: RGBImage) -> Media:
     return Media(frames=(image,), timestamps_ms=(0,), is_clip=False)
-
-
-def evenly_spaced(n: int, k: int) -> list[int]:
-    """k indexes spread evenly over range(n), first and last included (all of them when k >= n)."""
-    if k >= n:
-        return list(range(n))
-    return sorted({int(round(x)) for x in np.linspace(0, n - 1, num=k)})
 
 
 def faces_from_proto(regions: Iterable[pb.FaceRegion]) -> list[FaceObservation]:

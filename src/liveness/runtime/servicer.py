@@ -21,6 +21,7 @@ from liveness.v1 import liveness_pb2 as pb
 from liveness.v1 import liveness_pb2_grpc as pb_grpc
 from liveness.vision import face, track
 from liveness.vision.decode import MediaLimits
+from liveness.vision.frames import evenly_spaced
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LivenessTest"].full_name
 
@@ -51,7 +52,7 @@ class TestServicer(pb_grpc.LivenessTestServicer):
         n_frames = len(request.media.clip.frames) if kind == "clip" else 1
         keep = None
         if kind == "clip" and n_frames > max(info.max_frames, 1) and n_frames <= self._limits.max_frames:
-            keep = convert.evenly_spaced(n_frames, max(info.max_frames, 1))
+            keep = evenly_spaced(n_frames, max(info.max_frames, 1))
         media = convert.decode_media(request.media, self._limits, keep)
         options = convert.options_from_proto(
             request.challenge, request.reference, request.HasField("reference"), self._limits
