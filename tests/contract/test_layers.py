@@ -36,6 +36,7 @@ CORE = (
     "liveness.metrics",
     "liveness.onnx",
     "liveness.training",  # training helpers; TensorFlow imported lazily
+    "liveness.clierrors",  # project errors -> click errors, for the tools' and the train commands
     "liveness.memory",
     "liveness.security",
     "liveness.healthcheck",  # the images' HEALTHCHECK
@@ -52,7 +53,6 @@ TOOLS = (
     "liveness.plots",
     "liveness.bench",
     "liveness.calibrate",
-    "liveness.clierrors",
     "liveness.web",
     "liveness.protogen",
     "liveness.npmtools",

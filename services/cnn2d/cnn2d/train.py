@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ from cnn2d.data import Crops, cached
 from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, PAD, SCALES
 from cnn2d.net import MIRROR_LAYER, NetSettings
 from liveness import metrics, training
+from liveness.clierrors import click_errors
 from liveness.data.samples import nuaa, stratified_subject_folds
+from liveness.errors import InvalidInput
 from liveness.types import Box
 
 log = logging.getLogger(__name__)
@@ -294,14 +297,14 @@ RECIPE_KEYS = (
 def _fold_row_from_file(path: Path, report: dict[str, Any], fold: int) -> dict[str, Any]:
     """The fold row that `--fold-only N` wrote to `path`, refused unless it used this run's recipe."""
     if not path.is_file():
-        raise click.ClickException(f"--merge-folds: {path} is missing (run --fold-only {fold} first)")
+        raise InvalidInput(f"--merge-folds: {path} is missing (run --fold-only {fold} first)")
     other = json.loads(path.read_text())
     differ = [k for k in RECIPE_KEYS if other.get(k) != json.loads(json.dumps(report.get(k)))]
     if differ:
-        raise click.ClickException(f"--merge-folds: {path} was trained with other settings: {differ}")
+        raise InvalidInput(f"--merge-folds: {path} was trained with other settings: {differ}")
     rows = [r for r in other.get("nuaa_folds", []) if r["fold"] == fold]
     if len(rows) != 1:
-        raise click.ClickException(f"--merge-folds: {path} holds no result for fold {fold}")
+        raise InvalidInput(f"--merge-folds: {path} holds no result for fold {fold}")
     return dict(rows[0])
 
 
@@ -318,6 +321,78 @@ def _fold_summary(
     report["nuaa_mean_eer"] = float(np.mean([r["eer"] for r in fold_rows]))
     if use_replay and not np.isnan(replay_scores).any():
         report["replay_dev_held_out"] = replay_report(replay_scores, replay)
+
+
+def validate_folds(
+    report: dict[str, Any],
+    data: Path,
+    nuaa_crops: Crops,
+    replay: Crops,
+    folds: int,
+    *,
+    fold_only: int | None,
+    merged_from: Path | None,
+    use_replay: bool,
+    replay_repeat: int,
+    members: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    aug: AugmentSettings,
+    net: NetSettings,
+    mirror: bool,
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """The recipe's subject-disjoint validation, into `report` (nuaa_folds, their means, the pooled
+    replay-dev held-out report): fold i holds out a third of the NUAA subjects and, with `use_replay`, one
+    replay-dev source in turn, trains on the rest and scores both held-out parts. Only fold `fold_only`
+    when given; with `merged_from`, the folds are read from the metrics-fold<i>.json files earlier
+    `--fold-only` runs wrote there (InvalidInput when one is missing or used another recipe). `on_fold`
+    sees each trained fold's row as it is done. Both held-out parts in one model per fold halve the
+    training time of separate NUAA and replay-dev validation on a shared 2-core machine."""
+    sources = sorted(set(replay.group.tolist()))
+    fold_rows = []
+    replay_scores = np.full(len(replay), np.nan)
+    for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
+        if fold_only is not None and i != fold_only:
+            continue
+        held_source = sources[i % len(sources)]
+        held = replay.group == held_source
+        if merged_from is not None:
+            merged = _fold_row_from_file(merged_from / f"metrics-fold{i}.json", report, i)
+            if use_replay and np.isnan(replay_scores[held]).all():
+                replay_scores[held] = merged["replay_dev_held_out"]["scores"]
+            fold_rows.append(merged)
+            _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
+            continue
+        t0 = time.perf_counter()
+        train_set = _training_set(
+            nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
+        )
+        desc = f"fold {i + 1}/{folds}"
+        model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
+        val = nuaa_crops.take(val_mask)
+        row: dict[str, Any] = {
+            "fold": i,
+            "val_subjects": subjects,
+            "train_s": time.perf_counter() - t0,
+            **_summary(predict(model, val.inputs), val.live, "print"),
+        }
+        if use_replay:
+            scores = predict(model, replay.inputs[held])
+            row["replay_dev_held_out"] = {
+                "source": held_source,
+                **replay_report(scores, replay.take(held)),
+                "scores": scores.tolist(),  # per face, so folds run apart can be merged
+            }
+            if np.isnan(replay_scores[held]).all():  # the first fold that holds a source out scores it
+                replay_scores[held] = scores
+        else:
+            row["replay_dev_cross_dataset"] = replay_report(predict(model, replay.inputs), replay)
+        fold_rows.append(row)
+        _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
+        if on_fold is not None:
+            on_fold(row)
 
 
 @click.command()
@@ -406,6 +481,7 @@ def _fold_summary(
     help="Run NUAA's cross-session protocol instead (train on one session + replay-dev, test on the other; "
     "liveness.data.protocols) and write metrics-cross-session.json; no artifact.",
 )
+@click_errors()
 def cli(
     data: Path,
     out: Path,
@@ -487,6 +563,14 @@ def cli(
         report["total_s"] = time.perf_counter() - started
         metrics_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
+    def fold_done(row: dict[str, Any]) -> None:
+        r = row["at_threshold"]
+        click.echo(
+            f"fold {row['fold'] + 1}: subjects {row['val_subjects']} APCER {r['apcer']:.4f} "
+            f"BPCER {r['bpcer']:.4f} ACER {r['acer']:.4f} EER {row['eer']:.4f}"
+        )
+        write()
+
     if final:
         t0 = time.perf_counter()
         train_set = _training_set(nuaa_crops, replay if use_replay else None, replay_repeat)
@@ -501,56 +585,25 @@ def cli(
         report["artifacts"] = training.digests(out / "cnn2d.onnx")
         write()
     if folds:
-        # Fold i holds out a third of the NUAA subjects and, with --replay, one replay-dev source (person) in
-        # turn; it trains on the rest and scores both held-out parts. Doing both in one model per fold
-        # halves the training time of separate NUAA and replay-dev validation on a shared 2-core machine.
-        sources = sorted(set(replay.group.tolist()))
-        fold_rows = []
-        replay_scores = np.full(len(replay), np.nan)
-        for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
-            if fold_only is not None and i != fold_only:
-                continue
-            held_source = sources[i % len(sources)]
-            held = replay.group == held_source
-            if merge_folds:
-                merged = _fold_row_from_file(out / f"metrics-fold{i}.json", report, i)
-                if use_replay and np.isnan(replay_scores[held]).all():
-                    replay_scores[held] = merged["replay_dev_held_out"]["scores"]
-                fold_rows.append(merged)
-                _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
-                continue
-            t0 = time.perf_counter()
-            train_set = _training_set(
-                nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
-            )
-            desc = f"fold {i + 1}/{folds}"
-            model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
-            val = nuaa_crops.take(val_mask)
-            row: dict[str, Any] = {
-                "fold": i,
-                "val_subjects": subjects,
-                "train_s": time.perf_counter() - t0,
-                **_summary(predict(model, val.inputs), val.live, "print"),
-            }
-            if use_replay:
-                scores = predict(model, replay.inputs[held])
-                row["replay_dev_held_out"] = {
-                    "source": held_source,
-                    **replay_report(scores, replay.take(held)),
-                    "scores": scores.tolist(),  # per face, so folds run apart can be merged
-                }
-                if np.isnan(replay_scores[held]).all():  # the first fold that holds a source out scores it
-                    replay_scores[held] = scores
-            else:
-                row["replay_dev_cross_dataset"] = replay_report(predict(model, replay.inputs), replay)
-            fold_rows.append(row)
-            r = row["at_threshold"]
-            click.echo(
-                f"fold {i + 1}: subjects {subjects} APCER {r['apcer']:.4f} BPCER {r['bpcer']:.4f} "
-                f"ACER {r['acer']:.4f} EER {row['eer']:.4f}"
-            )
-            _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
-            write()
+        validate_folds(
+            report,
+            data,
+            nuaa_crops,
+            replay,
+            folds,
+            fold_only=fold_only,
+            merged_from=out if merge_folds else None,
+            use_replay=use_replay,
+            replay_repeat=replay_repeat,
+            members=members,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            aug=aug,
+            net=net,
+            mirror=mirror,
+            on_fold=fold_done,
+        )
     write()
     click.echo(f"wrote {metrics_path} ({report['total_s']:.0f} s)")
 

@@ -25,9 +25,11 @@ import multiprocessing
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import cv2
@@ -436,6 +438,43 @@ def _summary(folds: list[dict[str, float | str | int]]) -> dict[str, float]:
     return {f"mean_{k}": float(np.mean([float(f[k]) for f in folds])) for k in keys}
 
 
+def cross_validate(
+    items: Sequence[Item], raws: Sequence[metrics.RawFeatures], biqi: metrics.BiqiModel, folds: int
+) -> dict[str, Any]:
+    """The recipe's validation, each fold fitted (LDA, NIQE, calibration) on its training side only:
+    `folds` subject-disjoint NUAA folds, leave one replay-dev source out (trained on NUAA and the other
+    sources), and NUAA -> replay-dev; each with its per-fold rows and their means."""
+    live = np.array([i.is_live for i in items])
+    attacks = [i.attack for i in items]
+    dataset = np.array([i.dataset for i in items])
+    subject = np.array([i.subject for i in items])
+    index = np.arange(len(items))
+    nuaa_idx = index[dataset == "nuaa"]
+    nuaa_samples = [_as_sample(items[i], int(i)) for i in nuaa_idx]
+    nuaa_folds = []
+    for f, (train, val) in enumerate(tqdm(subject_folds(nuaa_samples, folds), desc="nuaa folds")):
+        tr = np.array([int(s.extra["index"]) for s in train])
+        va = np.array([int(s.extra["index"]) for s in val])
+        result = _evaluate(f"nuaa-{f}", tr, va, items, raws, live, attacks, biqi)
+        result["subjects"] = ",".join(sorted({s.subject for s in val}))
+        nuaa_folds.append(result)
+    replay_idx = index[dataset == "replay-dev"]
+    replay_folds = []
+    for source in sorted(set(subject[replay_idx])):
+        val = replay_idx[subject[replay_idx] == source]
+        train = np.concatenate([nuaa_idx, replay_idx[subject[replay_idx] != source]])
+        replay_folds.append(_evaluate(f"replay-dev-{source}", train, val, items, raws, live, attacks, biqi))
+    return {
+        "nuaa_folds": nuaa_folds,
+        "nuaa": _summary(nuaa_folds),
+        "replay_dev_folds": replay_folds,
+        "replay_dev": _summary(replay_folds),
+        "cross_nuaa_to_replay_dev": _evaluate(
+            "nuaa->replay-dev", nuaa_idx, replay_idx, items, raws, live, attacks, biqi
+        ),
+    }
+
+
 @click.command()
 @click.option(
     "--data",
@@ -474,38 +513,14 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
     items = n_items + r_items
     raws = n_raws + r_raws
     live = np.array([i.is_live for i in items])
-    attacks = [i.attack for i in items]
-    dataset = np.array([i.dataset for i in items])
-    subject = np.array([i.subject for i in items])
     index = np.arange(len(items))
 
     report: dict[str, object] = {
         "version": VERSION, "threshold": THRESHOLD, "log_features": LOG_FEATURES, "inner_folds": INNER_FOLDS,
         **biqi_stats,
     }  # fmt: skip
-    nuaa_idx = index[dataset == "nuaa"]
-    nuaa_samples = [_as_sample(items[i], int(i)) for i in nuaa_idx]
-    nuaa_folds = []
-    for f, (train, val) in enumerate(tqdm(subject_folds(nuaa_samples, folds), desc="nuaa folds")):
-        tr = np.array([int(s.extra["index"]) for s in train])
-        va = np.array([int(s.extra["index"]) for s in val])
-        result = _evaluate(f"nuaa-{f}", tr, va, items, raws, live, attacks, biqi)
-        result["subjects"] = ",".join(sorted({s.subject for s in val}))
-        nuaa_folds.append(result)
-    report["nuaa_folds"] = nuaa_folds
-    report["nuaa"] = _summary(nuaa_folds)
-
-    replay_idx = index[dataset == "replay-dev"]
-    replay_folds = []
-    for source in sorted(set(subject[replay_idx])):
-        val = replay_idx[subject[replay_idx] == source]
-        train = np.concatenate([nuaa_idx, replay_idx[subject[replay_idx] != source]])
-        replay_folds.append(_evaluate(f"replay-dev-{source}", train, val, items, raws, live, attacks, biqi))
-    report["replay_dev_folds"] = replay_folds
-    report["replay_dev"] = _summary(replay_folds)
-    report["cross_nuaa_to_replay_dev"] = _evaluate(
-        "nuaa->replay-dev", nuaa_idx, replay_idx, items, raws, live, attacks, biqi
-    )
+    report.update(cross_validate(items, raws, biqi, folds))
+    by_dataset = Counter(i.dataset for i in items)
 
     clf, niqe, calibration = fit_calibrated(items, raws, live, index, biqi)
     report["calibration"] = {**calibration, "inner_folds": INNER_FOLDS}
@@ -515,7 +530,7 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
     out.mkdir(parents=True, exist_ok=True)
     artifact.save(out / ARTIFACT)
     report.update(
-        n_train={"nuaa": int(len(nuaa_idx)), "replay-dev": int(len(replay_idx)), "live": int(live.sum()),
+        n_train={"nuaa": by_dataset["nuaa"], "replay-dev": by_dataset["replay-dev"], "live": int(live.sum()),
                  "spoof": int((~live).sum())},
         lda_coef=dict(zip(metrics.METRICS, clf.uncalibrated().coef.round(4).tolist(), strict=True)),
         artifacts=training.digests(out / ARTIFACT),

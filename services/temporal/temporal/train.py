@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveness import training
+from liveness.clierrors import click_errors
 from temporal.expression import EXPRESSIONS, INPUT_NAME, INPUT_SIZE
 from temporal.sequence import CROP_SCALE, CROP_SIZE, SEQ_LEN
 from temporal.sequence import INPUT_NAME as SEQ_INPUT
@@ -507,6 +508,7 @@ def export_onnx(
     is_flag=True,
     help="Skip fitting: export the best checkpoint in --cache left by an earlier, interrupted run.",
 )
+@click_errors()
 def cli(
     data: Path,
     out: Path,

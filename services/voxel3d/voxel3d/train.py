@@ -29,6 +29,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from liveness import metrics, training
+from liveness.clierrors import click_errors
 from voxel3d import geometry, synth
 from voxel3d.features import MIRROR_68, FaceMesh, clip_inputs
 from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, VERSION, GeometryArtifact
@@ -510,6 +511,7 @@ def prepare(data: Path, cache: Path, recipe: Recipe) -> Prepared:
     default=Path(__file__).resolve().parents[1] / "models",
     help="Where the artifacts go.",
 )
+@click_errors()
 def cli(data: Path, cache: Path, out: Path, **recipe_args: Any) -> None:
     """Train the voxel3d structure-from-motion test on every person and write ONNX, geometry npz and metrics.
 
