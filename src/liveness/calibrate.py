@@ -36,7 +36,7 @@ import yaml
 
 from gateway.config import DEFAULT_CONFIG, parse
 from gateway.fusion import Calibration, Thresholds, Vote, fuse, logit
-from liveness import metrics
+from liveness import iso30107
 from liveness.clierrors import click_errors
 from liveness.errors import InvalidInput, Unavailable
 from liveness.types import Decision, Status
@@ -172,7 +172,7 @@ def choose_thresholds(
     probs: np.ndarray, live: np.ndarray, max_apcer: float, max_bpcer: float, min_weight_fraction: float
 ) -> Thresholds:
     """Lowest live threshold meeting the APCER target, highest spoof threshold meeting the BPCER target."""
-    c = metrics.curve(probs, live)
+    c = iso30107.curve(probs, live)
     live_ok = np.flatnonzero(c.apcer <= max_apcer + 1e-12)
     spoof_ok = np.flatnonzero(c.bpcer <= max_bpcer + 1e-12)
     t_live = float(min(c.thresholds[live_ok[0]], 1.0))
@@ -210,12 +210,12 @@ def dev_metrics(
     (as in `liveness eval`), so APCER is attacks called LIVE and BPCER is live people not called LIVE."""
     p, dec = _fuse_rows(rows, calibration, weights, thresholds)
     live = np.array([r.live for r in rows], dtype=bool)
-    eer, eer_t = metrics.eer(p, live)
+    eer, eer_t = iso30107.eer(p, live)
     return {
         "samples": len(rows),
         "live": int(live.sum()),
         "spoof": int((~live).sum()),
-        "auc": round(metrics.auc(p, live), 4),
+        "auc": round(iso30107.auc(p, live), 4),
         "eer": round(eer, 4),
         "eer_threshold": round(eer_t, 4),
         "apcer": round(float(np.mean(dec[~live] == Decision.LIVE.name)), 4),
@@ -243,7 +243,7 @@ def cross_validated_auc(rows: Sequence[Row], tests: Sequence[str], folds: int, s
                 for n in cal.coefs
             )
             probs[i] = 1.0 / (1.0 + math.exp(-z))
-    return round(metrics.auc(probs, labels), 4)
+    return round(iso30107.auc(probs, labels), 4)
 
 
 def calibrate(
@@ -326,7 +326,7 @@ def _decisions(rows: Sequence[Row], fit: Fit) -> dict[str, Any]:
         "apcer": apcer,
         "bpcer": bpcer,
         "acer": round((apcer + bpcer) / 2.0, 4) if both else None,  # type: ignore[operator]
-        "auc": round(metrics.auc(probs, live), 4) if both else None,
+        "auc": round(iso30107.auc(probs, live), 4) if both else None,
     }
 
 

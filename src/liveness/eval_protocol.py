@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from liveness import metrics
+from liveness import iso30107
 from liveness.data.protocols import Tagged, folds, tagged_samples
 from liveness.errors import InvalidInput
 from liveness.eval_report import (
@@ -308,14 +308,14 @@ def _det_by_fold(
     """det.png: one curve per fold (the folds whose scores hold both classes)."""
     from liveness import plots
 
-    curves: dict[str, metrics.Curve] = {}
+    curves: dict[str, iso30107.Curve] = {}
     for p in plans:
         scored = [o for o in (outcomes[t.sample.path] for t in p.test) if o.scored and o.score is not None]
         try:
-            curves[p.name] = metrics.curve(
+            curves[p.name] = iso30107.curve(
                 [float(o.score or 0.0) for o in scored], [o.sample.is_live for o in scored]
             )
-        except metrics.MetricsError:
+        except iso30107.MetricsError:
             continue
     return [plots.det_plot(curves, out / "det.png", title=title).name] if curves else []
 

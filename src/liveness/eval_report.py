@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from liveness import metrics
+from liveness import iso30107
 from liveness.scoring import Outcome
 
 DEV_SPLITS = ("devel", "dev", "val", "validation")
@@ -32,7 +32,7 @@ def _section(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """A report section, or {"error": why} when the data cannot give it (e.g. no attacks in the subset)."""
     try:
         return compute()
-    except metrics.MetricsError as exc:
+    except iso30107.MetricsError as exc:
         return {"error": str(exc)}
 
 
@@ -43,8 +43,8 @@ def _score_section(outcomes: Sequence[Outcome], threshold: float) -> dict[str, A
     attacks = [o.sample.attack for o in scored]
 
     def compute() -> dict[str, Any]:
-        summary = metrics.summarize(scores, live, attacks, threshold=threshold)
-        own = metrics.rates_at(scores, live, summary.eer_threshold, attacks)
+        summary = iso30107.summarize(scores, live, attacks, threshold=threshold)
+        own = iso30107.rates_at(scores, live, summary.eer_threshold, attacks)
         return {**summary.to_dict(), "at_eer_threshold": own.to_dict()}
 
     return {"n_scored": len(scored), **_section(compute)}
@@ -60,7 +60,7 @@ def _hter_section(outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
     test_o = [o for o in outcomes if o.scored and o.sample.split == TEST_SPLIT]
 
     def compute() -> dict[str, Any]:
-        rates = metrics.hter(
+        rates = iso30107.hter(
             [float(o.score or 0.0) for o in dev_o],
             [o.sample.is_live for o in dev_o],
             [float(o.score or 0.0) for o in test_o],
@@ -92,7 +92,7 @@ def _per_test_section(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         ok = [(o, t) for o, t in rows if t["status"] == "ok"]
 
         def compute(ok: list[tuple[Outcome, dict[str, Any]]] = ok) -> dict[str, Any]:
-            s = metrics.summarize(
+            s = iso30107.summarize(
                 [t["score"] for _, t in ok],
                 [o.sample.is_live for o, _ in ok],
                 [o.sample.attack for o, _ in ok],
@@ -121,7 +121,7 @@ def build_report(
 ) -> dict[str, Any]:
     """Everything report.json holds: configuration, counts, score, decision, HTER and per-test figures."""
     decisions = _section(
-        lambda: metrics.rates_from_decisions(
+        lambda: iso30107.rates_from_decisions(
             [o.accepted for o in outcomes],
             [o.sample.is_live for o in outcomes],
             [o.sample.attack for o in outcomes],
@@ -190,15 +190,15 @@ def write_plots(outcomes: Sequence[Outcome], report: dict[str, Any], out: Path) 
     scores = [float(o.score) for o in scored if o.score is not None]
     live = [o.sample.is_live for o in scored]
     name = str(report["target"].get("name") or report["target"].get("kind"))
-    curves: dict[str, metrics.Curve] = {}
+    curves: dict[str, iso30107.Curve] = {}
     try:
-        curves[name] = metrics.curve(scores, live)
-    except metrics.MetricsError:
+        curves[name] = iso30107.curve(scores, live)
+    except iso30107.MetricsError:
         return []
     for test, section in report.get("per_test", {}).items():
         ok = [(o, o.tests[test]) for o in outcomes if test in o.tests and o.tests[test]["status"] == "ok"]
         if "error" not in section:
-            curves[test] = metrics.curve([t["score"] for _, t in ok], [o.sample.is_live for o, _ in ok])
+            curves[test] = iso30107.curve([t["score"] for _, t in ok], [o.sample.is_live for o, _ in ok])
     written = [
         plots.det_plot(curves, out / "det.png", title=f"DET: {name}"),
         plots.roc_plot(curves, out / "roc.png", title=f"ROC: {name}"),

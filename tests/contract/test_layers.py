@@ -1,7 +1,7 @@
 """Layers point one way: core <- services <- tools, and no module imports itself back through others.
 
 - core: the shared package a service is built on (liveness.types, errors, runtime, vision, client, v1, data,
-  the ISO rates in liveness.metrics ...). It imports no service package and no tool.
+  the ISO rates in liveness.iso30107 ...). It imports no service package and no tool.
 - services: one package per service folder (services/<name>/<name>: the tests and the gateway). A service
   imports core only: no tool, and no other service.
 - tools: the offline and developer commands in the liveness package (cli, stack, eval, bench, calibrate, web
@@ -33,7 +33,7 @@ CORE = (
     "liveness.client",
     "liveness.v1",
     "liveness.data",
-    "liveness.metrics",
+    "liveness.iso30107",
     "liveness.onnx",
     "liveness.training",  # training helpers; TensorFlow imported lazily
     "liveness.clierrors",  # project errors -> click errors, for the tools' and the train commands

@@ -35,7 +35,7 @@ from cnn2d.augment import AugmentSettings, augment_face
 from cnn2d.data import Crops, cached
 from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, PAD, SCALES
 from cnn2d.net import MIRROR_LAYER, NetSettings
-from liveness import metrics, training
+from liveness import iso30107, training
 from liveness.clierrors import click_errors
 from liveness.data.samples import nuaa, stratified_subject_folds
 from liveness.errors import InvalidInput
@@ -179,7 +179,7 @@ def _nuaa_fold_masks(
 
 def _summary(scores: npt.NDArray[np.float64], live: npt.NDArray[np.bool_], attack: str) -> dict[str, Any]:
     attacks = [attack] * len(live)
-    return metrics.summarize(scores, live, attacks, threshold=THRESHOLD).to_dict()
+    return iso30107.summarize(scores, live, attacks, threshold=THRESHOLD).to_dict()
 
 
 def replay_report(scores: npt.NDArray[np.float64], crops: Crops) -> dict[str, Any]:
@@ -249,7 +249,7 @@ def cross_session_folds(
         model = train_members(train_set, members, epochs, batch_size, seed, aug, fold.name, net, EMA, mirror)
         test = nuaa_crops.take(fold.test)
         scores = predict(model, test.inputs)
-        summary = metrics.summarize(scores, test.live, threshold=THRESHOLD).to_dict()
+        summary = iso30107.summarize(scores, test.live, threshold=THRESHOLD).to_dict()
         at = summary["at_threshold"]
         click.echo(
             f"{fold.name} held out: AUC {summary['auc']:.3f} ACER {100 * at['acer']:.1f}% "

@@ -322,7 +322,7 @@ def train_sequence(
     import keras
     import tensorflow as tf
 
-    from liveness import metrics as pad
+    from liveness import iso30107
     from temporal.sequence import to_input
     from temporal.sequence_data import build_cache, load_cache, split_tracks
 
@@ -382,18 +382,18 @@ def train_sequence(
             verbose=1,
         )
         p_last = model.predict(val_x, batch_size=64, verbose=0).reshape(-1)
-        last_epoch = _short_summary(pad.summarize(p_last, is_live, sp_val, threshold=0.5).to_dict())
+        last_epoch = _short_summary(iso30107.summarize(p_last, is_live, sp_val, threshold=0.5).to_dict())
     train_s, train_cpu_s = time.monotonic() - wall0, time.process_time() - cpu0
     history = read_history(history_path)
     model.load_weights(str(best))
     p_val = model.predict(val_x, batch_size=64, verbose=0).reshape(-1)
     p_train = model.predict(to_input(x_train[::4]), batch_size=64, verbose=0).reshape(-1)
-    overall = pad.summarize(p_val, is_live, sp_val, threshold=0.5).to_dict()
+    overall = iso30107.summarize(p_val, is_live, sp_val, threshold=0.5).to_dict()
     per_source: dict[str, Any] = {}
     for source in sorted(set(src_val)):
         mask = np.array([s == source for s in src_val])
         if is_live[mask].any() and (~is_live[mask]).any():
-            per_source[source] = pad.summarize(
+            per_source[source] = iso30107.summarize(
                 p_val[mask], is_live[mask], [sp_val[i] for i in np.flatnonzero(mask)], threshold=0.5
             ).to_dict()
     counts = {

@@ -29,8 +29,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from liveness import metrics as iso
-from liveness import training
+from liveness import iso30107, training
 from liveness.data.protocols import PROTOCOLS, folds
 from liveness.data.samples import kind_of
 from texture import data
@@ -113,7 +112,9 @@ def summarise(scores: FloatArray, faces: data.Faces) -> dict[str, Any]:
     """ISO/IEC 30107-3 figures at the fixed threshold, threshold-free figures, counts; and per clip where
     several faces come from one video (the clip's decision is its mean score)."""
     attacks = faces.attack.tolist()
-    out: dict[str, Any] = {"faces": iso.summarize(scores, faces.live, attacks, threshold=THRESHOLD).to_dict()}
+    out: dict[str, Any] = {
+        "faces": iso30107.summarize(scores, faces.live, attacks, threshold=THRESHOLD).to_dict()
+    }
     videos = sorted({c for c in faces.clip.tolist() if kind_of(Path(c)) == "video"})
     if videos:
         rows = []

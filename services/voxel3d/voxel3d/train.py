@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from liveness import metrics, training
+from liveness import iso30107, training
 from liveness.clierrors import click_errors
 from voxel3d import geometry, synth
 from voxel3d.features import MIRROR_68, FaceMesh, clip_inputs
@@ -235,15 +235,15 @@ def build_network(n_features: int) -> Any:
 def _rates(
     scores: npt.NDArray[np.float64], labels: npt.NDArray[np.float32], threshold: float
 ) -> dict[str, float]:
-    """APCER, BPCER, ACER (ISO/IEC 30107-3, `liveness.metrics`) at `threshold` on P(live), and the EER.
+    """APCER, BPCER, ACER (ISO/IEC 30107-3, `liveness.iso30107`) at `threshold` on P(live), and the EER.
 
     With one class only, the rate of the other class is NaN (undefined), not zero.
     """
     live = labels == 1
     out: dict[str, float] = {"n_live": int(live.sum()), "n_spoof": int((~live).sum())}
     if live.any() and (~live).any():
-        rates = metrics.rates_at(scores, live, threshold)
-        out.update(apcer=rates.apcer, bpcer=rates.bpcer, acer=rates.acer, eer=metrics.eer(scores, live)[0])
+        rates = iso30107.rates_at(scores, live, threshold)
+        out.update(apcer=rates.apcer, bpcer=rates.bpcer, acer=rates.acer, eer=iso30107.eer(scores, live)[0])
     else:
         out["apcer"] = float(np.mean(scores[~live] >= threshold)) if (~live).any() else float("nan")
         out["bpcer"] = float(np.mean(scores[live] < threshold)) if live.any() else float("nan")
