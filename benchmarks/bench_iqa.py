@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 from scipy import ndimage, special  # noqa: E402
 from skimage.metrics import structural_similarity  # noqa: E402
 
-from iqa import metrics  # noqa: E402
+from iqa import quality  # noqa: E402
 from iqa.model import IqaModel, IqaSettings, preprocess  # noqa: E402
 from liveness.vision.decode import decode_image  # noqa: E402
 
@@ -134,8 +134,8 @@ def _ref_vif(ref: np.ndarray, test: np.ndarray) -> float:
 
 
 def _ref_wavelet(img: np.ndarray, levels: int) -> list[tuple[np.ndarray, ...]]:
-    lo = metrics._CDF97_LO.astype(np.float64)
-    hi = metrics._CDF97_HI.astype(np.float64)
+    lo = quality._CDF97_LO.astype(np.float64)
+    hi = quality._CDF97_HI.astype(np.float64)
     out = []
     low = img
     for _ in range(levels):
@@ -160,7 +160,7 @@ def _ref_ggd(x: np.ndarray) -> tuple[float, float]:
     return float(_GAMMAS[np.argmin(np.abs(r_gam - rho))]), float(var)
 
 
-def _ref_biqi(img: np.ndarray, model: metrics.BiqiModel) -> float:
+def _ref_biqi(img: np.ndarray, model: quality.BiqiModel) -> float:
     feats = []
     for level in _ref_wavelet(img, 3):
         for band in level:
@@ -182,7 +182,7 @@ def _ref_aggd(x: np.ndarray) -> tuple[float, float, float, float]:
     return alpha, float(mean), float(left**2), float(right**2)
 
 
-def _ref_niqe(img: np.ndarray, model: metrics.NiqeModel) -> float:
+def _ref_niqe(img: np.ndarray, model: quality.NiqeModel) -> float:
     """Patch-by-patch NIQE features (the common Python port's loops), then the same distance."""
     size = 96
     rows = []
@@ -214,7 +214,7 @@ def _ref_niqe(img: np.ndarray, model: metrics.NiqeModel) -> float:
 
 
 def reference_features(
-    grey: np.ndarray, biqi: metrics.BiqiModel, niqe: metrics.NiqeModel, timings: dict[str, float]
+    grey: np.ndarray, biqi: quality.BiqiModel, niqe: quality.NiqeModel, timings: dict[str, float]
 ) -> np.ndarray:
     """All 25 features, seed style; `timings` collects ms per metric."""
     ref = grey.astype(np.float64)
@@ -293,7 +293,7 @@ def reference_features(
 
     g_ref, g_test = timed("GME", lambda: (grad(ref), grad(test)))
     out["GME"] = timed("GME", lambda: np.mean((np.abs(g_ref) - np.abs(g_test)) ** 2))
-    defined = (np.abs(g_ref) > metrics.GRADIENT_EPS) & (np.abs(g_test) > metrics.GRADIENT_EPS)
+    defined = (np.abs(g_ref) > quality.GRADIENT_EPS) & (np.abs(g_test) > quality.GRADIENT_EPS)
     out["GPE"] = timed("GPE", lambda: np.mean(np.where(defined, np.angle(g_ref * np.conj(g_test)), 0) ** 2))
     out["SSIM"] = timed("SSIM", lambda: _ref_ssim(ref, test))
     out["VIF"] = timed("VIF", lambda: _ref_vif(ref, test))
@@ -307,7 +307,7 @@ def reference_features(
         return total / 3
 
     out["RRED"] = timed("RRED", rred)
-    out["JQI"] = timed("JQI", lambda: metrics.metric("JQI", grey, grey))  # already plain numpy
+    out["JQI"] = timed("JQI", lambda: quality.metric("JQI", grey, grey))  # already plain numpy
 
     def hlfi() -> float:
         mag = np.abs(f_ref)
@@ -325,7 +325,7 @@ def reference_features(
     out["HLFI"] = timed("HLFI", hlfi)
     out["BIQI"] = timed("BIQI", lambda: _ref_biqi(ref, biqi))
     out["NIQE"] = timed("NIQE", lambda: _ref_niqe(ref, niqe))
-    return np.array([out[name] for name in metrics.METRICS], dtype=np.float64)
+    return np.array([out[name] for name in quality.METRICS], dtype=np.float64)
 
 
 # --- seed 001's own code: its definitions, run the way it runs them ---------------------------------------
@@ -555,7 +555,7 @@ def _images(data: Path | None, n: int) -> list[bytes]:
 
 
 def reference_run(
-    jpegs: list[bytes], biqi: metrics.BiqiModel, niqe: metrics.NiqeModel
+    jpegs: list[bytes], biqi: quality.BiqiModel, niqe: quality.NiqeModel
 ) -> tuple[list[float], list[float], dict[str, float], list[np.ndarray]]:
     """Decode and compute the reference features of every image: wall ms, CPU ms, per-metric ms, features."""
     cv2.setNumThreads(1)
@@ -602,8 +602,8 @@ def main() -> None:
         image = decode_image(data)
         grey = preprocess(image, art.max_side)
         t1 = time.perf_counter()
-        raw = metrics.raw_features(grey, timings, clock=time.process_time)
-        feats = metrics.combine(raw, art.biqi, art.niqe)
+        raw = quality.raw_features(grey, timings, clock=time.process_time)
+        feats = quality.combine(raw, art.biqi, art.niqe)
         t2 = time.perf_counter()
         art.classifier.proba(feats)
         t3 = time.perf_counter()
@@ -626,16 +626,16 @@ def main() -> None:
             reference_run, ref_jpegs, art.biqi, art.niqe
         ).result()
         seed_wall, seed_cpu, seed_timings = pool.submit(seed_run, ref_jpegs).result()
-    worst = np.zeros(len(metrics.METRICS))
+    worst = np.zeros(len(quality.METRICS))
     for data, ref_feats in zip(ref_jpegs, ref_all, strict=True):
         grey = cv2.cvtColor(decode_image(data), cv2.COLOR_RGB2GRAY)
-        fast = metrics.features(grey.astype(np.float32), art.biqi, art.niqe)
+        fast = quality.features(grey.astype(np.float32), art.biqi, art.niqe)
         worst = np.maximum(worst, np.abs(fast - ref_feats) / np.maximum(np.abs(ref_feats), 1e-9))
     m = len(ref_wall)
     print(
         f"\n{'metric':6s} {'iqa CPU ms':>10s} {'seed-style ms':>13s} {'rel. diff':>10s} {'seed 001 ms':>12s}"
     )
-    for i, name in enumerate(metrics.METRICS):
+    for i, name in enumerate(quality.METRICS):
         seed_ms = f"{seed_timings[name] / m:12.1f}" if name in seed_timings else f"{'-':>12s}"
         print(
             f"{name:6s} {timings[name] / n:10.2f} {ref_timings.get(name, 0.0) / m:13.1f} "

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from cnn2d.model import Cnn2dModel, Cnn2dSettings
-from liveness import metrics
+from liveness import iso30107
 from liveness.data.samples import load_image, nuaa
 from liveness.types import CheckOptions, Face, FaceObservation, Media, RGBImage
 from liveness.vision.face import detect_boxes
@@ -87,7 +87,7 @@ def main() -> None:
                 scores.append(model.check(media, obs, CheckOptions()).score)
             v = np.array(scores)
             cells.append(
-                f"{test} AUC {metrics.auc(v, live):.3f} live accepted {np.mean(v[live] >= 0.5):4.0%} "
+                f"{test} AUC {iso30107.auc(v, live):.3f} live accepted {np.mean(v[live] >= 0.5):4.0%} "
                 f"prints accepted {np.mean(v[~live] >= 0.5):4.0%}"
             )
         print(f"{name:28s} " + " | ".join(cells), flush=True)

@@ -36,7 +36,9 @@ import yaml
 
 from gateway.config import DEFAULT_CONFIG, parse
 from gateway.fusion import Calibration, Thresholds, Vote, fuse, logit
-from liveness import metrics
+from liveness import iso30107
+from liveness.clierrors import click_errors
+from liveness.errors import InvalidInput, Unavailable
 from liveness.types import Decision, Status
 
 LIVE_LABELS = {"live", "1", "bona_fide", "bonafide", "real"}
@@ -68,7 +70,7 @@ def _label(raw: Any, where: str) -> bool:
         return True
     if text in SPOOF_LABELS:
         return False
-    raise click.UsageError(f"{where}: label {raw!r} is neither live nor spoof")
+    raise InvalidInput(f"{where}: label {raw!r} is neither live nor spoof")
 
 
 def read_scores(path: Path) -> list[Row]:
@@ -84,7 +86,7 @@ def read_scores(path: Path) -> list[Row]:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         if "label" not in (reader.fieldnames or ()):
-            raise click.UsageError(f"{path.name}: needs a label column")
+            raise InvalidInput(f"{path.name}: needs a label column")
         tests = [
             c
             for c in reader.fieldnames or ()
@@ -96,9 +98,12 @@ def read_scores(path: Path) -> list[Row]:
             for name in tests:
                 value = (raw.get(name) or "").strip()
                 if value:
-                    score = float(value)
+                    try:
+                        score = float(value)
+                    except ValueError:
+                        score = float("nan")
                     if not 0.0 <= score <= 1.0:
-                        raise click.UsageError(f"{path.name} line {i}: {name} score {value} is not in [0, 1]")
+                        raise InvalidInput(f"{path.name} line {i}: {name} score {value} is not in [0, 1]")
                     scores[name] = score
             rows.append(
                 Row(_label(raw["label"], f"{path.name} line {i}"), scores, (raw.get("domain") or "").strip())
@@ -167,7 +172,7 @@ def choose_thresholds(
     probs: np.ndarray, live: np.ndarray, max_apcer: float, max_bpcer: float, min_weight_fraction: float
 ) -> Thresholds:
     """Lowest live threshold meeting the APCER target, highest spoof threshold meeting the BPCER target."""
-    c = metrics.curve(probs, live)
+    c = iso30107.curve(probs, live)
     live_ok = np.flatnonzero(c.apcer <= max_apcer + 1e-12)
     spoof_ok = np.flatnonzero(c.bpcer <= max_bpcer + 1e-12)
     t_live = float(min(c.thresholds[live_ok[0]], 1.0))
@@ -205,12 +210,12 @@ def dev_metrics(
     (as in `liveness eval`), so APCER is attacks called LIVE and BPCER is live people not called LIVE."""
     p, dec = _fuse_rows(rows, calibration, weights, thresholds)
     live = np.array([r.live for r in rows], dtype=bool)
-    eer, eer_t = metrics.eer(p, live)
+    eer, eer_t = iso30107.eer(p, live)
     return {
         "samples": len(rows),
         "live": int(live.sum()),
         "spoof": int((~live).sum()),
-        "auc": round(metrics.auc(p, live), 4),
+        "auc": round(iso30107.auc(p, live), 4),
         "eer": round(eer, 4),
         "eer_threshold": round(eer_t, 4),
         "apcer": round(float(np.mean(dec[~live] == Decision.LIVE.name)), 4),
@@ -238,7 +243,7 @@ def cross_validated_auc(rows: Sequence[Row], tests: Sequence[str], folds: int, s
                 for n in cal.coefs
             )
             probs[i] = 1.0 / (1.0 + math.exp(-z))
-    return round(metrics.auc(probs, labels), 4)
+    return round(iso30107.auc(probs, labels), 4)
 
 
 def calibrate(
@@ -252,10 +257,10 @@ def calibrate(
     """Fit the calibration, weights and thresholds on `rows`, and measure them there."""
     usable = [n for n in tests if any(n in r.scores for r in rows)]
     if not usable:
-        raise click.UsageError(f"no scores for any of the tests {list(tests)}")
+        raise InvalidInput(f"no scores for any of the tests {list(tests)}")
     labels = np.array([r.live for r in rows], dtype=bool)
     if labels.all() or not labels.any():
-        raise click.UsageError("the dev set needs both live and spoof samples")
+        raise InvalidInput("the dev set needs both live and spoof samples")
     calibration, weights = fit_logistic(rows, usable)
     if method == "isotonic":
         calibration = fit_isotonic(rows, weights)
@@ -321,7 +326,7 @@ def _decisions(rows: Sequence[Row], fit: Fit) -> dict[str, Any]:
         "apcer": apcer,
         "bpcer": bpcer,
         "acer": round((apcer + bpcer) / 2.0, 4) if both else None,  # type: ignore[operator]
-        "auc": round(metrics.auc(probs, live), 4) if both else None,
+        "auc": round(iso30107.auc(probs, live), 4) if both else None,
     }
 
 
@@ -389,11 +394,11 @@ def _score_data(
 
     from liveness.client import GatewayClient
     from liveness.data.samples import open_dataset
-    from liveness.evaluate import gateway_scorer, score_all, select
+    from liveness.scoring import gateway_scorer, score_all, select
 
     samples = select(list(open_dataset(data, list(splits) or None)), limit, seed)
     if not samples:
-        raise click.UsageError(f"{data}: no samples")
+        raise InvalidInput(f"{data}: no samples")
 
     async def run(address: str) -> list[Row]:
         async with GatewayClient(address) as client:
@@ -408,9 +413,11 @@ def _score_data(
         return asyncio.run(run(gateway))
     from liveness.stack import LocalStack
 
-    click.echo("starting a local stack", err=True)
-    with LocalStack() as stack:
-        return asyncio.run(run(stack.gateway_address))
+    try:
+        with LocalStack() as stack:
+            return asyncio.run(run(stack.gateway_address))
+    except (RuntimeError, TimeoutError) as exc:
+        raise Unavailable(f"local stack: {exc}") from None
 
 
 @click.command()
@@ -476,6 +483,7 @@ def _score_data(
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Config to write."
 )
+@click_errors()
 def cli(
     scores: Path | None,
     data: Path | None,
@@ -510,6 +518,8 @@ def cli(
         rows, source = read_scores(scores), scores.name
     else:
         assert data is not None
+        if not gateway:
+            click.echo("starting a local stack", err=True)
         rows = _score_data(data, gateway, splits, limit, seed, frames, concurrency, timeout_s)
         source = f"{data.name} ({', '.join(splits) or 'all splits'})"
     seen = sorted({n for r in rows for n in r.scores})

@@ -52,3 +52,7 @@ class DeadlineExceeded(LivenessError):
     """The caller's own deadline leaves no time to do the work (or ran out before it could start)."""
 
     grpc_code = "DEADLINE_EXCEEDED"
+
+
+class ParityError(LivenessError):
+    """An exported artifact answers differently from the model it was exported from (training only)."""

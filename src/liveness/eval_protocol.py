@@ -3,10 +3,11 @@ models, with ISO/IEC 30107-3 figures per fold and their mean.
 
 Every sample of the data sets under the data root is tagged with its domain (`tagged_samples`); each fold of
 the protocol names the samples it holds out. The held-out samples of all folds are scored once, through the
-same scorers and decision rules as `liveness eval` (liveness.evaluate: gateway, accepted only when LIVE; one
-test, accepted when OK and score >= threshold), and every fold gets the report `build_report` makes of its
-own outcomes. The summary table has one row per fold (held-out domain, live and attack counts per species,
-APCER per species, BPCER, ACER, AUC, EER) and the mean of the folds.
+same scorers and decision rules as `liveness eval` (liveness.scoring: gateway, accepted only when LIVE; one
+test, accepted when OK and score >= threshold), and every fold gets the report `build_report`
+(liveness.eval_report) makes of its own outcomes. The summary table has one row per fold (held-out
+domain, live and attack counts per species, APCER per species, BPCER, ACER, AUC, EER) and the mean of the
+folds. Library code: errors are liveness.errors; `liveness eval` (liveness.evaluate) is the command.
 
 Scoring does not train: the figures are those of whatever models are served. They are protocol figures only
 when those models were fitted without the fold's held-out domain (`liveness train texture --hold-out
@@ -23,23 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
-from liveness import metrics
+from liveness import iso30107
 from liveness.data.protocols import Tagged, folds, tagged_samples
 from liveness.errors import InvalidInput
-from liveness.evaluate import (
+from liveness.eval_report import (
     RESEARCH_NOTE,
-    Outcome,
     build_report,
     decision_rule,
     render_markdown,
-    run_scoring,
     sample_rows,
-    select,
     write_plots,
 )
+from liveness.scoring import Outcome, run_scoring, select
 
 SERVED_MODELS_NOTE = (
     "These are the figures of the models that were served. A fold's row is a protocol figure only when "
@@ -73,7 +71,7 @@ def plan(
     seed: int = 0,
 ) -> list[FoldPlan]:
     """The folds of `protocol` over `tagged` (only `fold_names` when given), each test side cut to at most
-    `limit` samples (label-stratified, seeded). ValueError names what is wrong."""
+    `limit` samples (label-stratified, seeded). InvalidInput names what is wrong."""
     domains = np.asarray([t.domain for t in tagged], dtype=str)
     out: list[FoldPlan] = []
     for fold in folds(protocol, domains, [t.subject for t in tagged]):
@@ -92,7 +90,7 @@ def plan(
         known = [p.name for p in out]
         unknown = [n for n in fold_names if n not in known]
         if unknown:
-            raise ValueError(
+            raise InvalidInput(
                 f"--fold {', '.join(unknown)}: not a fold of {protocol} here ({', '.join(known)})"
             )
         out = [p for p in out if p.name in fold_names]
@@ -310,14 +308,14 @@ def _det_by_fold(
     """det.png: one curve per fold (the folds whose scores hold both classes)."""
     from liveness import plots
 
-    curves: dict[str, metrics.Curve] = {}
+    curves: dict[str, iso30107.Curve] = {}
     for p in plans:
         scored = [o for o in (outcomes[t.sample.path] for t in p.test) if o.scored and o.score is not None]
         try:
-            curves[p.name] = metrics.curve(
+            curves[p.name] = iso30107.curve(
                 [float(o.score or 0.0) for o in scored], [o.sample.is_live for o in scored]
             )
-        except metrics.MetricsError:
+        except iso30107.MetricsError:
             continue
     return [plots.det_plot(curves, out / "det.png", title=title).name] if curves else []
 
@@ -338,17 +336,19 @@ def run_protocol(
     timeout_s: float,
     threshold: float | None,
     plots: bool,
-    quiet: bool,
+    progress: bool,
 ) -> dict[str, Any]:
-    """The `liveness eval --protocol` command: plan the folds, score their held-out samples once, report."""
+    """What `liveness eval --protocol` does: plan the folds, score their held-out samples once, write the
+    reports into `out` and return the protocol report. InvalidInput names a bad data root, protocol or fold
+    (liveness.scoring.run_scoring's errors pass through)."""
+    tagged = tagged_samples(data)
     try:
-        tagged = tagged_samples(data)
         plans = plan(protocol, tagged, fold_names, limit, seed)
-    except (InvalidInput, ValueError) as exc:
-        raise click.UsageError(str(exc)) from None
+    except ValueError as exc:  # liveness.data.protocols: the protocol cannot split these domains
+        raise InvalidInput(str(exc)) from None
     unique = {t.sample.path: t.sample for p in plans for t in p.test}
     if not unique:
-        raise click.UsageError(f"{data}: the folds of {protocol} hold no samples")
+        raise InvalidInput(f"{data}: the folds of {protocol} hold no samples")
     started = time.perf_counter()
     scored, target, chosen = run_scoring(
         list(unique.values()),
@@ -359,7 +359,7 @@ def run_protocol(
         concurrency=concurrency,
         timeout_s=timeout_s,
         threshold=threshold,
-        progress=not quiet,
+        progress=progress,
     )
     config = {
         "data_name": data.name,
@@ -385,9 +385,4 @@ def run_protocol(
         config=config,
         plots=plots,
     )
-    if not quiet:
-        click.echo("\n".join(table([f["row"] for f in report["folds"]], report["mean"])))
-        click.echo(f"\n{SERVED_MODELS_NOTE}")
-    errors = sum(f["row"]["errors"] for f in report["folds"])
-    click.echo(f"wrote {out / 'report.md'}, {out / 'report.json'} ({errors} error(s))", err=True)
     return report

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from liveness import metrics
+from liveness import iso30107
 
 # DET axes are probit-scaled between these error rates; rates of 0 or 1 are clipped to the edges.
 DET_MIN_RATE = 1e-3
@@ -38,7 +38,7 @@ def probit(rates: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.array([inv(float(r)) for r in clipped.ravel()]).reshape(clipped.shape)
 
 
-def det_plot(curves: Mapping[str, metrics.Curve], path: Path, title: str = "DET") -> Path:
+def det_plot(curves: Mapping[str, iso30107.Curve], path: Path, title: str = "DET") -> Path:
     """APCER against BPCER on probit axes, one line per named curve; the diagonal marks the EER points."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=110)
@@ -65,7 +65,7 @@ def det_plot(curves: Mapping[str, metrics.Curve], path: Path, title: str = "DET"
     return path
 
 
-def roc_plot(curves: Mapping[str, metrics.Curve], path: Path, title: str = "ROC") -> Path:
+def roc_plot(curves: Mapping[str, iso30107.Curve], path: Path, title: str = "ROC") -> Path:
     """Bona fide acceptance (1 - BPCER) against APCER, linear axes, AUC in the legend."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=110)
@@ -109,9 +109,9 @@ def histogram_plot(
     edges = np.linspace(lo, hi, bins + 1)
     fig, ax = plt.subplots(figsize=(6.5, 4.0), dpi=110)
     try:
-        order = sorted(set(names.tolist()), key=lambda n: (n != metrics.BONA_FIDE, n))
+        order = sorted(set(names.tolist()), key=lambda n: (n != iso30107.BONA_FIDE, n))
         for name in order:
-            label = "bona fide" if name == metrics.BONA_FIDE else name
+            label = "bona fide" if name == iso30107.BONA_FIDE else name
             subset = values[names == name]
             ax.hist(subset, bins=edges, alpha=0.55, label=f"{label} (n={subset.size})")
         if threshold is not None:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from liveness.onnx import load_session
-from liveness.runtime.config import env_value
+from liveness.runtime.config import from_env_fields
 from liveness.types import Box, CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
 from liveness.vision.face import PADDING, crops, single_face_frames
 
@@ -62,14 +62,8 @@ class Cnn2dSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Cnn2dSettings:
         """Settings from CNN2D_MODEL_PATH, _THREADS, _MAX_FRAMES, _THRESHOLD; bad values raise ValueError."""
-        default = cls()
-        path = env.get("CNN2D_MODEL_PATH")
-        return cls(
-            model_path=Path(path) if path else default.model_path,
-            threads=env_value(env, "CNN2D_THREADS", default.threads, int, low=1),
-            max_frames=env_value(env, "CNN2D_MAX_FRAMES", default.max_frames, int, low=1),
-            threshold=env_value(env, "CNN2D_THRESHOLD", default.threshold, float, low=0.0, high=1.0),
-        )
+        bounds = {"threads": (1, None), "max_frames": (1, None), "threshold": (0.0, 1.0)}
+        return cls(**from_env_fields(cls, env, "CNN2D_", bounds))
 
 
 class Cnn2dModel:

@@ -19,12 +19,10 @@ early stopping on validation data) and fixed seeds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
-import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -37,15 +35,15 @@ from cnn2d.augment import AugmentSettings, augment_face
 from cnn2d.data import Crops, cached
 from cnn2d.model import CROP_SIZE, INPUT_NAME, LIVE_CLASS, PAD, SCALES
 from cnn2d.net import MIRROR_LAYER, NetSettings
-from liveness import metrics
+from liveness import iso30107, training
+from liveness.clierrors import click_errors
 from liveness.data.samples import nuaa, stratified_subject_folds
+from liveness.errors import InvalidInput
 from liveness.types import Box
 
 log = logging.getLogger(__name__)
 
 VERSION = "1.2.0"
-OPSET = 17
-PARITY_TOLERANCE = 1e-4
 THRESHOLD = 0.5
 EMA = 0.0
 """Momentum of the weight average the recipe returns (0 = the last step's weights); see train_model."""
@@ -53,31 +51,6 @@ MEMBERS = 3
 """Networks per model, trained from seeds seed, seed + 1, ...; the served graph averages their softmaxes."""
 MIRROR = True
 """Whether the served graph also averages each network over the crops' mirror image (cnn2d.net.average)."""
-
-
-def _tf(threads: int) -> Any:
-    """Import TensorFlow with `threads` CPU threads (other engineers share this machine's cores)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # TensorFlow already ran something in this process (a notebook, a test session)
-        log.warning(
-            "TensorFlow already initialised in this process: --threads %d not applied (intra-op threads %d)",
-            threads,
-            tf.config.threading.get_intra_op_parallelism_threads(),
-        )
-    return tf
-
-
-def _seed_all(seed: int) -> None:
-    import keras
-
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
 
 
 def _batches(crops: Crops, batch_size: int, epochs: int, seed: int, aug: AugmentSettings) -> Any:
@@ -139,7 +112,7 @@ def train_model(
 
     from cnn2d.net import build
 
-    _seed_all(seed)
+    training.seed_everything(seed)
     train, infer = build(len(SCALES), CROP_SIZE, net or NetSettings(), input_name=INPUT_NAME)
     data = _batches(crops, batch_size, epochs, seed, aug)
     steps = len(data) * epochs
@@ -206,7 +179,7 @@ def _nuaa_fold_masks(
 
 def _summary(scores: npt.NDArray[np.float64], live: npt.NDArray[np.bool_], attack: str) -> dict[str, Any]:
     attacks = [attack] * len(live)
-    return metrics.summarize(scores, live, attacks, threshold=THRESHOLD).to_dict()
+    return iso30107.summarize(scores, live, attacks, threshold=THRESHOLD).to_dict()
 
 
 def replay_report(scores: npt.NDArray[np.float64], crops: Crops) -> dict[str, Any]:
@@ -233,14 +206,7 @@ def replay_report(scores: npt.NDArray[np.float64], crops: Crops) -> dict[str, An
 
 
 def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[str, Any]:
-    """ONNX with a dynamic batch and metadata; checks parity with Keras on `probe` inputs."""
-    import onnx
-    import onnxruntime as ort
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = (tf.TensorSpec((None, len(SCALES), CROP_SIZE, CROP_SIZE, 3), tf.float32, name=INPUT_NAME),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    """cnn2d.onnx with its metadata (liveness.training.export_onnx checks parity with Keras on `probe`)."""
     meta = {
         "version": VERSION,
         "scales": ",".join(str(s) for s in SCALES),
@@ -252,24 +218,7 @@ def export_onnx(model: Any, path: Path, probe: npt.NDArray[np.uint8]) -> dict[st
         "pad": PAD,
         "mirror_average": str(any(layer.name == MIRROR_LAYER for layer in model.layers)).lower(),
     }
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = probe.astype(np.float32)
-    diff = float(np.abs(session.run(None, {INPUT_NAME: x})[0] - model(x, training=False).numpy()).max())
-    if diff > PARITY_TOLERANCE:
-        raise RuntimeError(f"ONNX parity failed: max |keras - onnx| = {diff:.2e} > {PARITY_TOLERANCE}")
-    data = path.read_bytes()
-    return {
-        "opset": OPSET,
-        "max_abs_diff": diff,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "metadata": meta,
-    }
+    return training.export_onnx(model, path, meta, probe)
 
 
 def nuaa_session(clip: str) -> str:
@@ -300,7 +249,7 @@ def cross_session_folds(
         model = train_members(train_set, members, epochs, batch_size, seed, aug, fold.name, net, EMA, mirror)
         test = nuaa_crops.take(fold.test)
         scores = predict(model, test.inputs)
-        summary = metrics.summarize(scores, test.live, threshold=THRESHOLD).to_dict()
+        summary = iso30107.summarize(scores, test.live, threshold=THRESHOLD).to_dict()
         at = summary["at_threshold"]
         click.echo(
             f"{fold.name} held out: AUC {summary['auc']:.3f} ACER {100 * at['acer']:.1f}% "
@@ -329,7 +278,7 @@ def _training_set(nuaa_part: Crops, replay_part: Crops | None, replay_repeat: in
     return Crops.concat(nuaa_part, _repeat(replay_part, replay_repeat))
 
 
-FINAL_KEYS = ("final_train_s", "replay_dev_final_model", "onnx")
+FINAL_KEYS = ("final_train_s", "replay_dev_final_model", "onnx", "artifacts")
 RECIPE_KEYS = (
     "seed",
     "epochs",
@@ -348,14 +297,14 @@ RECIPE_KEYS = (
 def _fold_row_from_file(path: Path, report: dict[str, Any], fold: int) -> dict[str, Any]:
     """The fold row that `--fold-only N` wrote to `path`, refused unless it used this run's recipe."""
     if not path.is_file():
-        raise click.ClickException(f"--merge-folds: {path} is missing (run --fold-only {fold} first)")
+        raise InvalidInput(f"--merge-folds: {path} is missing (run --fold-only {fold} first)")
     other = json.loads(path.read_text())
     differ = [k for k in RECIPE_KEYS if other.get(k) != json.loads(json.dumps(report.get(k)))]
     if differ:
-        raise click.ClickException(f"--merge-folds: {path} was trained with other settings: {differ}")
+        raise InvalidInput(f"--merge-folds: {path} was trained with other settings: {differ}")
     rows = [r for r in other.get("nuaa_folds", []) if r["fold"] == fold]
     if len(rows) != 1:
-        raise click.ClickException(f"--merge-folds: {path} holds no result for fold {fold}")
+        raise InvalidInput(f"--merge-folds: {path} holds no result for fold {fold}")
     return dict(rows[0])
 
 
@@ -372,6 +321,78 @@ def _fold_summary(
     report["nuaa_mean_eer"] = float(np.mean([r["eer"] for r in fold_rows]))
     if use_replay and not np.isnan(replay_scores).any():
         report["replay_dev_held_out"] = replay_report(replay_scores, replay)
+
+
+def validate_folds(
+    report: dict[str, Any],
+    data: Path,
+    nuaa_crops: Crops,
+    replay: Crops,
+    folds: int,
+    *,
+    fold_only: int | None,
+    merged_from: Path | None,
+    use_replay: bool,
+    replay_repeat: int,
+    members: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    aug: AugmentSettings,
+    net: NetSettings,
+    mirror: bool,
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """The recipe's subject-disjoint validation, into `report` (nuaa_folds, their means, the pooled
+    replay-dev held-out report): fold i holds out a third of the NUAA subjects and, with `use_replay`, one
+    replay-dev source in turn, trains on the rest and scores both held-out parts. Only fold `fold_only`
+    when given; with `merged_from`, the folds are read from the metrics-fold<i>.json files earlier
+    `--fold-only` runs wrote there (InvalidInput when one is missing or used another recipe). `on_fold`
+    sees each trained fold's row as it is done. Both held-out parts in one model per fold halve the
+    training time of separate NUAA and replay-dev validation on a shared 2-core machine."""
+    sources = sorted(set(replay.group.tolist()))
+    fold_rows = []
+    replay_scores = np.full(len(replay), np.nan)
+    for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
+        if fold_only is not None and i != fold_only:
+            continue
+        held_source = sources[i % len(sources)]
+        held = replay.group == held_source
+        if merged_from is not None:
+            merged = _fold_row_from_file(merged_from / f"metrics-fold{i}.json", report, i)
+            if use_replay and np.isnan(replay_scores[held]).all():
+                replay_scores[held] = merged["replay_dev_held_out"]["scores"]
+            fold_rows.append(merged)
+            _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
+            continue
+        t0 = time.perf_counter()
+        train_set = _training_set(
+            nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
+        )
+        desc = f"fold {i + 1}/{folds}"
+        model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
+        val = nuaa_crops.take(val_mask)
+        row: dict[str, Any] = {
+            "fold": i,
+            "val_subjects": subjects,
+            "train_s": time.perf_counter() - t0,
+            **_summary(predict(model, val.inputs), val.live, "print"),
+        }
+        if use_replay:
+            scores = predict(model, replay.inputs[held])
+            row["replay_dev_held_out"] = {
+                "source": held_source,
+                **replay_report(scores, replay.take(held)),
+                "scores": scores.tolist(),  # per face, so folds run apart can be merged
+            }
+            if np.isnan(replay_scores[held]).all():  # the first fold that holds a source out scores it
+                replay_scores[held] = scores
+        else:
+            row["replay_dev_cross_dataset"] = replay_report(predict(model, replay.inputs), replay)
+        fold_rows.append(row)
+        _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
+        if on_fold is not None:
+            on_fold(row)
 
 
 @click.command()
@@ -460,6 +481,7 @@ def _fold_summary(
     help="Run NUAA's cross-session protocol instead (train on one session + replay-dev, test on the other; "
     "liveness.data.protocols) and write metrics-cross-session.json; no artifact.",
 )
+@click_errors()
 def cli(
     data: Path,
     out: Path,
@@ -481,7 +503,7 @@ def cli(
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    _tf(threads)
+    training.tensorflow(threads)
     started = time.perf_counter()
     aug, net = AugmentSettings(), NetSettings()
     if white_balance is not None:
@@ -541,6 +563,14 @@ def cli(
         report["total_s"] = time.perf_counter() - started
         metrics_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
+    def fold_done(row: dict[str, Any]) -> None:
+        r = row["at_threshold"]
+        click.echo(
+            f"fold {row['fold'] + 1}: subjects {row['val_subjects']} APCER {r['apcer']:.4f} "
+            f"BPCER {r['bpcer']:.4f} ACER {r['acer']:.4f} EER {row['eer']:.4f}"
+        )
+        write()
+
     if final:
         t0 = time.perf_counter()
         train_set = _training_set(nuaa_crops, replay if use_replay else None, replay_repeat)
@@ -552,58 +582,28 @@ def cli(
         click.echo(f"replay-dev (final model): {rep['clips_correct']}/{rep['clips_total']} clips correct")
         probe = nuaa_crops.inputs[:: max(1, len(nuaa_crops) // 64)]
         report["onnx"] = export_onnx(model, out / "cnn2d.onnx", probe)
+        report["artifacts"] = training.digests(out / "cnn2d.onnx")
         write()
     if folds:
-        # Fold i holds out a third of the NUAA subjects and, with --replay, one replay-dev source (person) in
-        # turn; it trains on the rest and scores both held-out parts. Doing both in one model per fold
-        # halves the training time of separate NUAA and replay-dev validation on a shared 2-core machine.
-        sources = sorted(set(replay.group.tolist()))
-        fold_rows = []
-        replay_scores = np.full(len(replay), np.nan)
-        for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
-            if fold_only is not None and i != fold_only:
-                continue
-            held_source = sources[i % len(sources)]
-            held = replay.group == held_source
-            if merge_folds:
-                merged = _fold_row_from_file(out / f"metrics-fold{i}.json", report, i)
-                if use_replay and np.isnan(replay_scores[held]).all():
-                    replay_scores[held] = merged["replay_dev_held_out"]["scores"]
-                fold_rows.append(merged)
-                _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
-                continue
-            t0 = time.perf_counter()
-            train_set = _training_set(
-                nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
-            )
-            desc = f"fold {i + 1}/{folds}"
-            model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
-            val = nuaa_crops.take(val_mask)
-            row: dict[str, Any] = {
-                "fold": i,
-                "val_subjects": subjects,
-                "train_s": time.perf_counter() - t0,
-                **_summary(predict(model, val.inputs), val.live, "print"),
-            }
-            if use_replay:
-                scores = predict(model, replay.inputs[held])
-                row["replay_dev_held_out"] = {
-                    "source": held_source,
-                    **replay_report(scores, replay.take(held)),
-                    "scores": scores.tolist(),  # per face, so folds run apart can be merged
-                }
-                if np.isnan(replay_scores[held]).all():  # the first fold that holds a source out scores it
-                    replay_scores[held] = scores
-            else:
-                row["replay_dev_cross_dataset"] = replay_report(predict(model, replay.inputs), replay)
-            fold_rows.append(row)
-            r = row["at_threshold"]
-            click.echo(
-                f"fold {i + 1}: subjects {subjects} APCER {r['apcer']:.4f} BPCER {r['bpcer']:.4f} "
-                f"ACER {r['acer']:.4f} EER {row['eer']:.4f}"
-            )
-            _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
-            write()
+        validate_folds(
+            report,
+            data,
+            nuaa_crops,
+            replay,
+            folds,
+            fold_only=fold_only,
+            merged_from=out if merge_folds else None,
+            use_replay=use_replay,
+            replay_repeat=replay_repeat,
+            members=members,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            aug=aug,
+            net=net,
+            mirror=mirror,
+            on_fold=fold_done,
+        )
     write()
     click.echo(f"wrote {metrics_path} ({report['total_s']:.0f} s)")
 

@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from iqa import metrics
+from iqa import quality
 from liveness import memory
-from liveness.runtime.config import env_value
+from liveness.runtime.config import from_env_fields
 from liveness.types import CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
+from liveness.vision.frames import evenly_spaced
 
 NAME = "iqa"
 ARTIFACT = "iqa.npz"
@@ -45,7 +46,7 @@ def keep_freed_memory(limit_bytes: int = KEEP_HEAP_BYTES) -> bool:
     return memory.set_malloc(mmap_threshold_bytes=limit_bytes, trim_threshold_bytes=2 * limit_bytes)
 
 
-def preprocess(image: RGBImage, max_side: int) -> metrics.Grey:
+def preprocess(image: RGBImage, max_side: int) -> quality.Grey:
     """RGB uint8 (H, W, 3) -> grey float32 (H', W'), downscaled (area) so the longer side is <= max_side.
 
     Quality measures depend on resolution (the blur kernel is fixed in pixels), so serving and training
@@ -56,10 +57,10 @@ def preprocess(image: RGBImage, max_side: int) -> metrics.Grey:
         k = max_side / max(h, w)
         size = (max(1, round(w * k)), max(1, round(h * k)))
         image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
-    return metrics.grey_image(image)
+    return quality.grey_image(image)
 
 
-def grey_std(grey: metrics.Grey) -> float:
+def grey_std(grey: quality.Grey) -> float:
     """Standard deviation of a grey image, from its sum and sum of squares (OpenCV accumulates both in
     double, a quarter of cv2.meanStdDev's cost on float32); E[x^2] - E[x]^2 loses nothing that matters
     for the flatness check (values 0..255)."""
@@ -76,7 +77,7 @@ def clip_frame_indexes(n_frames: int, count: int) -> list[int]:
         return []
     if count <= 1 or n_frames == 1:
         return [n_frames // 2]
-    return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, num=min(count, n_frames))})
+    return evenly_spaced(n_frames, count)
 
 
 def log_compress(x: FloatArray) -> FloatArray:
@@ -134,11 +135,11 @@ class IqaArtifact:
 
     version: str
     classifier: LdaClassifier
-    biqi: metrics.BiqiModel
-    niqe: metrics.NiqeModel
+    biqi: quality.BiqiModel
+    niqe: quality.NiqeModel
     max_side: int
     threshold: float
-    feature_names: tuple[str, ...] = metrics.METRICS
+    feature_names: tuple[str, ...] = quality.METRICS
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
         return {
@@ -168,8 +169,8 @@ class IqaArtifact:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         names = tuple(str(n) for n in arrays.get("feature_names", ()))
-        if names != metrics.METRICS:
-            raise ValueError(f"{path.name}: feature names {names} do not match this code's {metrics.METRICS}")
+        if names != quality.METRICS:
+            raise ValueError(f"{path.name}: feature names {names} do not match this code's {quality.METRICS}")
         return cls(
             version=str(arrays["version"]),
             classifier=LdaClassifier(
@@ -181,8 +182,8 @@ class IqaArtifact:
                 platt_slope=float(arrays["lda_platt_slope"]) if "lda_platt_slope" in arrays else 1.0,
                 platt_offset=float(arrays["lda_platt_offset"]) if "lda_platt_offset" in arrays else 0.0,
             ),
-            biqi=metrics.BiqiModel.from_arrays(arrays),
-            niqe=metrics.NiqeModel.from_arrays(arrays),
+            biqi=quality.BiqiModel.from_arrays(arrays),
+            niqe=quality.NiqeModel.from_arrays(arrays),
             max_side=int(arrays["max_side"]),
             threshold=float(arrays["threshold"]),
             feature_names=names,
@@ -207,15 +208,8 @@ class IqaSettings:
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IqaSettings:
         """IQA_MODEL_PATH, IQA_THREADS, IQA_CLIP_FRAMES, IQA_MIN_CONTRAST, IQA_KEEP_HEAP (1/0); bad values
         raise ValueError."""
-        defaults = cls()
-        path = env.get("IQA_MODEL_PATH", "")
-        return cls(
-            model_path=Path(path) if path else defaults.model_path,
-            threads=env_value(env, "IQA_THREADS", defaults.threads, int, low=1),
-            clip_frames=env_value(env, "IQA_CLIP_FRAMES", defaults.clip_frames, int, low=1),
-            min_contrast=env_value(env, "IQA_MIN_CONTRAST", defaults.min_contrast, float, low=0.0),
-            keep_heap=env_value(env, "IQA_KEEP_HEAP", defaults.keep_heap, bool),
-        )
+        bounds = {"threads": (1, None), "clip_frames": (1, None), "min_contrast": (0.0, None)}
+        return cls(**from_env_fields(cls, env, "IQA_", bounds))
 
 
 class IqaModel:
@@ -256,7 +250,7 @@ class IqaModel:
     def features(self, image: RGBImage) -> tuple[FloatArray, float]:
         """The 25 features of one RGB image and its grey standard deviation."""
         grey = preprocess(image, self._artifact.max_side)
-        feats = metrics.features(grey, self._artifact.biqi, self._artifact.niqe)
+        feats = quality.features(grey, self._artifact.biqi, self._artifact.niqe)
         return feats, grey_std(grey)
 
     def score_image(self, image: RGBImage) -> tuple[float, float]:

@@ -20,15 +20,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
 import platform
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import cv2
@@ -36,9 +37,9 @@ import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from iqa import metrics
+from iqa import quality
 from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, keep_freed_memory, log_compress, preprocess
-from liveness import metrics as liveness_metrics
+from liveness import iso30107, training
 from liveness.data.samples import Sample, nuaa, read_manifest, subject_folds
 from liveness.data.video import read_frames
 from liveness.types import RGBImage
@@ -114,7 +115,7 @@ def preprocess_grey_u8(grey: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return np.asarray(cv2.resize(grey, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA), np.uint8)
 
 
-def fit_biqi(seed: int) -> tuple[metrics.BiqiModel, dict[str, float]]:
+def fit_biqi(seed: int) -> tuple[quality.BiqiModel, dict[str, float]]:
     """Fit BIQI's softmax distortion classifier and linear quality regressors on synthetic distortions."""
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.model_selection import cross_val_score
@@ -122,19 +123,19 @@ def fit_biqi(seed: int) -> tuple[metrics.BiqiModel, dict[str, float]]:
     rng = np.random.default_rng(seed)
     feats: list[FloatArray] = []
     kinds: list[int] = []
-    quality: list[float] = []
+    grades: list[float] = []  # BIQI quality target, 0 (pristine) .. 100
     pristine: list[FloatArray] = []
     for img in tqdm(_biqi_images(), desc="BIQI distortions", unit="image"):
-        pristine.append(metrics.biqi_features(img.astype(np.float32)))
+        pristine.append(quality.biqi_features(img.astype(np.float32)))
         for k, (kind, levels) in enumerate(BIQI_LEVELS.items()):
             for rank, level in enumerate(levels, start=1):
                 distorted = _distort(img, kind, level, rng)
-                feats.append(metrics.biqi_features(distorted.astype(np.float32)))
+                feats.append(quality.biqi_features(distorted.astype(np.float32)))
                 kinds.append(k)
-                quality.append(100.0 * rank / len(levels))
+                grades.append(100.0 * rank / len(levels))
     x = np.asarray(feats)
     y = np.asarray(kinds)
-    q = np.asarray(quality)
+    q = np.asarray(grades)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     z = (x - mean) / scale
@@ -149,7 +150,7 @@ def fit_biqi(seed: int) -> tuple[metrics.BiqiModel, dict[str, float]]:
         reg = Ridge(alpha=1.0).fit(zk, qk)
         coefs.append(reg.coef_)
         intercepts.append(float(reg.intercept_))
-    model = metrics.BiqiModel(
+    model = quality.BiqiModel(
         feature_mean=mean,
         feature_scale=scale,
         class_coef=clf.coef_.astype(np.float64),
@@ -174,12 +175,12 @@ class Item:
     subject: str
 
 
-def _nuaa_raw(path: str) -> metrics.RawFeatures:
+def _nuaa_raw(path: str) -> quality.RawFeatures:
     """Worker: decode one NUAA JPEG exactly as the service does and compute its raw features."""
     cv2.setNumThreads(1)
     keep_freed_memory()  # as the service does: freed feature maps are reused, not page-faulted afresh
     image = decode_image(Path(path).read_bytes())
-    return metrics.raw_features(preprocess(image, MAX_SIDE))
+    return quality.raw_features(preprocess(image, MAX_SIDE))
 
 
 class _Cache:
@@ -188,7 +189,7 @@ class _Cache:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> tuple[list[Item], list[metrics.RawFeatures]] | None:
+    def load(self) -> tuple[list[Item], list[quality.RawFeatures]] | None:
         if not self.path.is_file():
             return None
         with np.load(self.path, allow_pickle=False) as npz:
@@ -201,7 +202,7 @@ class _Cache:
             )
         ]
         raws = [
-            metrics.RawFeatures(
+            quality.RawFeatures(
                 z["model_free"][i],
                 z["biqi"][i],
                 z["niqe"][offsets[i] : offsets[i + 1]],
@@ -211,7 +212,7 @@ class _Cache:
         ]
         return items, raws
 
-    def save(self, items: Sequence[Item], raws: Sequence[metrics.RawFeatures]) -> None:
+    def save(self, items: Sequence[Item], raws: Sequence[quality.RawFeatures]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         sizes = [len(r.niqe_patches) for r in raws]
         tmp = self.path.with_suffix(".tmp.npz")
@@ -243,7 +244,7 @@ def _item(sample: Sample, key: str) -> Item:
     return Item(key, sample.dataset, sample.is_live, sample.attack, sample.subject)
 
 
-def nuaa_raw(root: Path, cache: Path, jobs: int) -> tuple[list[Item], list[metrics.RawFeatures]]:
+def nuaa_raw(root: Path, cache: Path, jobs: int) -> tuple[list[Item], list[quality.RawFeatures]]:
     store = _Cache(cache / f"raw_nuaa_v{FEATURE_VERSION}.npz")
     cached = store.load()
     if cached is not None:
@@ -284,7 +285,7 @@ def _replay_pictures(root: Path, video_every: int) -> Iterator[tuple[Sample, str
             yield sample, f"{rel}#{i * video_every}", frame
 
 
-def replay_raw(root: Path, cache: Path, video_every: int) -> tuple[list[Item], list[metrics.RawFeatures]]:
+def replay_raw(root: Path, cache: Path, video_every: int) -> tuple[list[Item], list[quality.RawFeatures]]:
     store = _Cache(cache / f"raw_replay-dev_every{video_every}_v{FEATURE_VERSION}.npz")
     cached = store.load()
     if cached is not None:
@@ -292,7 +293,7 @@ def replay_raw(root: Path, cache: Path, video_every: int) -> tuple[list[Item], l
     items, raws = [], []
     for sample, key, picture in tqdm(_replay_pictures(root, video_every), desc="replay-dev", unit="img"):
         items.append(_item(sample, key))
-        raws.append(metrics.raw_features(preprocess(picture, MAX_SIDE)))
+        raws.append(quality.raw_features(preprocess(picture, MAX_SIDE)))
     store.save(items, raws)
     return items, raws
 
@@ -300,20 +301,20 @@ def replay_raw(root: Path, cache: Path, video_every: int) -> tuple[list[Item], l
 # --- fitting and evaluation ----------------------------------------------------------------------------
 
 
-def fit_niqe(raws: Sequence[metrics.RawFeatures], live: Sequence[bool]) -> metrics.NiqeModel:
+def fit_niqe(raws: Sequence[quality.RawFeatures], live: Sequence[bool]) -> quality.NiqeModel:
     """NIQE's pristine Gaussian from the sharp patches of the live images among `raws`."""
     patches = [
-        metrics.pristine_patches(r.niqe_patches, r.niqe_sharpness)
+        quality.pristine_patches(r.niqe_patches, r.niqe_sharpness)
         for r, lv in zip(raws, live, strict=True)
         if lv
     ]
-    return metrics.NiqeModel.fit(np.concatenate(patches))
+    return quality.NiqeModel.fit(np.concatenate(patches))
 
 
 def feature_matrix(
-    raws: Sequence[metrics.RawFeatures], biqi: metrics.BiqiModel, niqe: metrics.NiqeModel
+    raws: Sequence[quality.RawFeatures], biqi: quality.BiqiModel, niqe: quality.NiqeModel
 ) -> FloatArray:
-    return np.stack([metrics.combine(r, biqi, niqe) for r in raws])
+    return np.stack([quality.combine(r, biqi, niqe) for r in raws])
 
 
 def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_], log_features: bool = LOG_FEATURES) -> LdaClassifier:
@@ -335,8 +336,8 @@ def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_], log_features: bool = LOG_FE
 
 
 def fit(
-    raws: Sequence[metrics.RawFeatures], live: npt.NDArray[np.bool_], biqi: metrics.BiqiModel
-) -> tuple[LdaClassifier, metrics.NiqeModel]:
+    raws: Sequence[quality.RawFeatures], live: npt.NDArray[np.bool_], biqi: quality.BiqiModel
+) -> tuple[LdaClassifier, quality.NiqeModel]:
     niqe = fit_niqe(raws, list(live))
     return fit_lda(feature_matrix(raws, biqi, niqe), live), niqe
 
@@ -356,10 +357,10 @@ def platt(decisions: FloatArray, live: npt.NDArray[np.bool_]) -> tuple[float, fl
 
 def inner_decisions(
     items: Sequence[Item],
-    raws: Sequence[metrics.RawFeatures],
+    raws: Sequence[quality.RawFeatures],
     live: npt.NDArray[np.bool_],
     train_idx: npt.NDArray[np.intp],
-    biqi: metrics.BiqiModel,
+    biqi: quality.BiqiModel,
     folds: int = INNER_FOLDS,
 ) -> FloatArray:
     """Out-of-fold LDA decisions of the training items: subject-disjoint inner folds of train_idx only.
@@ -380,11 +381,11 @@ def inner_decisions(
 
 def fit_calibrated(
     items: Sequence[Item],
-    raws: Sequence[metrics.RawFeatures],
+    raws: Sequence[quality.RawFeatures],
     live: npt.NDArray[np.bool_],
     train_idx: npt.NDArray[np.intp],
-    biqi: metrics.BiqiModel,
-) -> tuple[LdaClassifier, metrics.NiqeModel, dict[str, float]]:
+    biqi: quality.BiqiModel,
+) -> tuple[LdaClassifier, quality.NiqeModel, dict[str, float]]:
     """LDA on train_idx, its decision Platt-calibrated on inner subject folds of the same training items.
 
     LDA's own probabilities are far too confident across people (a fold's EER threshold ranged from
@@ -398,12 +399,12 @@ def fit_calibrated(
 
 
 def error_rates(scores: FloatArray, live: npt.NDArray[np.bool_], attacks: Sequence[str]) -> dict[str, float]:
-    """APCER (worst species), BPCER, ACER at THRESHOLD, and the EER, from liveness.metrics."""
-    rates = liveness_metrics.rates_at(scores, live, THRESHOLD, list(attacks))
-    eer, eer_threshold = liveness_metrics.eer(scores, live)
+    """APCER (worst species), BPCER, ACER at THRESHOLD, and the EER, from liveness.iso30107."""
+    rates = iso30107.rates_at(scores, live, THRESHOLD, list(attacks))
+    eer, eer_threshold = iso30107.eer(scores, live)
     return {
         "apcer": rates.apcer, "bpcer": rates.bpcer, "acer": rates.acer, "eer": eer,
-        "eer_threshold": eer_threshold, "auc": liveness_metrics.auc(scores, live),
+        "eer_threshold": eer_threshold, "auc": iso30107.auc(scores, live),
     }  # fmt: skip
 
 
@@ -412,10 +413,10 @@ def _evaluate(
     train_idx: npt.NDArray[np.intp],
     val_idx: npt.NDArray[np.intp],
     items: Sequence[Item],
-    raws: Sequence[metrics.RawFeatures],
+    raws: Sequence[quality.RawFeatures],
     live: npt.NDArray[np.bool_],
     attacks: Sequence[str],
-    biqi: metrics.BiqiModel,
+    biqi: quality.BiqiModel,
 ) -> dict[str, float | str | int]:
     clf, niqe, calibration = fit_calibrated(items, raws, live, train_idx, biqi)
     x_val = feature_matrix([raws[i] for i in val_idx], biqi, niqe)
@@ -423,7 +424,7 @@ def _evaluate(
     rates = error_rates(scores, live[val_idx], [attacks[i] for i in val_idx])
     # The uncalibrated LDA at its own 0.5 (what version 1.1 shipped), for comparison.
     raw_scores = clf.uncalibrated().proba(x_val)
-    raw_rates = liveness_metrics.rates_at(raw_scores, live[val_idx], THRESHOLD, [attacks[i] for i in val_idx])
+    raw_rates = iso30107.rates_at(raw_scores, live[val_idx], THRESHOLD, [attacks[i] for i in val_idx])
     return {
         "fold": name, "n_live": int(live[val_idx].sum()), "n_spoof": int((~live[val_idx]).sum()), **rates,
         **calibration, "uncalibrated_apcer": raw_rates.apcer, "uncalibrated_bpcer": raw_rates.bpcer,
@@ -436,8 +437,41 @@ def _summary(folds: list[dict[str, float | str | int]]) -> dict[str, float]:
     return {f"mean_{k}": float(np.mean([float(f[k]) for f in folds])) for k in keys}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def cross_validate(
+    items: Sequence[Item], raws: Sequence[quality.RawFeatures], biqi: quality.BiqiModel, folds: int
+) -> dict[str, Any]:
+    """The recipe's validation, each fold fitted (LDA, NIQE, calibration) on its training side only:
+    `folds` subject-disjoint NUAA folds, leave one replay-dev source out (trained on NUAA and the other
+    sources), and NUAA -> replay-dev; each with its per-fold rows and their means."""
+    live = np.array([i.is_live for i in items])
+    attacks = [i.attack for i in items]
+    dataset = np.array([i.dataset for i in items])
+    subject = np.array([i.subject for i in items])
+    index = np.arange(len(items))
+    nuaa_idx = index[dataset == "nuaa"]
+    nuaa_samples = [_as_sample(items[i], int(i)) for i in nuaa_idx]
+    nuaa_folds = []
+    for f, (train, val) in enumerate(tqdm(subject_folds(nuaa_samples, folds), desc="nuaa folds")):
+        tr = np.array([int(s.extra["index"]) for s in train])
+        va = np.array([int(s.extra["index"]) for s in val])
+        result = _evaluate(f"nuaa-{f}", tr, va, items, raws, live, attacks, biqi)
+        result["subjects"] = ",".join(sorted({s.subject for s in val}))
+        nuaa_folds.append(result)
+    replay_idx = index[dataset == "replay-dev"]
+    replay_folds = []
+    for source in sorted(set(subject[replay_idx])):
+        val = replay_idx[subject[replay_idx] == source]
+        train = np.concatenate([nuaa_idx, replay_idx[subject[replay_idx] != source]])
+        replay_folds.append(_evaluate(f"replay-dev-{source}", train, val, items, raws, live, attacks, biqi))
+    return {
+        "nuaa_folds": nuaa_folds,
+        "nuaa": _summary(nuaa_folds),
+        "replay_dev_folds": replay_folds,
+        "replay_dev": _summary(replay_folds),
+        "cross_nuaa_to_replay_dev": _evaluate(
+            "nuaa->replay-dev", nuaa_idx, replay_idx, items, raws, live, attacks, biqi
+        ),
+    }
 
 
 @click.command()
@@ -478,38 +512,14 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
     items = n_items + r_items
     raws = n_raws + r_raws
     live = np.array([i.is_live for i in items])
-    attacks = [i.attack for i in items]
-    dataset = np.array([i.dataset for i in items])
-    subject = np.array([i.subject for i in items])
     index = np.arange(len(items))
 
     report: dict[str, object] = {
         "version": VERSION, "threshold": THRESHOLD, "log_features": LOG_FEATURES, "inner_folds": INNER_FOLDS,
         **biqi_stats,
     }  # fmt: skip
-    nuaa_idx = index[dataset == "nuaa"]
-    nuaa_samples = [_as_sample(items[i], int(i)) for i in nuaa_idx]
-    nuaa_folds = []
-    for f, (train, val) in enumerate(tqdm(subject_folds(nuaa_samples, folds), desc="nuaa folds")):
-        tr = np.array([int(s.extra["index"]) for s in train])
-        va = np.array([int(s.extra["index"]) for s in val])
-        result = _evaluate(f"nuaa-{f}", tr, va, items, raws, live, attacks, biqi)
-        result["subjects"] = ",".join(sorted({s.subject for s in val}))
-        nuaa_folds.append(result)
-    report["nuaa_folds"] = nuaa_folds
-    report["nuaa"] = _summary(nuaa_folds)
-
-    replay_idx = index[dataset == "replay-dev"]
-    replay_folds = []
-    for source in sorted(set(subject[replay_idx])):
-        val = replay_idx[subject[replay_idx] == source]
-        train = np.concatenate([nuaa_idx, replay_idx[subject[replay_idx] != source]])
-        replay_folds.append(_evaluate(f"replay-dev-{source}", train, val, items, raws, live, attacks, biqi))
-    report["replay_dev_folds"] = replay_folds
-    report["replay_dev"] = _summary(replay_folds)
-    report["cross_nuaa_to_replay_dev"] = _evaluate(
-        "nuaa->replay-dev", nuaa_idx, replay_idx, items, raws, live, attacks, biqi
-    )
+    report.update(cross_validate(items, raws, biqi, folds))
+    by_dataset = Counter(i.dataset for i in items)
 
     clf, niqe, calibration = fit_calibrated(items, raws, live, index, biqi)
     report["calibration"] = {**calibration, "inner_folds": INNER_FOLDS}
@@ -519,11 +529,10 @@ def cli(data: Path, out: Path, seed: int, folds: int, cache: Path, video_every: 
     out.mkdir(parents=True, exist_ok=True)
     artifact.save(out / ARTIFACT)
     report.update(
-        n_train={"nuaa": int(len(nuaa_idx)), "replay-dev": int(len(replay_idx)), "live": int(live.sum()),
+        n_train={"nuaa": by_dataset["nuaa"], "replay-dev": by_dataset["replay-dev"], "live": int(live.sum()),
                  "spoof": int((~live).sum())},
-        lda_coef=dict(zip(metrics.METRICS, clf.uncalibrated().coef.round(4).tolist(), strict=True)),
-        sha256=_sha256(out / ARTIFACT),
-        size_bytes=(out / ARTIFACT).stat().st_size,
+        lda_coef=dict(zip(quality.METRICS, clf.uncalibrated().coef.round(4).tolist(), strict=True)),
+        artifacts=training.digests(out / ARTIFACT),
         train_seconds=round(time.perf_counter() - started, 1),
         python=platform.python_version(),
         folds=folds,

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from liveness.runtime.config import from_env_fields
 from liveness.types import (
     Action,
     ActionResult,
@@ -85,19 +86,7 @@ class TemporalSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TemporalSettings:
         """Read TEMPORAL_MODEL_PATH, TEMPORAL_THREADS, ...; a malformed value raises ValueError."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"TEMPORAL_{f.name.upper()}")
-            if raw is None:
-                continue
-            kind: Any = type(f.default)
-            try:
-                values[f.name] = Path(raw) if isinstance(f.default, Path) else kind(raw)
-            except ValueError:
-                raise ValueError(
-                    f"TEMPORAL_{f.name.upper()}={raw!r} is not a valid {kind.__name__}"
-                ) from None
-        return cls(**values)
+        return cls(**from_env_fields(cls, env, "TEMPORAL_"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import numpy.typing as npt
 from liveness.onnx import load_session
 from liveness.types import Box, RGBImage
 from liveness.vision.face import crop
+from liveness.vision.frames import evenly_spaced
 
 SEQ_LEN = 8
 CROP_SCALE = 1.8
@@ -27,8 +28,7 @@ def spread_indices(available: Sequence[int], count: int = SEQ_LEN) -> list[int]:
     """`count` entries of `available` spread evenly from first to last (repeats when there are fewer)."""
     if not available:
         raise ValueError("no frames to choose from")
-    positions = np.linspace(0, len(available) - 1, num=count).round().astype(int)
-    return [available[p] for p in positions]
+    return [available[p] for p in evenly_spaced(len(available), count, repeat=True)]
 
 
 def frame_crop(image: RGBImage, box: Box) -> RGBImage:

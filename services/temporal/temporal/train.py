@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -20,32 +19,14 @@ import click
 import numpy as np
 import numpy.typing as npt
 
+from liveness import training
+from liveness.clierrors import click_errors
 from temporal.expression import EXPRESSIONS, INPUT_NAME, INPUT_SIZE
 from temporal.sequence import CROP_SCALE, CROP_SIZE, SEQ_LEN
 from temporal.sequence import INPUT_NAME as SEQ_INPUT
 
 EXPRESSION_FILE = "expression.onnx"
 SEQUENCE_FILE = "sequence.onnx"
-OPSET = 17
-PARITY_TOL = 1e-4
-
-
-def _seed_everything(seed: int) -> None:
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    import tensorflow as tf
-
-    tf.random.set_seed(seed)
-    tf.keras.utils.set_random_seed(seed)
-
-
-def _limit_threads(threads: int) -> None:
-    """Cap TensorFlow's threads: the training machine is shared by several jobs on two cores."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
 # --- expression (FER2013) -------------------------------------------------------------------------------
@@ -197,7 +178,7 @@ def train_expression(
         "seed": seed,
     }
     onnx_path = out / EXPRESSION_FILE
-    export_onnx(
+    metrics["onnx"] = export_onnx(
         model,
         onnx_path,
         {
@@ -207,8 +188,9 @@ def train_expression(
             "crop_scale": "1.15",
             "data": "FER2013 train (research-only)",
         },
+        x_test[:256],
     )
-    metrics["onnx_max_abs_diff"] = parity(model, onnx_path, x_test[:256])
+    metrics["artifacts"] = training.digests(onnx_path)
     return metrics
 
 
@@ -340,7 +322,7 @@ def train_sequence(
     import keras
     import tensorflow as tf
 
-    from liveness import metrics as pad
+    from liveness import iso30107
     from temporal.sequence import to_input
     from temporal.sequence_data import build_cache, load_cache, split_tracks
 
@@ -400,18 +382,18 @@ def train_sequence(
             verbose=1,
         )
         p_last = model.predict(val_x, batch_size=64, verbose=0).reshape(-1)
-        last_epoch = _short_summary(pad.summarize(p_last, is_live, sp_val, threshold=0.5).to_dict())
+        last_epoch = _short_summary(iso30107.summarize(p_last, is_live, sp_val, threshold=0.5).to_dict())
     train_s, train_cpu_s = time.monotonic() - wall0, time.process_time() - cpu0
     history = read_history(history_path)
     model.load_weights(str(best))
     p_val = model.predict(val_x, batch_size=64, verbose=0).reshape(-1)
     p_train = model.predict(to_input(x_train[::4]), batch_size=64, verbose=0).reshape(-1)
-    overall = pad.summarize(p_val, is_live, sp_val, threshold=0.5).to_dict()
+    overall = iso30107.summarize(p_val, is_live, sp_val, threshold=0.5).to_dict()
     per_source: dict[str, Any] = {}
     for source in sorted(set(src_val)):
         mask = np.array([s == source for s in src_val])
         if is_live[mask].any() and (~is_live[mask]).any():
-            per_source[source] = pad.summarize(
+            per_source[source] = iso30107.summarize(
                 p_val[mask], is_live[mask], [sp_val[i] for i in np.flatnonzero(mask)], threshold=0.5
             ).to_dict()
     counts = {
@@ -445,7 +427,7 @@ def train_sequence(
         "seed": seed,
     }
     onnx_path = out / SEQUENCE_FILE
-    export_onnx(
+    metrics["onnx"] = export_onnx(
         model,
         onnx_path,
         {
@@ -456,41 +438,21 @@ def train_sequence(
             "output": "P(live)",
             "data": "NUAA s01+s02, replay-dev, synthetic attacks from NUAA stills (research-only)",
         },
+        val_x[:32],
     )
-    metrics["onnx_max_abs_diff"] = parity(model, onnx_path, val_x[:32])
+    metrics["artifacts"] = training.digests(onnx_path)
     return metrics
 
 
 # --- ONNX export ------------------------------------------------------------------------------------------
 
 
-def export_onnx(model: Any, path: Path, metadata: dict[str, str]) -> None:
-    """Convert a Keras functional model with a dynamic batch, writing `metadata` into metadata_props."""
-    import onnx
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name=model.inputs[0].name)]
-    model.output_names = [o.name.split(":")[0].split("/")[0] for o in model.outputs]
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-
-
-def parity(model: Any, path: Path, batch: npt.NDArray[np.float32]) -> float:
-    """max |keras - onnx| on `batch`; raises when above PARITY_TOL."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = model.predict(batch, verbose=0)
-    got = session.run(None, {session.get_inputs()[0].name: batch})[0]
-    diff = float(np.max(np.abs(expected - got)))
-    if diff > PARITY_TOL:
-        raise click.ClickException(f"{path.name}: ONNX differs from Keras by {diff:.2e} > {PARITY_TOL}")
-    return diff
+def export_onnx(
+    model: Any, path: Path, metadata: dict[str, str], probe: npt.NDArray[np.float32]
+) -> dict[str, Any]:
+    """liveness.training.export_onnx, with the output named after the Keras output layer."""
+    names = [o.name.split(":")[0].split("/")[0] for o in model.outputs]
+    return training.export_onnx(model, path, metadata, probe, output_names=names)
 
 
 # --- command ----------------------------------------------------------------------------------------------
@@ -546,6 +508,7 @@ def parity(model: Any, path: Path, batch: npt.NDArray[np.float32]) -> float:
     is_flag=True,
     help="Skip fitting: export the best checkpoint in --cache left by an earlier, interrupted run.",
 )
+@click_errors()
 def cli(
     data: Path,
     out: Path,
@@ -560,15 +523,15 @@ def cli(
     from_checkpoint: bool,
 ) -> None:
     """Train the temporal test's expression and/or sequence network, export ONNX and write metrics."""
-    _limit_threads(threads)
+    training.tensorflow(threads)
     out.mkdir(parents=True, exist_ok=True)
     if target in ("expression", "all"):
-        _seed_everything(seed)
+        training.seed_everything(seed)
         metrics = train_expression(data, out, cache, seed, expression_epochs, from_checkpoint)
         (out / "expression_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         click.echo(json.dumps(metrics, indent=2))
     if target in ("sequence", "all"):
-        _seed_everything(seed)
+        training.seed_everything(seed)
         metrics = train_sequence(
             data, out, cache, seed, sequence_epochs, from_checkpoint, sequence_lr, sequence_patience
         )

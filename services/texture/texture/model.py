@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from liveness.runtime.config import env_value
+from liveness.runtime.config import from_env_fields
 from liveness.types import CheckOptions, FaceObservation, Media, Status, TestInfo, TestResult
 from liveness.vision.face import single_face_frames
 from texture.features import CROP_SIZE, N_FEATURES, face_crop, features
@@ -106,12 +106,7 @@ class TextureSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TextureSettings:
         """TEXTURE_MODEL_PATH, TEXTURE_MAX_FRAMES; bad values raise ValueError."""
-        defaults = cls()
-        path = env.get("TEXTURE_MODEL_PATH", "")
-        return cls(
-            model_path=Path(path) if path else defaults.model_path,
-            max_frames=env_value(env, "TEXTURE_MAX_FRAMES", defaults.max_frames, int, low=1),
-        )
+        return cls(**from_env_fields(cls, env, "TEXTURE_", {"max_frames": (1, None)}))
 
 
 class TextureModel:

@@ -29,7 +29,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from liveness import metrics as iso
+from liveness import iso30107, training
 from liveness.data.protocols import PROTOCOLS, folds
 from liveness.data.samples import kind_of
 from texture import data
@@ -141,7 +141,9 @@ def summarise(scores: FloatArray, faces: data.Faces) -> dict[str, Any]:
     """ISO/IEC 30107-3 figures at the fixed threshold, threshold-free figures, counts; and per clip where
     several faces come from one video (the clip's decision is its mean score)."""
     attacks = faces.attack.tolist()
-    out: dict[str, Any] = {"faces": iso.summarize(scores, faces.live, attacks, threshold=THRESHOLD).to_dict()}
+    out: dict[str, Any] = {
+        "faces": iso30107.summarize(scores, faces.live, attacks, threshold=THRESHOLD).to_dict()
+    }
     videos = sorted({c for c in faces.clip.tolist() if kind_of(Path(c)) == "video"})
     if videos:
         rows = []
@@ -316,7 +318,7 @@ def cli(
     model = fit_calibrated(x, faces.live, faces.domain, c)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / ARTIFACT)
-    report["artifact_sha256"] = hashlib.sha256((out / ARTIFACT).read_bytes()).hexdigest()
+    report["artifacts"] = training.digests(out / ARTIFACT)
     report["platt"] = {"slope": model.platt_slope, "offset": model.platt_offset}
     used = [n for n, w in zip(FEATURE_NAMES, model.coef, strict=True) if w != 0]
     report["features_used"] = {

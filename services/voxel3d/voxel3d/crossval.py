@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ import click
 import numpy as np
 from tqdm import tqdm
 
+from liveness.clierrors import click_errors
 from liveness.data.samples import Sample, subject_folds
 from voxel3d.evaluate import emit_report, figures, score_windows
 from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, SCORERS, Voxel3dModel, Voxel3dSettings
 from voxel3d.tracks import Track
 from voxel3d.train import (
+    Prepared,
     Recipe,
     fit,
     prepare,
@@ -87,39 +90,25 @@ def _brief(fig: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@click.command()
-@recipe_options
-@click.option("--folds", type=click.IntRange(2, 9), default=FOLDS, show_default=True)
-@click.option("--frames", "frame_counts", multiple=True, type=int, default=EVAL_FRAMES, show_default=True)
-@click.option(
-    "--baseline",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=None,
-    help="A folder with voxel3d.onnx and voxel3d_geometry.npz scored on the same held-out windows.",
-)
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the JSON here."
-)
-def cli(
-    data: Path,
-    cache: Path,
+def cross_validate(
+    prep: Prepared,
+    recipe: Recipe,
+    fold_root: Path,
     folds: int,
     frame_counts: tuple[int, ...],
-    baseline: Path | None,
-    out: Path | None,
-    **recipe_args: Any,
-) -> None:
-    """Train the recipe per NUAA fold and score each fold's held-out people with the served model."""
-    started = time.process_time(), time.perf_counter()
-    recipe = Recipe(**recipe_args)
-    recipe_key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
-    prep = prepare(data, cache, recipe)
+    baseline: Path | None = None,
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train `recipe` per subject-disjoint NUAA fold (fold models written under `fold_root`/fold<i>) and score
+    each fold's held-out people through the served code path for each scorer (and the `baseline` models,
+    when given) at each clip length: per-fold rows, pooled figures and their mean over folds. `on_fold`
+    sees each fold's row as it is done."""
     # Every real window's geometry is computed before TensorFlow is imported (see train.fit).
     nuaa_windows = real_training_set(prep.nuaa, prep.mesh, "nuaa windows")
     splits = track_folds(prep.nuaa, folds)
     scorers: list[str] = list(SCORERS) + (["baseline_planarity", "baseline_cnn"] if baseline else [])
     rows: dict[str, dict[int, list[dict[str, Any]]]] = {s: {f: [] for f in frame_counts} for s in scorers}
-    report: dict[str, Any] = {"recipe": {k: v for k, v in recipe_args.items()}, "folds": []}
+    report: dict[str, Any] = {"folds": []}
     for f, (train_tracks, held) in enumerate(tqdm(splits, desc="folds")):
         names = {t.name for t in train_tracks}
         nuaa_train = nuaa_windows.select(np.array([tag in names for tag in nuaa_windows.tags], dtype=bool))
@@ -129,8 +118,7 @@ def cli(
         fitted = fit(
             train, weights, prep.synthetic_val, prep.mesh, recipe.seed, recipe.epochs, recipe.threads
         )
-        # One folder per recipe, so runs of different recipes side by side never read each other's files.
-        fold_models = cache / "crossval" / recipe_key / f"fold{f}"
+        fold_models = fold_root / f"fold{f}"
         write_artifacts(fitted, prep.synthetic_val, fold_models)
         sources = {s: (fold_models, s) for s in SCORERS}
         if baseline is not None:
@@ -149,7 +137,8 @@ def cli(
                 rows[name][frames].extend(r)
                 fold[name][f"frames_{frames}"] = _brief(figures(r, 0.5))
         report["folds"].append(fold)
-        click.echo(json.dumps(fold, indent=2))
+        if on_fold is not None:
+            on_fold(fold)
         import keras
 
         keras.backend.clear_session()
@@ -168,6 +157,51 @@ def cli(
             for frames in frame_counts
         }
         for name in scorers
+    }
+    return report
+
+
+@click.command()
+@recipe_options
+@click.option("--folds", type=click.IntRange(2, 9), default=FOLDS, show_default=True)
+@click.option("--frames", "frame_counts", multiple=True, type=int, default=EVAL_FRAMES, show_default=True)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="A folder with voxel3d.onnx and voxel3d_geometry.npz scored on the same held-out windows.",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the JSON here."
+)
+@click_errors()
+def cli(
+    data: Path,
+    cache: Path,
+    folds: int,
+    frame_counts: tuple[int, ...],
+    baseline: Path | None,
+    out: Path | None,
+    **recipe_args: Any,
+) -> None:
+    """Train the recipe per NUAA fold and score each fold's held-out people with the served model."""
+    started = time.process_time(), time.perf_counter()
+    recipe = Recipe(**recipe_args)
+    recipe_key = hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
+    prep = prepare(data, cache, recipe)
+    # One folder per recipe, so runs of different recipes side by side never read each other's files.
+    fold_root = cache / "crossval" / recipe_key
+    report = {
+        "recipe": dict(recipe_args),
+        **cross_validate(
+            prep,
+            recipe,
+            fold_root,
+            folds,
+            frame_counts,
+            baseline,
+            on_fold=lambda fold: click.echo(json.dumps(fold, indent=2)),
+        ),
     }
     report["cpu_s"] = time.process_time() - started[0]
     report["wall_s"] = time.perf_counter() - started[1]

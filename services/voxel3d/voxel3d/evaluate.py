@@ -5,7 +5,7 @@ people, live and hand-held prints) and replay-dev (screen replays, never trained
 trained on every NUAA person and on the replay-dev live videos, so those figures are training-data figures
 and are labelled so; the held-out figures of the same recipe come from `voxel3d.crossval` (subject folds).
 For each window size the report gives the share of windows that get a verdict (status OK, the rest
-LOW_QUALITY for too little motion) and, on those, the ISO/IEC 30107-3 figures from `liveness.metrics` at the
+LOW_QUALITY for too little motion) and, on those, the ISO/IEC 30107-3 figures from `liveness.iso30107` at the
 model's threshold, pooled and per NUAA subject.
 
     .venv/bin/python -m voxel3d.evaluate --data ../shared/data [--scorer cnn|planarity]
@@ -22,7 +22,7 @@ import click
 import numpy as np
 import numpy.typing as npt
 
-from liveness import metrics
+from liveness import iso30107
 from liveness.types import Box, CheckOptions, Face, FaceObservation, Media, Status
 from voxel3d import synth
 from voxel3d.model import GEOMETRY_FILE, MODEL_FILE, GeometryArtifact, Voxel3dModel, Voxel3dSettings
@@ -103,7 +103,7 @@ def figures(rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     scores = np.array([r["score"] for r in ok])
     live = np.array([r["live"] for r in ok], dtype=bool)
     if live.any() and (~live).any():
-        out["summary"] = metrics.summarize(
+        out["summary"] = iso30107.summarize(
             scores, live, [r["attack"] for r in ok], threshold=threshold
         ).to_dict()
     else:

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from liveness.runtime.config import from_env_fields
 from liveness.types import CheckOptions, FaceObservation, Media, Status, TestInfo, TestResult
+from liveness.vision.frames import evenly_spaced
 from voxel3d.features import FaceMesh, clip_inputs
 
 VERSION = "1.0.0"
@@ -71,32 +73,7 @@ class Voxel3dSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Voxel3dSettings:
         """Settings from VOXEL3D_* variables; a malformed value raises ValueError at start-up."""
-        defaults = cls()
-
-        def get(name: str, cast: type, default: object) -> object:
-            raw = env.get(f"VOXEL3D_{name}")
-            if raw is None or raw == "":
-                return default
-            try:
-                return cast(raw)
-            except ValueError as exc:
-                raise ValueError(f"VOXEL3D_{name}={raw!r} is not a valid {cast.__name__}") from exc
-
-        def optional_float(name: str) -> float | None:
-            raw = env.get(f"VOXEL3D_{name}")
-            return None if not raw else float(get(name, float, None))  # type: ignore[arg-type]
-
-        return cls(
-            model_path=Path(str(get("MODEL_PATH", str, defaults.model_path))),
-            geometry_path=Path(str(get("GEOMETRY_PATH", str, defaults.geometry_path))),
-            threads=int(get("THREADS", int, defaults.threads)),  # type: ignore[call-overload]
-            scorer=str(get("SCORER", str, defaults.scorer)),
-            min_frames=int(get("MIN_FRAMES", int, defaults.min_frames)),  # type: ignore[call-overload]
-            max_frames=int(get("MAX_FRAMES", int, defaults.max_frames)),  # type: ignore[call-overload]
-            min_pose_deg=optional_float("MIN_POSE_DEG"),
-            min_rotation_deg=optional_float("MIN_ROTATION_DEG"),
-            threshold=float(get("THRESHOLD", float, defaults.threshold)),  # type: ignore[arg-type]
-        )
+        return cls(**from_env_fields(cls, env, "VOXEL3D_"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +130,6 @@ class GeometryArtifact:
     def planarity_score(self, features: npt.NDArray[np.float32]) -> float:
         """P(live) of one clip's feature vector."""
         return float(self.planarity_scores(features[None, :])[0])
-
-
-def _evenly(items: Sequence[int], n: int) -> list[int]:
-    if len(items) <= n:
-        return list(items)
-    picks = np.linspace(0, len(items) - 1, n).round().astype(int)
-    return [items[i] for i in picks]
 
 
 class Voxel3dModel:
@@ -222,7 +192,7 @@ class Voxel3dModel:
                     f"need {s.min_frames}"
                 ),
             )
-        chosen = _evenly(usable, s.max_frames)
+        chosen = [usable[i] for i in evenly_spaced(len(usable), s.max_frames)]
         tracks = []
         for i in chosen:
             face = faces[i].face

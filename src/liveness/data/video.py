@@ -10,6 +10,7 @@ import numpy as np
 
 from liveness.errors import InvalidInput
 from liveness.types import Media, RGBImage
+from liveness.vision.frames import evenly_spaced
 
 DEFAULT_FPS = 30.0
 """Assumed when a file reports no frame rate, to still give timestamps in milliseconds."""
@@ -50,7 +51,7 @@ def sample_indices(total: int, count: int) -> list[int]:
     """
     if total < 1 or count < 1:
         raise ValueError(f"need total >= 1 and count >= 1, got total={total}, count={count}")
-    return sorted(set(np.linspace(0, total - 1, num=min(count, total)).round().astype(int).tolist()))
+    return evenly_spaced(total, count)
 
 
 def read_frames(

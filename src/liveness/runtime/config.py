@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from liveness.vision.decode import DEFAULT_LIMITS, MediaLimits
 
@@ -40,14 +41,37 @@ def env_value(
     return value
 
 
-def from_env_fields(cls: type, env: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    """Keyword arguments for dataclass `cls`: each field read from `<prefix><FIELD>` with its default."""
+def from_env_fields(
+    cls: type,
+    env: Mapping[str, str],
+    prefix: str,
+    bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for dataclass `cls`: each field read from `<prefix><FIELD>` (unset or empty: its
+    default) and cast to the field's type: str, int, float, bool (1/0, true/false, yes/no), Path, or
+    `X | None` of one of them. `bounds` maps a field name to its (low, high); a value that does not parse,
+    or lies outside its bounds, raises ValueError naming the variable."""
+    hints = get_type_hints(cls)
+    limits = bounds or {}
+    unknown = set(limits) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"bounds for fields {cls.__name__} does not have: {sorted(unknown)}")
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
-        default = f.default
-        cast = type(default) if default is not None else str
-        kwargs[f.name] = env_value(env, prefix + f.name.upper(), default, cast)
+        low, high = limits.get(f.name, (None, None))
+        cast = _cast_of(hints[f.name], f.default)
+        kwargs[f.name] = env_value(env, prefix + f.name.upper(), f.default, cast, low, high)
     return kwargs
+
+
+def _cast_of(hint: Any, default: Any) -> type:
+    """The type a field's environment value is cast to: the annotation, without its `| None`."""
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) in (Union, UnionType) and len(args) == 1:
+        hint = args[0]
+    if isinstance(hint, type):
+        return hint
+    return type(default) if default is not None else str
 
 
 @dataclass(frozen=True, slots=True)

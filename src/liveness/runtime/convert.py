@@ -33,6 +33,7 @@ from liveness.vision.decode import (
     frame_field,
     probe_image,
 )
+from liveness.vision.frames import evenly_spaced as evenly_spaced  # re-exported: the gateway picks frames
 
 
 def media_kind(media: pb.Media) -> str:

@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from liveness.errors import LivenessError
 from liveness.runtime import tracing
 from liveness.runtime.logging import access_fields_var, request_id_var
-from liveness.runtime.metrics import rpc_metrics
+from liveness.runtime.prometheus import rpc_metrics
 
 log = logging.getLogger("liveness.rpc")
 REQUEST_ID_KEY = "x-request-id"

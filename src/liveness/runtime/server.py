@@ -22,7 +22,7 @@ from liveness.runtime import logging as jsonlog
 from liveness.runtime import reflection, tracing
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.interceptors import ServerInterceptor
-from liveness.runtime.metrics import start_metrics_server
+from liveness.runtime.prometheus import start_metrics_server
 from liveness.types import LivenessModel
 
 log = logging.getLogger("liveness.server")

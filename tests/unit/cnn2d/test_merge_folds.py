@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import pytest
+
+from liveness.errors import InvalidInput
 
 pytest.importorskip("tensorflow", reason="the train extra (tensorflow-cpu, tf2onnx) is not installed")
 
@@ -50,17 +51,17 @@ def test_a_fold_with_another_recipe_is_refused(tmp_path: Path, change: dict[str,
     from cnn2d.train import _fold_row_from_file
 
     _write_fold(tmp_path / "metrics-fold0.json", 0, **change)
-    with pytest.raises(click.ClickException, match="other settings"):
+    with pytest.raises(InvalidInput, match="other settings"):
         _fold_row_from_file(tmp_path / "metrics-fold0.json", _report(), 0)
 
 
 def test_a_missing_or_wrong_fold_is_refused(tmp_path: Path) -> None:
     from cnn2d.train import _fold_row_from_file
 
-    with pytest.raises(click.ClickException, match="missing"):
+    with pytest.raises(InvalidInput, match="missing"):
         _fold_row_from_file(tmp_path / "metrics-fold2.json", _report(), 2)
     _write_fold(tmp_path / "metrics-fold2.json", 1)
-    with pytest.raises(click.ClickException, match="no result for fold 2"):
+    with pytest.raises(InvalidInput, match="no result for fold 2"):
         _fold_row_from_file(tmp_path / "metrics-fold2.json", _report(), 2)
 
 

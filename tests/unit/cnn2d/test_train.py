@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -51,5 +52,9 @@ def test_cli_trains_exports_and_reports(tmp_path: Path) -> None:
     report = json.loads((out / "metrics.json").read_text())
     assert report["onnx"]["max_abs_diff"] <= 1e-4 and report["replay_dev_final_model"]["clips_total"] == 2
     assert report["members"] == 2
+    written = (out / "cnn2d.onnx").read_bytes()
+    assert report["artifacts"] == {
+        "cnn2d.onnx": {"bytes": len(written), "sha256": hashlib.sha256(written).hexdigest()}
+    }
     model = Cnn2dModel(Cnn2dSettings(model_path=out / "cnn2d.onnx"))
     assert model.score_faces(np.zeros((2, len(SCALES), CROP_SIZE, CROP_SIZE, 3), np.float32)).shape == (2,)

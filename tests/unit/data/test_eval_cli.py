@@ -26,8 +26,9 @@ import pytest
 from click.testing import CliRunner
 
 from liveness.data.samples import Sample
-from liveness.evaluate import cli, select
+from liveness.evaluate import cli
 from liveness.runtime.testing import serve_model
+from liveness.scoring import select
 from liveness.vision.decode import encode_jpeg
 
 from .doubles import BrightnessModel, start_gateway

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from iqa import metrics
+from iqa import quality
 from iqa.model import ARTIFACT, IqaArtifact
 from iqa.train import fit_lda, fit_niqe
 
 
 @pytest.fixture(scope="session")
-def camera() -> metrics.Grey:
+def camera() -> quality.Grey:
     """scikit-image's cameraman, 512x512 grey float32 (a natural photograph)."""
     return skimage.data.camera().astype(np.float32)
 
@@ -29,11 +29,11 @@ def _textures(n: int, seed: int) -> list[np.ndarray]:
     return out
 
 
-def synthetic_raws(n: int, seed: int) -> tuple[list[metrics.RawFeatures], np.ndarray]:
+def synthetic_raws(n: int, seed: int) -> tuple[list[quality.RawFeatures], np.ndarray]:
     """Raw features of n sharp-grain (live) and n blurred-grain (spoof) 160x120 pictures, and the labels."""
     live = _textures(n, seed)
     spoof = [cv2.GaussianBlur(img, (0, 0), 1.5) for img in _textures(n, seed + 1)]
-    raws = [metrics.raw_features(img.astype(np.float32)) for img in live + spoof]
+    raws = [quality.raw_features(img.astype(np.float32)) for img in live + spoof]
     return raws, np.array([True] * n + [False] * n)
 
 
@@ -42,7 +42,7 @@ def tiny_artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An artifact fitted on 24 synthetic 160x120 images: sharp grain = live, blurred grain = spoof."""
     raws, is_live = synthetic_raws(12, 1)
     niqe = fit_niqe(raws, list(is_live))
-    biqi = metrics.BiqiModel(
+    biqi = quality.BiqiModel(
         feature_mean=np.zeros(18),
         feature_scale=np.ones(18),
         class_coef=np.eye(4, 18),
@@ -50,7 +50,7 @@ def tiny_artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         quality_coef=np.full((4, 18), 0.5),
         quality_intercept=np.full(4, 50.0),
     )
-    x = np.stack([metrics.combine(r, biqi, niqe) for r in raws])
+    x = np.stack([quality.combine(r, biqi, niqe) for r in raws])
     artifact = IqaArtifact(
         version="test-1", classifier=fit_lda(x, is_live), biqi=biqi, niqe=niqe, max_side=160, threshold=0.5
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from iqa import metrics
+from iqa import quality
 from iqa.train import Item, inner_decisions, platt
 
 from .conftest import synthetic_raws
@@ -22,7 +22,7 @@ def test_platt_puts_the_half_point_between_equal_variance_classes() -> None:
 
 
 @pytest.fixture(scope="module")
-def subjects() -> tuple[list[Item], list[metrics.RawFeatures], np.ndarray]:
+def subjects() -> tuple[list[Item], list[quality.RawFeatures], np.ndarray]:
     """Five subjects, each with 3 sharp (live) and 3 blurred (spoof) synthetic pictures."""
     raws, live = synthetic_raws(15, seed=3)
     items = [
@@ -33,11 +33,11 @@ def subjects() -> tuple[list[Item], list[metrics.RawFeatures], np.ndarray]:
 
 
 def test_inner_decisions_never_see_the_held_out_items(
-    subjects: tuple[list[Item], list[metrics.RawFeatures], np.ndarray],
+    subjects: tuple[list[Item], list[quality.RawFeatures], np.ndarray],
 ) -> None:
     items, raws, live = subjects
     train_idx = np.array([i for i, it in enumerate(items) if it.subject != "0004"])
-    biqi = metrics.BiqiModel(
+    biqi = quality.BiqiModel(
         np.zeros(18), np.ones(18), np.eye(4, 18), np.zeros(4), np.full((4, 18), 0.5), np.full(4, 50.0)
     )
     d = inner_decisions(items, raws, live, train_idx, biqi)

@@ -13,7 +13,7 @@ from scipy.special import expit
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.preprocessing import StandardScaler
 
-from iqa import metrics
+from iqa import quality
 from iqa.model import (
     IqaArtifact,
     IqaModel,
@@ -54,7 +54,7 @@ def test_committed_artifact_loads_without_pickle() -> None:
     if not settings.model_path.is_file():
         pytest.skip(f"{settings.model_path.name} not trained yet")
     artifact = IqaArtifact.load(settings.model_path)
-    assert artifact.feature_names == metrics.METRICS
+    assert artifact.feature_names == quality.METRICS
     assert artifact.classifier.coef.shape == (25,) and np.isfinite(artifact.classifier.coef).all()
     assert artifact.niqe.cov.shape == (36, 36) and artifact.biqi.class_coef.shape[1] == 18
     assert 0.0 < artifact.threshold < 1.0

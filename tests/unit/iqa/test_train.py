@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -51,6 +52,10 @@ def test_train_cli_writes_artifact_and_metrics(data_dir: Path, tmp_path: Path) -
     report = json.loads((out / "metrics.json").read_text())
     assert len(report["nuaa_folds"]) == 2 and len(report["replay_dev_folds"]) == 2
     assert report["n_train"] == {"nuaa": 24, "replay-dev": 12, "live": 18, "spoof": 18}
+    written = (out / ARTIFACT).read_bytes()
+    assert report["artifacts"] == {
+        ARTIFACT: {"bytes": len(written), "sha256": hashlib.sha256(written).hexdigest()}
+    }
     artifact = IqaArtifact.load(out / ARTIFACT)
     assert artifact.classifier.coef.shape == (25,)
     # A second run reads the cached features and gives the same model.

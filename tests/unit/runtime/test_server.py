@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -16,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from liveness.client import TestClient, image_media
-from liveness.runtime.config import ServerSettings
+from liveness.runtime.config import ServerSettings, from_env_fields
 from liveness.runtime.testing import serve_model
 from liveness.stack import free_port, wait_serving
 from tests.doubles import DoubleModel
@@ -138,3 +139,38 @@ def test_up_runs_the_stack_and_ctrl_c_stops_every_child(tmp_path: Path, sigint_i
                 return
             time.sleep(0.2)
     pytest.fail("gateway still answering after liveness up was interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    path: Path = Path("default.onnx")
+    count: int = 2
+    ratio: float = 0.5
+    flag: bool = True
+    angle: float | None = None
+    name: str = "x"
+
+
+def test_from_env_fields_casts_each_field_by_its_type() -> None:
+    env = {"T_PATH": "m.onnx", "T_COUNT": "7", "T_RATIO": "0.25", "T_FLAG": "no", "T_ANGLE": "12.5"}
+    assert _Fields(**from_env_fields(_Fields, env, "T_")) == _Fields(Path("m.onnx"), 7, 0.25, False, 12.5)
+    assert _Fields(**from_env_fields(_Fields, {"T_ANGLE": "", "OTHER": "1"}, "T_")) == _Fields()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"T_COUNT": "two"}, "T_COUNT='two' is not a valid int"),
+        ({"T_ANGLE": "steep"}, "T_ANGLE='steep' is not a valid float"),
+        ({"T_COUNT": "0"}, r"T_COUNT=0 is outside \[1, inf\]"),
+        ({"T_RATIO": "1.5"}, r"T_RATIO=1.5 is outside \[0.0, 1.0\]"),
+    ],
+)
+def test_from_env_fields_names_the_bad_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        from_env_fields(_Fields, env, "T_", {"count": (1, None), "ratio": (0.0, 1.0)})
+
+
+def test_from_env_fields_refuses_bounds_of_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="threads"):
+        from_env_fields(_Fields, {}, "T_", {"threads": (1, None)})

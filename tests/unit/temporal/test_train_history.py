@@ -12,9 +12,10 @@ def test_epoch_clock_writes_one_row_per_epoch_and_read_history_returns_them(tmp_
     pytest.importorskip("tensorflow", reason="the training history needs the train extra (tensorflow)")
     import keras
 
+    from liveness import training
     from temporal import train
 
-    train._seed_everything(0)
+    training.seed_everything(0)
     rng = np.random.default_rng(0)
     x = rng.random((16, 4), dtype=np.float32)
     y = (x[:, 0] > 0.5).astype(np.float32)

@@ -4,6 +4,7 @@ written and servable, held-out scores kept."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -83,4 +84,8 @@ def test_cli_validates_on_held_out_domains_and_writes_a_servable_artifact(
     (box,) = detect_boxes(astronaut)[:1]
     media = Media((astronaut,), (0,), False)
     result_live = model.check(media, [FaceObservation(0, 1, Face(box))], CheckOptions())
-    assert 0.0 <= result_live.score <= 1.0 and report["artifact_sha256"]
+    assert 0.0 <= result_live.score <= 1.0
+    artifact = (out / "texture.npz").read_bytes()
+    assert report["artifacts"] == {
+        "texture.npz": {"bytes": len(artifact), "sha256": hashlib.sha256(artifact).hexdigest()}
+    }

@@ -28,13 +28,21 @@ def train_module():  # noqa: ANN201 - the module object
 
 
 def test_conv3d_net_matches_keras_with_a_dynamic_batch(train_module, tmp_path: Path) -> None:  # noqa: ANN001
+    from liveness.training import export_onnx
+
     net = train_module.build_network(geometry.N_FEATURES)
     path = tmp_path / "voxel3d.onnx"
-    train_module.export_onnx(net, path, geometry.N_FEATURES, {"version": "test"})
+    rng = np.random.default_rng(0)
+    probe = [
+        (rng.random((4, 32, 32, 32, 1)) < 0.05).astype(np.float32),
+        rng.normal(size=(4, geometry.N_FEATURES)).astype(np.float32),
+    ]
+    report = export_onnx(net, path, {"version": "test"}, probe, output_names=["p_live"])
+    assert report["max_abs_diff"] < 1e-4
     model = onnx.load(str(path))
     assert "Conv" in {n.op_type for n in model.graph.node}
     assert {p.key: p.value for p in model.metadata_props}["version"] == "test"
-    rng = np.random.default_rng(0)
+    assert [o.name for o in model.graph.output] == ["p_live"]
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for batch in (1, 5):
         voxels = (rng.random((batch, 32, 32, 32, 1)) < 0.05).astype(np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from liveness import metrics, plots
+from liveness import iso30107, plots
 
 pytest.importorskip("matplotlib", reason="matplotlib is in the train extra; plots need it")
 
@@ -27,7 +27,7 @@ def test_plots_write_pngs(tmp_path: Path) -> None:
     attack = np.clip(rng.normal(0.3, 0.15, 60), 0, 1)
     scores = np.concatenate([live, attack])
     is_live = np.array([True] * 60 + [False] * 60)
-    c = metrics.curve(scores, is_live)
+    c = iso30107.curve(scores, is_live)
     classes = ["none"] * 60 + ["print"] * 30 + ["replay"] * 30
     written = [
         plots.det_plot({"model": c}, tmp_path / "det.png"),

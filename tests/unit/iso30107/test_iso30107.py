@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liveness import metrics as m
+from liveness import iso30107 as m
 
 # A shared example. score = P(live); accept as live when score >= threshold.
 #
