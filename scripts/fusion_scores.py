@@ -3,10 +3,13 @@
 Each score in the output comes from a model that never saw the row's domain:
 
 - NUAA (per session): cross-session scores, i.e. the session was held out when the model was fitted:
-  texture from `liveness train texture` (its cache's oof_scores.csv, protocol cross-session) and cnn2d from
-  `liveness train cnn2d --cross-session` (metrics-cross-session.json). iqa has no cross-session run, and the
-  shipped iqa saw both sessions, so its NUAA scores are left empty (calibrate fills a missing score with
-  the test's mean logit, which carries no evidence either way).
+  texture from `liveness train texture` (its cache's oof_scores.csv, protocol cross-session), cnn2d from
+  `liveness train cnn2d --cross-session` and iqa from `liveness train iqa --cross-session` (each a
+  metrics-cross-session.json). Without --iqa, iqa's NUAA scores are left empty (the shipped iqa saw both
+  sessions; calibrate fills a missing score with the test's mean logit, which carries no evidence either way).
+  A NUAA row is keyed by its path under the data root: NUAA repeats 165 file names between live/ and spoof/.
+  iqa's scores carry that path; cnn2d's are keyed by file name alone, so a name that two NUAA images share
+  gets no cnn2d score (it cannot say which image it scored).
 - replay-more (per source): a `liveness eval` report of the stack on replay-more with models that never saw
   it: the shipped iqa and cnn2d (trained on NUAA and replay-dev only). texture's score is its
   leave-one-source-out score (the same oof_scores.csv, protocol cross-source: fitted on every other source,
@@ -17,8 +20,8 @@ At most --per-cell rows per (domain, label), drawn with --seed, so NUAA's 3,500 
 source of 60. Usage (the commands that made the shipped config are in its header):
 
     python scripts/fusion_scores.py --texture .cache/texture/oof_scores.csv \
-        --cnn2d .cache/cnn2d-xs/metrics-cross-session.json --report reports/replay-more-unseen/report.json \
-        --out reports/fusion-scores.csv
+        --cnn2d .cache/cnn2d-xs/metrics-cross-session.json --iqa .cache/iqa-xs/metrics-cross-session.json \
+        --report reports/replay-more-unseen/report.json --out reports/fusion-scores.csv
 """
 
 from __future__ import annotations
@@ -28,22 +31,46 @@ import json
 import random
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import click
 
 TESTS = ("iqa", "cnn2d", "texture")
 
 
+def cross_session_folds(path: Path) -> list[dict[str, Any]]:
+    """The cross-session folds of a `liveness train <test> --cross-session` metrics file."""
+    try:
+        return list(json.loads(path.read_text())["protocols"]["cross-session"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise click.BadParameter(f"{path}: no protocols.cross-session folds ({exc})") from None
+
+
 @click.command()
 @click.option("--texture", "texture_csv", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--cnn2d", "cnn2d_json", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option(
+    "--iqa",
+    "iqa_json",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="iqa's metrics-cross-session.json (`liveness train iqa --cross-session`): its NUAA scores.",
+)
 @click.option("--report", "report_json", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @click.option(
     "--per-cell", type=int, default=300, show_default=True, help="Rows per (domain, label) at most."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def main(texture_csv: Path, cnn2d_json: Path, report_json: Path, out: Path, per_cell: int, seed: int) -> None:
+def main(
+    texture_csv: Path,
+    cnn2d_json: Path,
+    iqa_json: Path | None,
+    report_json: Path,
+    out: Path,
+    per_cell: int,
+    seed: int,
+) -> None:
     rows: dict[str, dict[str, str]] = {}
     texture_unseen_source: dict[str, str] = {}
     with texture_csv.open(newline="") as fh:
@@ -51,18 +78,28 @@ def main(texture_csv: Path, cnn2d_json: Path, report_json: Path, out: Path, per_
             if r["protocol"] == "cross-source" and r["domain"].startswith("replay-more/"):
                 texture_unseen_source[r["clip"]] = r["texture"]
             if r["protocol"] == "cross-session":
-                name = Path(r["clip"]).name
-                rows[name] = {
+                rows[r["clip"]] = {
                     "domain": r["domain"],
                     "label": r["label"],
                     "attack": r["attack"],
                     "texture": r["texture"],
                 }
-    folds = json.loads(cnn2d_json.read_text())["protocols"]["cross-session"]
-    for fold in folds:
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for key in rows:
+        by_name[Path(key).name].append(key)
+    for fold in cross_session_folds(cnn2d_json):
         for name, score in fold["scores"].items():
-            if name in rows:
-                rows[name]["cnn2d"] = f"{score:.6f}"
+            if len(by_name.get(name, ())) == 1:
+                rows[by_name[name][0]]["cnn2d"] = f"{score:.6f}"
+    if iqa_json is not None:
+        matched = 0
+        for fold in cross_session_folds(iqa_json):
+            for key, score in fold["scores"].items():
+                if key in rows:
+                    rows[key]["iqa"] = f"{score:.6f}"
+                    matched += 1
+        if not matched:
+            raise click.BadParameter(f"{iqa_json}: none of its scores names a NUAA row of {texture_csv}")
     report = json.loads(report_json.read_text())
     for sample in report["samples"]:
         tests = {

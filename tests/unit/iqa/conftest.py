@@ -37,12 +37,9 @@ def synthetic_raws(n: int, seed: int) -> tuple[list[quality.RawFeatures], np.nda
     return raws, np.array([True] * n + [False] * n)
 
 
-@pytest.fixture(scope="session")
-def tiny_artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An artifact fitted on 24 synthetic 160x120 images: sharp grain = live, blurred grain = spoof."""
-    raws, is_live = synthetic_raws(12, 1)
-    niqe = fit_niqe(raws, list(is_live))
-    biqi = quality.BiqiModel(
+def stub_biqi() -> quality.BiqiModel:
+    """A fixed BIQI model (no synthetic-distortion fit): enough to give every image a BIQI feature."""
+    return quality.BiqiModel(
         feature_mean=np.zeros(18),
         feature_scale=np.ones(18),
         class_coef=np.eye(4, 18),
@@ -50,6 +47,14 @@ def tiny_artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
         quality_coef=np.full((4, 18), 0.5),
         quality_intercept=np.full(4, 50.0),
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An artifact fitted on 24 synthetic 160x120 images: sharp grain = live, blurred grain = spoof."""
+    raws, is_live = synthetic_raws(12, 1)
+    niqe = fit_niqe(raws, list(is_live))
+    biqi = stub_biqi()
     x = np.stack([quality.combine(r, biqi, niqe) for r in raws])
     artifact = IqaArtifact(
         version="test-1", classifier=fit_lda(x, is_live), biqi=biqi, niqe=niqe, max_side=160, threshold=0.5

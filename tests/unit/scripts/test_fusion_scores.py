@@ -1,0 +1,108 @@
+"""scripts/fusion_scores.py: held-out scores of every test joined on the right rows."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from click.testing import CliRunner
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "fusion_scores.py"
+SHARED = "0001_00_00_01_0.jpg"  # NUAA has this name in live/ and in spoof/
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fusion_scores", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def inputs(tmp_path: Path) -> dict[str, Path]:
+    nuaa = [
+        ("nuaa/s01", f"nuaa/live/0001/{SHARED}", "live", "none", "0.9"),
+        ("nuaa/s01", f"nuaa/spoof/0001/{SHARED}", "spoof", "print", "0.1"),
+        ("nuaa/s02", "nuaa/live/0001/0001_00_00_02_5.jpg", "live", "none", "0.8"),
+    ]
+    texture = tmp_path / "oof.csv"
+    with texture.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["protocol", "domain", "clip", "label", "attack", "texture"])
+        for row in nuaa:
+            writer.writerow(["cross-session", *row])
+        writer.writerow(
+            ["cross-source", "replay-more/src", "replay-more/src/a.jpg", "spoof", "replay", "0.3"]
+        )
+
+    def metrics(scores: dict[str, dict[str, float]]) -> dict[str, object]:
+        return {"protocols": {"cross-session": [{"fold": f, "scores": s} for f, s in scores.items()]}}
+
+    cnn2d = tmp_path / "cnn2d.json"
+    cnn2d.write_text(
+        json.dumps(metrics({"nuaa/s01": {SHARED: 0.5}, "nuaa/s02": {"0001_00_00_02_5.jpg": 0.7}}))
+    )
+    iqa = tmp_path / "iqa.json"
+    iqa_scores = {
+        "nuaa/s01": {f"nuaa/live/0001/{SHARED}": 0.61, f"nuaa/spoof/0001/{SHARED}": 0.21},
+        "nuaa/s02": {"nuaa/live/0001/0001_00_00_02_5.jpg": 0.83},
+    }
+    iqa.write_text(json.dumps(metrics(iqa_scores)))
+    report = tmp_path / "report.json"
+    sample = {
+        "path": "src/a.jpg",
+        "label": "spoof",
+        "attack": "replay",
+        "tests": {
+            n: {"status": "ok", "score": s} for n, s in (("iqa", 0.4), ("cnn2d", 0.2), ("texture", 0.9))
+        },
+    }
+    report.write_text(json.dumps({"samples": [sample]}))
+    return {"texture": texture, "cnn2d": cnn2d, "iqa": iqa, "report": report}
+
+
+def _run(inputs: dict[str, Path], out: Path, *, with_iqa: bool) -> dict[str, dict[str, str]]:
+    args = ["--texture", str(inputs["texture"]), "--cnn2d", str(inputs["cnn2d"])]
+    args += ["--report", str(inputs["report"]), "--out", str(out)]
+    if with_iqa:
+        args += ["--iqa", str(inputs["iqa"])]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as fh:
+        return {r["path"]: r for r in csv.DictReader(fh)}
+
+
+def test_iqa_scores_land_on_their_own_image(inputs: dict[str, Path], tmp_path: Path) -> None:
+    rows = _run(inputs, tmp_path / "out.csv", with_iqa=True)
+    live, spoof = rows[f"nuaa/live/0001/{SHARED}"], rows[f"nuaa/spoof/0001/{SHARED}"]
+    assert (live["label"], live["iqa"], live["texture"]) == ("live", "0.610000", "0.9")
+    assert (spoof["label"], spoof["iqa"], spoof["texture"]) == ("spoof", "0.210000", "0.1")
+    # cnn2d keys its scores by file name: a shared name cannot say which image it scored.
+    assert live["cnn2d"] == spoof["cnn2d"] == ""
+    other = rows["nuaa/live/0001/0001_00_00_02_5.jpg"]
+    assert (other["iqa"], other["cnn2d"]) == ("0.830000", "0.700000")
+    unseen = rows["replay-more/src/a.jpg"]  # the shipped iqa never saw replay-more: the report's score
+    assert (unseen["iqa"], unseen["cnn2d"], unseen["texture"]) == ("0.400000", "0.200000", "0.3")
+
+
+def test_without_iqa_its_nuaa_scores_stay_empty(inputs: dict[str, Path], tmp_path: Path) -> None:
+    rows = _run(inputs, tmp_path / "out.csv", with_iqa=False)
+    assert [r["iqa"] for p, r in sorted(rows.items()) if p.startswith("nuaa/")] == ["", "", ""]
+
+
+def test_iqa_file_matching_no_row_is_refused(inputs: dict[str, Path], tmp_path: Path) -> None:
+    inputs["iqa"].write_text(
+        json.dumps({"protocols": {"cross-session": [{"fold": "x", "scores": {"a": 1}}]}})
+    )
+    args = ["--texture", str(inputs["texture"]), "--cnn2d", str(inputs["cnn2d"]), "--iqa", str(inputs["iqa"])]
+    args += ["--report", str(inputs["report"]), "--out", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code != 0 and "none of its scores" in result.output
+    inputs["iqa"].write_text("{}")
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code != 0 and "no protocols.cross-session" in result.output
