@@ -84,13 +84,21 @@ def main(
                     "attack": r["attack"],
                     "texture": r["texture"],
                 }
+    # cnn2d keys its scores "live/<file>" / "spoof/<file>"; files it wrote before that keyed them by file
+    # name alone, which NUAA repeats between live/ and spoof/ (165 names): such a name is left unscored
     by_name: dict[str, list[str]] = defaultdict(list)
-    for key in rows:
+    for key, r in rows.items():
+        by_name[f"{r['label']}/{Path(key).name}"].append(key)
         by_name[Path(key).name].append(key)
     for fold in cross_session_folds(cnn2d_json):
         for name, score in fold["scores"].items():
             if len(by_name.get(name, ())) == 1:
                 rows[by_name[name][0]]["cnn2d"] = f"{score:.6f}"
+    unscored = [k for k, r in rows.items() if "cnn2d" not in r]
+    for key in unscored:  # a row without a held-out cnn2d score would be fitted on a made-up one
+        del rows[key]
+    if unscored:
+        click.echo(f"left out {len(unscored)} NUAA faces without a held-out cnn2d score (ambiguous names)")
     if iqa_json is not None:
         matched = 0
         for fold in cross_session_folds(iqa_json):

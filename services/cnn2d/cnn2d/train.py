@@ -260,7 +260,11 @@ def cross_session_folds(
                 "fold": fold.name,
                 "train_faces": len(train_set),
                 "faces": summary,
-                "scores": {c: round(float(p), 6) for c, p in zip(test.clip.tolist(), scores, strict=True)},
+                # keyed "live/<file>" or "spoof/<file>": NUAA repeats 165 file names between live/ and spoof/
+                "scores": {
+                    f"{'live' if v else 'spoof'}/{c}": round(float(p), 6)
+                    for c, v, p in zip(test.clip.tolist(), test.live.tolist(), scores, strict=True)
+                },
             }
         )
     return rows

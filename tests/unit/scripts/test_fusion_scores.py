@@ -78,21 +78,50 @@ def _run(inputs: dict[str, Path], out: Path, *, with_iqa: bool) -> dict[str, dic
 
 
 def test_iqa_scores_land_on_their_own_image(inputs: dict[str, Path], tmp_path: Path) -> None:
+    inputs["cnn2d"].write_text(
+        json.dumps(
+            {
+                "protocols": {
+                    "cross-session": [
+                        {"fold": "nuaa/s01", "scores": {f"live/{SHARED}": 0.55, f"spoof/{SHARED}": 0.15}},
+                        {"fold": "nuaa/s02", "scores": {"live/0001_00_00_02_5.jpg": 0.7}},
+                    ]
+                }
+            }
+        )
+    )
     rows = _run(inputs, tmp_path / "out.csv", with_iqa=True)
     live, spoof = rows[f"nuaa/live/0001/{SHARED}"], rows[f"nuaa/spoof/0001/{SHARED}"]
-    assert (live["label"], live["iqa"], live["texture"]) == ("live", "0.610000", "0.9")
-    assert (spoof["label"], spoof["iqa"], spoof["texture"]) == ("spoof", "0.210000", "0.1")
-    # cnn2d keys its scores by file name: a shared name cannot say which image it scored.
-    assert live["cnn2d"] == spoof["cnn2d"] == ""
+    assert (live["label"], live["iqa"], live["cnn2d"], live["texture"]) == (
+        "live",
+        "0.610000",
+        "0.550000",
+        "0.9",
+    )
+    assert (spoof["label"], spoof["iqa"], spoof["cnn2d"], spoof["texture"]) == (
+        "spoof",
+        "0.210000",
+        "0.150000",
+        "0.1",
+    )
     other = rows["nuaa/live/0001/0001_00_00_02_5.jpg"]
     assert (other["iqa"], other["cnn2d"]) == ("0.830000", "0.700000")
     unseen = rows["replay-more/src/a.jpg"]  # the shipped iqa never saw replay-more: the report's score
     assert (unseen["iqa"], unseen["cnn2d"], unseen["texture"]) == ("0.400000", "0.200000", "0.3")
 
 
+def test_a_cnn2d_file_keyed_by_bare_names_leaves_shared_names_out(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    rows = _run(inputs, tmp_path / "out.csv", with_iqa=True)
+    # the fixture's cnn2d file keys by file name: a shared name cannot say which image it scored
+    assert f"nuaa/live/0001/{SHARED}" not in rows and f"nuaa/spoof/0001/{SHARED}" not in rows
+    assert rows["nuaa/live/0001/0001_00_00_02_5.jpg"]["cnn2d"] == "0.700000"
+
+
 def test_without_iqa_its_nuaa_scores_stay_empty(inputs: dict[str, Path], tmp_path: Path) -> None:
     rows = _run(inputs, tmp_path / "out.csv", with_iqa=False)
-    assert [r["iqa"] for p, r in sorted(rows.items()) if p.startswith("nuaa/")] == ["", "", ""]
+    assert [r["iqa"] for p, r in sorted(rows.items()) if p.startswith("nuaa/")] == [""]
 
 
 def test_iqa_file_matching_no_row_is_refused(inputs: dict[str, Path], tmp_path: Path) -> None:
