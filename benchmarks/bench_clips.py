@@ -1,8 +1,8 @@
 """Clips and images through the real local stack: this tree against a baseline commit, side by side.
 
-    python benchmarks/bench_clips.py [--baseline 40b092d] [--rounds 2] [--clips-s 60] [--images-s 15]
+    python benchmarks/bench_clips.py [--baseline f9a8225] [--rounds 2] [--clips-s 60] [--images-s 15]
 
-Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, each a process on loopback) run at once, one on
+Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, texture, each a process on loopback) run at once, one on
 the baseline commit's code (extracted with git archive) and one on this tree; every scenario runs on the
 same media in alternating rounds (baseline, ours, baseline, ours ...), so a change in the machine's load
 hits both alike. Only one stack is loaded at a time. Scenarios and the targets of issue 25:
