@@ -2,10 +2,10 @@
 
     python benchmarks/bench_clips.py [--baseline f9a8225] [--rounds 2] [--clips-s 60] [--images-s 15]
 
-Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, texture, each a process on loopback) run at once, one on
-the baseline commit's code (extracted with git archive) and one on this tree; every scenario runs on the
-same media in alternating rounds (baseline, ours, baseline, ours ...), so a change in the machine's load
-hits both alike. Only one stack is loaded at a time. Scenarios and the targets of issue 25:
+Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, texture, each a process on loopback) run at
+once, one on the baseline commit's code (extracted with git archive) and one on this tree; every scenario
+runs on the same media in alternating rounds (baseline, ours, baseline, ours ...), so a change in the
+machine's load hits both alike. Only one stack is loaded at a time. Scenarios and the targets of issue 25:
 
 - clip24 c=1: a 24-frame 640x480 clip, one request at a time; p50 <= 400 ms.
 - clips c=4: the same clip from 4 workers for --clips-s seconds; no degraded answer, p99 < 2 s.

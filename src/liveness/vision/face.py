@@ -19,6 +19,7 @@ sideways) and says which turn showed the face.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,54 +107,49 @@ def load() -> None:
     _dlib()
 
 
-def _grey_for_detection(
-    image: RGBImage, max_side: int, scale: float = 1.0
-) -> tuple[npt.NDArray[np.uint8], float]:
-    """The grey copy HOG scans: downscaled so its longer side is at most `max_side` (never upscaled), then
-    resized by `scale`; returns it and its size relative to `image`."""
-    h, w = image.shape[:2]
-    factor = min(1.0, max_side / float(max(h, w))) * scale
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if factor != 1.0:
-        interp = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
-        grey = cv2.resize(grey, (round(w * factor), round(h * factor)), interpolation=interp)
-    return np.asarray(grey, dtype=np.uint8), factor
-
-
 def _scored_boxes(
-    image: RGBImage, settings: DetectorSettings, margin: int = 0, coarse: bool = False
-) -> list[tuple[Box, float]]:
-    """HOG boxes and scores in the coordinates of `image`, searched with `margin` black pixels around it.
+    image: RGBImage,
+    settings: DetectorSettings,
+    margin: int = 0,
+    coarse: bool = False,
+    window: tuple[int, int, int, int] | None = None,
+) -> tuple[list[tuple[Box, float]], float]:
+    """HOG boxes and scores in the coordinates of `image`, searched with `margin` black pixels around it, and
+    the scale of the scanned copy relative to `image`.
 
     The image with its margin is downscaled to `detect_max_side`: a padded search costs what a plain one does.
-    `coarse`: scan only the pyramid levels from `settings.coarse_level` down.
+    `coarse`: scan only the pyramid levels from `settings.coarse_level` down. `window` (left, top, right,
+    bottom pixels): scan only that part of the image, at the scale the whole image is scanned at.
     """
     h, w = image.shape[:2]
-    scale = settings.coarse_scale if coarse else 1.0
-    grey, factor = _grey_for_detection(
-        image, settings.detect_max_side * max(h, w) // (max(h, w) + 2 * margin), scale
-    )
+    side = settings.detect_max_side * max(h, w) // (max(h, w) + 2 * margin)
+    factor = min(1.0, side / float(max(h, w))) * (settings.coarse_scale if coarse else 1.0)
+    x0, y0, x1, y1 = window if window is not None else (0, 0, w, h)
+    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    if factor != 1.0:
+        interp = cv2.INTER_AREA if factor < 1.0 else cv2.INTER_LINEAR
+        size = (round((x1 - x0) * factor), round((y1 - y0) * factor))
+        grey = cv2.resize(grey, size, interpolation=interp)
     shift = 0.0
     if margin:
         m = round(margin * factor)
-        grey = np.ascontiguousarray(cv2.copyMakeBorder(grey, m, m, m, m, cv2.BORDER_CONSTANT, value=0))
+        grey = cv2.copyMakeBorder(grey, m, m, m, m, cv2.BORDER_CONSTANT, value=0)
         shift = m / factor
+    grey = np.ascontiguousarray(grey, dtype=np.uint8)
     models = _dlib()
     with models.lock:
         rects, scores, _ = models.detector.run(grey, 0 if coarse else settings.upsample, 0.0)
     found: list[tuple[Box, float]] = []
     for r, score in zip(rects, scores, strict=True):
         box = Box(
-            max(0.0, r.left() / factor - shift),
-            max(0.0, r.top() / factor - shift),
-            min(float(w), (r.right() + 1) / factor - shift),
-            min(float(h), (r.bottom() + 1) / factor - shift),
+            max(0.0, r.left() / factor - shift + x0),
+            max(0.0, r.top() / factor - shift + y0),
+            min(float(w), (r.right() + 1) / factor - shift + x0),
+            min(float(h), (r.bottom() + 1) / factor - shift + y0),
         )
         if min(box.width, box.height) >= settings.min_face_px:
             found.append((box, float(score)))
-    if coarse and max((max(b.width, b.height) * factor for b, _ in found), default=0.0) < COARSE_ACCEPT_PX:
-        return []  # the largest face is at the coarse scan's finest level: its best fit may lie finer
-    return found
+    return found, factor
 
 
 COARSE_ACCEPT_PX = 80.0
@@ -161,22 +157,62 @@ COARSE_ACCEPT_PX = 80.0
 
 Boxes from the coarse scan's finest level are about 73 px there; a face whose best fit lies on a finer level
 also fires on that level, with a box up to 20 % too large (measured on 650 NUAA and replay-more images and
-the sample clip). So such a face is searched again with the whole pyramid."""
+the sample clip). Such a face is searched again with the whole pyramid, in a window of REFINE_WINDOW x its
+box side around it."""
+REFINE_WINDOW = 3.0
+
+
+def _largest_side(found: Sequence[tuple[Box, float]]) -> float:
+    return max((max(b.width, b.height) for b, _ in found), default=0.0)
+
+
+def _search(image: RGBImage, settings: DetectorSettings) -> list[tuple[Box, float]]:
+    """The scans of detect_boxes, cheapest first, until one finds a face.
+
+    1. Coarse levels, plain then padded (the face of a tight crop is large, so its padded search is coarse
+       too). When the largest face found plainly is at the coarse scan's finest level, the whole pyramid
+       fits it again inside a window around it; faces found elsewhere by the coarse scan still count.
+    2. The whole pyramid, plain then padded, for small faces.
+    """
+    h, w = image.shape[:2]
+    margin = round(settings.pad * max(h, w))
+    margins = (0, margin) if margin else (0,)
+    if settings.coarse_level:
+        for m in margins:
+            found, factor = _scored_boxes(image, settings, m, coarse=True)
+            if not found:
+                continue
+            if _largest_side(found) * factor >= COARSE_ACCEPT_PX:
+                return found
+            if m:
+                break  # a small face in a padded scan: the whole pyramid below decides
+            largest = max(found, key=lambda bs: bs[0].area)[0]
+            sq = square_box(largest, REFINE_WINDOW)
+            window = (
+                max(0, math.floor(sq.left)),
+                max(0, math.floor(sq.top)),
+                min(w, math.ceil(sq.right)),
+                min(h, math.ceil(sq.bottom)),
+            )
+            refined, _ = _scored_boxes(image, settings, window=window)
+            if refined:
+                outside = [
+                    (b, sc)
+                    for b, sc in found
+                    if not (window[0] <= b.center[0] < window[2] and window[1] <= b.center[1] < window[3])
+                ]
+                return refined + outside
+            break  # nothing in the window at the finer levels: scan the whole pyramid
+    for m in margins:
+        found, _ = _scored_boxes(image, settings, m)
+        if found:
+            return found
+    return []
 
 
 def detect_boxes(image: RGBImage, settings: DetectorSettings = DEFAULT_DETECTOR) -> list[Box]:
     """Face boxes in full-resolution coordinates, largest first (see DetectorSettings for what counts)."""
-    margin = round(settings.pad * max(image.shape[:2]))
-    # Coarse scans first (the face of a tight crop is large, so its padded search is coarse too), then the
-    # whole pyramid for small faces; the padded searches only when the plain one finds nothing.
-    margins = (0, margin) if margin else (0,)
-    passes = [(m, True) for m in margins] if settings.coarse_level else []
-    passes += [(m, False) for m in margins]
-    found: list[tuple[Box, float]] = []
-    for m, coarse in passes:
-        found = _scored_boxes(image, settings, m, coarse)
-        if found:
-            break
+    found = _search(image, settings)
     if not found:
         return []
     found.sort(key=lambda bs: bs[0].area, reverse=True)

@@ -144,14 +144,14 @@ def _iou(a: Box, b: Box) -> float:
     return w * h / (a.area + b.area - w * h)
 
 
-def _scans(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record each HOG scan detect_boxes makes (True: coarse)."""
-    seen: list[bool] = []
+def _scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each HOG scan detect_boxes makes: "coarse", "window" or "whole"."""
+    seen: list[str] = []
     scan = face._scored_boxes
 
-    def spy(image, settings, margin=0, coarse=False):  # type: ignore[no-untyped-def]
-        seen.append(coarse)
-        return scan(image, settings, margin, coarse)
+    def spy(image, settings, margin=0, coarse=False, window=None):  # type: ignore[no-untyped-def]
+        seen.append("coarse" if coarse else "window" if window is not None else "whole")
+        return scan(image, settings, margin, coarse, window)
 
     monkeypatch.setattr(face, "_scored_boxes", spy)
     return seen
@@ -163,7 +163,7 @@ def test_coarse_scan_finds_the_face_the_whole_pyramid_finds(
     full = face.detect_boxes(astronaut, face.DetectorSettings(coarse_level=0))
     scans = _scans(monkeypatch)
     coarse = face.detect_boxes(astronaut)
-    assert scans == [True]  # the face is 20 % of the side: the coarse scan's answer stands
+    assert scans == ["coarse"]  # the face is 20 % of the side: the coarse scan's answer stands
     assert len(full) == len(coarse) == 1
     assert _iou(full[0], coarse[0]) > 0.95
 
@@ -177,7 +177,7 @@ def test_a_small_face_falls_back_to_the_whole_pyramid(
     canvas[:, 80:560] = np.asarray(cv2.resize(astronaut, (480, 480), interpolation=cv2.INTER_AREA), np.uint8)
     scans = _scans(monkeypatch)
     boxes = face.detect_boxes(canvas)
-    assert scans[:2] == [True, True] and False in scans
+    assert scans[0] == "coarse" and ("window" in scans or "whole" in scans)
     assert len(boxes) == 1 and 260 < boxes[0].center[0] < 320
 
 
