@@ -167,12 +167,61 @@ def _largest_side(found: Sequence[tuple[Box, float]]) -> float:
     return max((max(b.width, b.height) for b, _ in found), default=0.0)
 
 
+def _window(box: Box, image: RGBImage) -> tuple[int, int, int, int]:
+    """The REFINE_WINDOW square around `box`, in whole pixels, clipped to the image."""
+    h, w = image.shape[:2]
+    sq = square_box(box, REFINE_WINDOW)
+    return (
+        max(0, math.floor(sq.left)),
+        max(0, math.floor(sq.top)),
+        min(w, math.ceil(sq.right)),
+        min(h, math.ceil(sq.bottom)),
+    )
+
+
+def _refit(image: RGBImage, settings: DetectorSettings, box: Box) -> tuple[Box, float] | None:
+    """The whole pyramid's fit of the face a coarse scan found at `box`: the best-scoring box it finds in a
+    window around `box` whose centre lies inside `box` (boxes elsewhere in the window are not this face and
+    were not found by the coarse scan), or None."""
+    refit, _ = _scored_boxes(image, settings, window=_window(box, image))
+    inside = [
+        (b, sc)
+        for b, sc in refit
+        if box.left <= b.center[0] <= box.right and box.top <= b.center[1] <= box.bottom
+    ]
+    return max(inside, key=lambda bs: bs[1]) if inside else None
+
+
+def _refit_extra_faces(
+    image: RGBImage, settings: DetectorSettings, found: list[tuple[Box, float]], factor: float
+) -> list[tuple[Box, float]]:
+    """A coarse scan's faces, with each second face that would count (see detect_boxes) but lies on the coarse
+    scan's finest level fitted again by the whole pyramid in a window around it: its coarse box may be up to
+    20 % too large, which alone can lift it over the size floor of a second face. Those the refit does not
+    find again are dropped."""
+    largest = max(found, key=lambda bs: bs[0].area)
+    floor = settings.min_relative_size * max(largest[0].width, largest[0].height)
+    out = [largest]
+    for box, score in found:
+        if (box, score) == largest:
+            continue
+        side = max(box.width, box.height)
+        if side * factor >= COARSE_ACCEPT_PX or side < floor or score < settings.min_extra_score:
+            out.append((box, score))
+            continue
+        refit = _refit(image, settings, box)
+        if refit is not None:
+            out.append(refit)
+    return out
+
+
 def _search(image: RGBImage, settings: DetectorSettings) -> list[tuple[Box, float]]:
     """The scans of detect_boxes, cheapest first, until one finds a face.
 
     1. Coarse levels, plain then padded (the face of a tight crop is large, so its padded search is coarse
        too). When the largest face found plainly is at the coarse scan's finest level, the whole pyramid
-       fits it again inside a window around it; faces found elsewhere by the coarse scan still count.
+       fits it again inside a window around it; faces found elsewhere by the coarse scan still count. A
+       second face on that level is refitted likewise (see _refit_extra_faces).
     2. The whole pyramid, plain then padded, for small faces.
     """
     h, w = image.shape[:2]
@@ -184,25 +233,17 @@ def _search(image: RGBImage, settings: DetectorSettings) -> list[tuple[Box, floa
             if not found:
                 continue
             if _largest_side(found) * factor >= COARSE_ACCEPT_PX:
-                return found
+                return _refit_extra_faces(image, settings, found, factor)
             if m:
                 break  # a small face in a padded scan: the whole pyramid below decides
             largest = max(found, key=lambda bs: bs[0].area)[0]
-            sq = square_box(largest, REFINE_WINDOW)
-            window = (
-                max(0, math.floor(sq.left)),
-                max(0, math.floor(sq.top)),
-                min(w, math.ceil(sq.right)),
-                min(h, math.ceil(sq.bottom)),
-            )
-            refined, _ = _scored_boxes(image, settings, window=window)
-            if refined:
-                outside = [
-                    (b, sc)
-                    for b, sc in found
-                    if not (window[0] <= b.center[0] < window[2] and window[1] <= b.center[1] < window[3])
+            refit = _refit(image, settings, largest)
+            if refit is not None:
+                cx, cy = refit[0].center
+                others = [
+                    (b, sc) for b, sc in found if not (b.left <= cx <= b.right and b.top <= cy <= b.bottom)
                 ]
-                return refined + outside
+                return _refit_extra_faces(image, settings, [refit, *others], factor)
             break  # nothing in the window at the finer levels: scan the whole pyramid
     for m in margins:
         found, _ = _scored_boxes(image, settings, m)
