@@ -22,9 +22,10 @@ PACKAGE_ROOTS = (
     "services/cnn2d",
     "services/temporal",
     "services/voxel3d",
+    "services/texture",
     "services/gateway",
 )
-BASELINE_REV = "40b092d"  # main before face tracking (issue 25)
+BASELINE_REV = "f9a8225"  # main before the coarse-first face search (issue 25; 40b092d: before face tracking)
 
 
 @contextmanager

@@ -1,15 +1,17 @@
 """Clips and images through the real local stack: this tree against a baseline commit, side by side.
 
-    python benchmarks/bench_clips.py [--baseline 40b092d] [--rounds 2] [--clips-s 60] [--images-s 15]
+    python benchmarks/bench_clips.py [--baseline f9a8225] [--rounds 2] [--clips-s 60] [--images-s 15]
 
-Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, each a process on loopback) run at once, one on
-the baseline commit's code (extracted with git archive) and one on this tree; every scenario runs on the
-same media in alternating rounds (baseline, ours, baseline, ours ...), so a change in the machine's load
-hits both alike. Only one stack is loaded at a time. Scenarios and the targets of issue 25:
+Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, texture, each a process on loopback) run at
+once, one on the baseline commit's code (extracted with git archive) and one on this tree; every scenario
+runs on the same media in alternating rounds (baseline, ours, baseline, ours ...), so a change in the
+machine's load hits both alike. Only one stack is loaded at a time. Scenarios and the targets of issue 25:
 
 - clip24 c=1: a 24-frame 640x480 clip, one request at a time; p50 <= 400 ms.
 - clips c=4: the same clip from 4 workers for --clips-s seconds; no degraded answer, p99 < 2 s.
 - image c=8: samples/astronaut.jpg from 8 workers for --images-s seconds; >= 33 req/s, p99 <= 500 ms.
+- image c=1: the same image, one request at a time, for --images-s seconds: what an image costs when nothing
+  is cut short by the budget (under overload a degraded answer skips tests and looks cheaper).
 - clip48 + images: a 48-frame clip at c=1 while another client sends 13 images/s; decided (LIVE or
   SPOOF), not degraded.
 
@@ -208,7 +210,14 @@ def main() -> None:
     clip24, clip48 = clip_of(24), clip_of(48)
     image = image_media((REPO / "samples" / "astronaut.jpg").read_bytes())
     sides = (args.baseline, "this tree")
-    names = ("clip24 c=1", "clips c=4", "image c=8", "clip48 c=1 + images", "images beside clip48")
+    names = (
+        "clip24 c=1",
+        "clips c=4",
+        "image c=8",
+        "clip48 c=1 + images",
+        "images beside clip48",
+        "image c=1",
+    )
     tallies = {(s, n): Tally() for s in sides for n in names}
     with ExitStack() as stack:
         root = stack.enter_context(extracted(args.baseline))
@@ -245,6 +254,7 @@ def main() -> None:
                             tallies[(side, names[4])],
                         ),
                     ),
+                    (names[5], closed_loop(a, image, 1, args.images_s, None, tallies[(side, names[5])])),
                 ]
                 for name, run in runs:
                     before = cpu_s(pids)
@@ -269,6 +279,11 @@ def main() -> None:
                 f"{t.pct(99):>9.0f}{t.degraded:>10}{t.decided:>9}{t.unspecified_face:>8}"
                 f"{t.cpu_ms():>12.0f}{t.cpu_ms('gateway'):>9.0f}  {t.errors or ''}"
             )
+            if t.cpu_s:
+                print(
+                    f"{'':<22}CPU ms/req by process: "
+                    + ", ".join(f"{p} {t.cpu_ms(p):.0f}" for p in sorted(t.cpu_s))
+                )
         b, o = tallies[(sides[0], n)], tallies[(sides[1], n)]
         print(
             f"{'':<22}ratio this tree / baseline: p50 {o.pct(50) / b.pct(50):.2f}, "

@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--turn", type=int, default=0, help="quarter turns (counter-clockwise) applied first")
     parser.add_argument("--limit", type=int, default=0, help="about this many images, evenly spread (0: all)")
-    parser.add_argument("--baseline", default=None, help="commit to compare with (default 40b092d)")
+    parser.add_argument("--baseline", default=None, help="baseline commit (default: BASELINE_REV)")
     parser.add_argument("--json-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     ours = measure(args.manifest, args.turn, args.limit)

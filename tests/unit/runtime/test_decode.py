@@ -181,6 +181,17 @@ def test_clip_rules() -> None:
         decode_frames([(frame, 0), (b"", 10)])
 
 
+def test_a_long_clip_decodes_on_the_pool_like_one_thread() -> None:
+    frames = [encode(RNG.integers(0, 255, (40, 60, 3), dtype=np.uint8)) for _ in range(8)]
+    clip = decode_frames([(f, 10 * i) for i, f in enumerate(frames)])
+    assert all(np.array_equal(a, decode_image(f)) for a, f in zip(clip.frames, frames, strict=True))
+    # Two broken frames: the first in clip order is named, as a sequential decode would name it.
+    broken = [(f, 10 * i) for i, f in enumerate(frames)]
+    broken[3], broken[6] = (b"", 30), (frames[0][:50], 60)
+    with pytest.raises(InvalidInput, match=r"media\.clip\.frames\[3\]\.image\.data: empty"):
+        decode_frames(broken)
+
+
 def test_truncated_data_is_refused_whatever_pillow_global_state(monkeypatch: pytest.MonkeyPatch) -> None:
     """face_recognition turns on Pillow's LOAD_TRUNCATED_IMAGES when imported (the temporal service imports
     it); decoding must still refuse truncated data rather than pad it grey."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -135,3 +136,51 @@ def test_a_sideways_frame_is_judged_upright(astronaut: np.ndarray, k: int) -> No
 def test_no_turn_is_claimed_without_a_face() -> None:
     k, obs = face.observe_upright(np.full((120, 160, 3), 90, np.uint8), frame_index=4)
     assert k == 0 and obs == FaceObservation(frame_index=4, count=0, face=None)
+
+
+def _iou(a: Box, b: Box) -> float:
+    w = max(0.0, min(a.right, b.right) - max(a.left, b.left))
+    h = max(0.0, min(a.bottom, b.bottom) - max(a.top, b.top))
+    return w * h / (a.area + b.area - w * h)
+
+
+def _scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each HOG scan detect_boxes makes: "coarse", "window" or "whole"."""
+    seen: list[str] = []
+    scan = face._scored_boxes
+
+    def spy(image, settings, margin=0, coarse=False, window=None):  # type: ignore[no-untyped-def]
+        seen.append("coarse" if coarse else "window" if window is not None else "whole")
+        return scan(image, settings, margin, coarse, window)
+
+    monkeypatch.setattr(face, "_scored_boxes", spy)
+    return seen
+
+
+def test_coarse_scan_finds_the_face_the_whole_pyramid_finds(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = face.detect_boxes(astronaut, face.DetectorSettings(coarse_level=0))
+    scans = _scans(monkeypatch)
+    coarse = face.detect_boxes(astronaut)
+    assert scans == ["coarse"]  # the face is 20 % of the side: the coarse scan's answer stands
+    assert len(full) == len(coarse) == 1
+    assert _iou(full[0], coarse[0]) > 0.95
+
+
+def test_a_small_face_falls_back_to_the_whole_pyramid(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The astronaut at 480x480 on a 640x480 grey canvas: a face of about 95 px, 15 % of the longer side,
+    # which the whole pyramid finds (from 12.5 %) and the coarse levels' answer does not cover (18 %).
+    canvas = np.full((480, 640, 3), 128, np.uint8)
+    canvas[:, 80:560] = np.asarray(cv2.resize(astronaut, (480, 480), interpolation=cv2.INTER_AREA), np.uint8)
+    scans = _scans(monkeypatch)
+    boxes = face.detect_boxes(canvas)
+    assert scans[0] == "coarse" and ("window" in scans or "whole" in scans)
+    assert len(boxes) == 1 and 260 < boxes[0].center[0] < 320
+
+
+def test_coarse_level_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="invalid detector settings"):
+        face.DetectorSettings(coarse_level=-1)
