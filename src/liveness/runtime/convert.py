@@ -33,7 +33,6 @@ from liveness.vision.decode import (
     frame_field,
     probe_image,
 )
-from liveness.vision.frames import evenly_spaced as evenly_spaced  # re-exported: the gateway picks frames
 
 
 def media_kind(media: pb.Media) -> str:

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from liveness.errors import InvalidInput
 from liveness.types import Box, Face, FaceObservation, Media, RGBImage, Status, TestResult
+from liveness.vision.frames import evenly_spaced
 
 N_LANDMARKS = 68
 # dlib's 68-point layout (iBUG 300-W), as index ranges.
@@ -333,10 +334,7 @@ def single_face_frames(
     usable = [i for i, obs in enumerate(faces) if obs.status is Status.OK and i < n_frames]
     if not usable:
         return [], TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
-    if len(usable) <= limit:
-        return usable, None
-    picks = np.linspace(0, len(usable) - 1, num=limit).round().astype(int)
-    return [usable[i] for i in picks], None
+    return [usable[i] for i in evenly_spaced(len(usable), limit)], None
 
 
 def square_box(box: Box, scale: float) -> Box:
