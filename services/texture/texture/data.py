@@ -31,7 +31,8 @@ from texture.features import CROP_SIZE, face_crop
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+"""Bumped when the face finding changes what is cropped (2: liveness.vision.face's coarse-first search)."""
 VIDEO_EVERY = 3
 """Keep every 3rd video frame (neighbours are near-duplicates)."""
 RETRY_PADS = (0.25, 0.5)
