@@ -98,7 +98,10 @@ def main(
     for key in unscored:  # a row without a held-out cnn2d score would be fitted on a made-up one
         del rows[key]
     if unscored:
-        click.echo(f"left out {len(unscored)} NUAA faces without a held-out cnn2d score (ambiguous names)")
+        click.echo(
+            f"left out {len(unscored)} NUAA faces without a held-out cnn2d score (no face found, or a name "
+            "that a cnn2d file written before it keyed scores by label cannot tell apart)"
+        )
     if iqa_json is not None:
         matched = 0
         for fold in cross_session_folds(iqa_json):
