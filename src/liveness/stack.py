@@ -128,6 +128,33 @@ class LocalStack:
                 return log.read().decode(errors="replace")[-3000:]
         return ""
 
+    def _serving(self, name: str, proc: subprocess.Popen[bytes], extra_env: dict[str, str]) -> str:
+        """Wait until `name` serves; its address. A child on a chosen free port that exits before serving
+        is started again on another one (twice at most): between free_port() and the child's bind another
+        process can take the port. Fixed ports are not moved."""
+        address = self.addresses.get(name) or self.gateway_address
+        for attempt in range(3):
+            try:
+                wait_serving(address, self._timeout_s, proc)
+                return address
+            except (RuntimeError, TimeoutError) as exc:
+                if self._fixed or proc.poll() is None or attempt == 2:
+                    raise RuntimeError(f"{name} failed to start: {exc}\n{self._tail(name)}") from None
+                port = free_port()
+                address = f"{HOST}:{port}"
+                proc = self._respawn(name, port, extra_env)
+        raise AssertionError("unreachable")
+
+    def _respawn(self, name: str, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start `name` again in its exited child's place (stop() ends the gateway first)."""
+        index = next(i for i, (n, _, _) in enumerate(self._procs) if n == name)
+        _, _, log = self._procs.pop(index)
+        if log is not None:
+            log.close()
+        proc = self._spawn(name, port, extra_env)
+        self._procs.insert(index, self._procs.pop())
+        return proc
+
     def __enter__(self) -> LocalStack:
         try:
             started = []
@@ -138,10 +165,7 @@ class LocalStack:
                 self.addresses[name] = f"{HOST}:{port}"
                 started.append((name, self._spawn(name, port, {})))
             for name, proc in started:
-                try:
-                    wait_serving(self.addresses[name], self._timeout_s, proc)
-                except (RuntimeError, TimeoutError) as exc:
-                    raise RuntimeError(f"test {name} failed to start: {exc}\n{self._tail(name)}") from None
+                self.addresses[name] = self._serving(name, proc, {})
             gw_env = {f"{n.upper()}_ADDR": a for n, a in self.addresses.items()}
             gw_env["GATEWAY_TESTS"] = ",".join(self.tests) if self.tests else ""
             if self._config_path:
@@ -149,10 +173,7 @@ class LocalStack:
             port = self._gateway_port if self._fixed else free_port()
             self.gateway_address = f"{HOST}:{port}"
             proc = self._spawn("gateway", port, gw_env)
-            try:
-                wait_serving(self.gateway_address, self._timeout_s, proc)
-            except (RuntimeError, TimeoutError) as exc:
-                raise RuntimeError(f"gateway failed to start: {exc}\n{self._tail('gateway')}") from None
+            self.gateway_address = self._serving("gateway", proc, gw_env)
         except BaseException:
             self.stop()
             raise
@@ -211,13 +232,8 @@ class LocalStack:
                 if now < when:
                     continue
                 del due[name]
-                index = next(i for i, (n, _, _) in enumerate(self._procs) if n == name)
-                _, _, log = self._procs.pop(index)
-                if log is not None:
-                    log.close()
                 port, extra_env = self._specs[name]
-                proc = self._spawn(name, port, extra_env)
-                self._procs.insert(index, self._procs.pop())  # same place: stop() ends the gateway first
+                proc = self._respawn(name, port, extra_env)
                 started[name] = time.monotonic()
                 print(f"{name} restarted (pid {proc.pid})", file=sys.stderr, flush=True)
             time.sleep(poll_s)
