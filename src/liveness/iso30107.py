@@ -20,7 +20,7 @@ Degenerate inputs (no bona fide or no attack presentation, NaN scores, mismatche
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,3 +315,39 @@ def summarize(
         at_threshold=rates_at(data.scores, data.is_live, chosen, data.attacks.tolist()),
         threshold_source="own EER" if threshold is None else "given",
     )
+
+
+# --- several held-out folds (liveness.data.protocols) ----------------------------------------------------
+
+
+def fold_mean(summaries: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The mean over folds of ACER, APCER and BPCER (at each fold's threshold), AUC and EER, from each
+    fold's `Summary.to_dict()`."""
+    at = [s["at_threshold"] for s in summaries]
+    return {
+        **{k: float(np.mean([a[k] for a in at])) for k in ("acer", "apcer", "bpcer")},
+        **{k: float(np.mean([s[k] for s in summaries])) for k in ("auc", "eer")},
+    }
+
+
+def _fold_cells(name: str, live: str, attack: str, rates: Mapping[str, Any], auc: float, eer: float) -> str:
+    pct = " ".join(f"{100 * rates[k]:6.1f}%" for k in ("apcer", "bpcer", "acer"))
+    return f"{name:34s} {live:>5s} {attack:>6s} {pct} {auc:6.3f} {100 * eer:5.1f}%"
+
+
+def fold_table_head() -> str:
+    """The column names of `fold_line` and `fold_mean_line`, aligned with them."""
+    head = ("held out", "live", "attack", "APCER", "BPCER", "ACER", "AUC", "EER")
+    return f"{head[0]:34s} {head[1]:>5s} {head[2]:>6s} " + " ".join(f"{h:>7s}" for h in head[3:])
+
+
+def fold_line(name: str, summary: Mapping[str, Any]) -> str:
+    """One held-out fold as a text row: its counts, APCER, BPCER, ACER, AUC and EER (`Summary.to_dict()`)."""
+    a = summary["at_threshold"]
+    attacks = str(sum(a["n_attack_by_species"].values()))
+    return _fold_cells(name, str(a["n_bona_fide"]), attacks, a, summary["auc"], summary["eer"])
+
+
+def fold_mean_line(mean: Mapping[str, Any]) -> str:
+    """The `fold_mean` row under the `fold_line` rows."""
+    return _fold_cells("mean", "", "", mean, mean["auc"], mean["eer"])

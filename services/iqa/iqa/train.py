@@ -557,28 +557,15 @@ def cross_session(
 
 def cross_session_mean(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     """The mean over folds of APCER, BPCER, ACER (at THRESHOLD), AUC and EER."""
-    at = [r["images"]["at_threshold"] for r in rows]
-    return {
-        **{k: float(np.mean([a[k] for a in at])) for k in ("apcer", "bpcer", "acer")},
-        **{k: float(np.mean([r["images"][k] for r in rows])) for k in ("auc", "eer")},
-    }
+    return iso30107.fold_mean([r["images"] for r in rows])
 
 
 def print_cross_session(rows: Sequence[dict[str, Any]]) -> None:
     click.echo(f"\ncross-session (threshold {THRESHOLD} fixed on the training side)")
-    head = ("held out", "live", "print", "APCER", "BPCER", "ACER", "AUC", "EER")
-    click.echo(f"{head[0]:10s} {head[1]:>5s} {head[2]:>5s} " + " ".join(f"{h:>6s}" for h in head[3:]))
-
-    def line(name: str, n_live: str, n_attack: str, rates: dict[str, Any], auc: float, eer: float) -> str:
-        pct = " ".join(f"{100 * rates[k]:5.1f}%" for k in ("apcer", "bpcer", "acer"))
-        return f"{name:10s} {n_live:>5s} {n_attack:>5s} {pct} {auc:6.3f} {100 * eer:5.1f}%"
-
+    click.echo(iso30107.fold_table_head())
     for r in rows:
-        s, a = r["images"], r["images"]["at_threshold"]
-        n_attack = str(sum(a["n_attack_by_species"].values()))
-        click.echo(line(r["fold"], str(a["n_bona_fide"]), n_attack, a, s["auc"], s["eer"]))
-    m = cross_session_mean(rows)
-    click.echo(line("mean", "", "", m, m["auc"], m["eer"]))
+        click.echo(iso30107.fold_line(r["fold"], r["images"]))
+    click.echo(iso30107.fold_mean_line(cross_session_mean(rows)))
 
 
 def _cross_session_report(

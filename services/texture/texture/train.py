@@ -181,35 +181,18 @@ def run_protocol(
 
 
 def mean_of(rows: list[dict[str, Any]]) -> dict[str, float]:
-    at = [r["faces"]["at_threshold"] for r in rows]
-    return {
-        "acer": float(np.mean([a["acer"] for a in at])),
-        "apcer": float(np.mean([a["apcer"] for a in at])),
-        "bpcer": float(np.mean([a["bpcer"] for a in at])),
-        "auc": float(np.mean([r["faces"]["auc"] for r in rows])),
-        "eer": float(np.mean([r["faces"]["eer"] for r in rows])),
-    }
-
-
-def _table_row(name: str, live: str, attack: str, rates: dict[str, Any], auc: float, eer: float) -> str:
-    pct = " ".join(f"{100 * rates[k]:6.1f}%" for k in ("apcer", "bpcer", "acer"))
-    return f"{name:34s} {live:>5s} {attack:>6s} {pct} {auc:6.3f} {100 * eer:5.1f}%"
+    return iso30107.fold_mean([r["faces"] for r in rows])
 
 
 def print_protocol(protocol: str, rows: list[dict[str, Any]]) -> None:
     click.echo(f"\n{protocol} (threshold {THRESHOLD} fixed on the training side)")
-    head = ("held out", "live", "attack", "APCER", "BPCER", "ACER", "AUC", "EER")
-    click.echo(f"{head[0]:34s} {head[1]:>5s} {head[2]:>6s} " + " ".join(f"{h:>7s}" for h in head[3:]))
+    click.echo(iso30107.fold_table_head())
     for r in rows:
-        f = r["faces"]
-        a = f["at_threshold"]
-        n_attack = str(sum(a["n_attack_by_species"].values()))
-        click.echo(_table_row(r["fold"], str(a["n_bona_fide"]), n_attack, a, f["auc"], f["eer"]))
+        click.echo(iso30107.fold_line(r["fold"], r["faces"]))
         for clip in r.get("clips", []):
             verdict = "right" if clip["right"] else "WRONG"
             click.echo(f"    clip {clip['clip']}: score {clip['score']:.3f} {verdict}")
-    m = mean_of(rows)
-    click.echo(_table_row("mean", "", "", m, m["auc"], m["eer"]))
+    click.echo(iso30107.fold_mean_line(mean_of(rows)))
 
 
 def features_cached(cache: Path, faces: data.Faces) -> FloatArray:

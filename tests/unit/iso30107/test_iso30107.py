@@ -186,3 +186,28 @@ def test_attack_labelled_bona_fide_species_is_refused() -> None:
 def test_apcer_target_out_of_range() -> None:
     with pytest.raises(m.MetricsError, match="apcer_target"):
         m.bpcer_at_apcer(SCORES, LIVE, 1.5)
+
+
+def test_fold_mean_and_rows_of_held_out_folds() -> None:
+    one = m.summarize(
+        [0.9, 0.8, 0.2, 0.6], [True, True, False, False], ["none", "none", "print", "print"], 0.5
+    )
+    two = m.summarize([0.7, 0.3, 0.1], [True, True, False], ["none", "none", "replay"], 0.5)
+    folds = [one.to_dict(), two.to_dict()]
+    mean = m.fold_mean(folds)
+    assert list(mean) == ["acer", "apcer", "bpcer", "auc", "eer"]
+    assert mean["apcer"] == pytest.approx((0.5 + 0.0) / 2) and mean["bpcer"] == pytest.approx((0.0 + 0.5) / 2)
+    assert mean["auc"] == pytest.approx((one.auc + two.auc) / 2)
+    line = m.fold_line("nuaa/s01", folds[0])
+    assert line.split() == [
+        "nuaa/s01",
+        "2",
+        "2",
+        "50.0%",
+        "0.0%",
+        "25.0%",
+        f"{one.auc:.3f}",
+        f"{100 * one.eer:.1f}%",
+    ]
+    assert m.fold_mean_line(mean).split()[0] == "mean"
+    assert m.fold_table_head().split()[:2] == ["held", "out"]
