@@ -128,22 +128,25 @@ class LocalStack:
                 return log.read().decode(errors="replace")[-3000:]
         return ""
 
-    def _serving(self, name: str, proc: subprocess.Popen[bytes], extra_env: dict[str, str]) -> str:
+    def _serving(
+        self, name: str, address: str, proc: subprocess.Popen[bytes], extra_env: dict[str, str]
+    ) -> str:
         """Wait until `name` serves; its address. A child on a chosen free port that exits before serving
         is started again on another one (twice at most): between free_port() and the child's bind another
         process can take the port. Fixed ports are not moved."""
-        address = self.addresses.get(name) or self.gateway_address
-        for attempt in range(3):
+        what = name if name == "gateway" else f"test {name}"
+        retries = 0
+        while True:
             try:
                 wait_serving(address, self._timeout_s, proc)
                 return address
             except (RuntimeError, TimeoutError) as exc:
-                if self._fixed or proc.poll() is None or attempt == 2:
-                    raise RuntimeError(f"{name} failed to start: {exc}\n{self._tail(name)}") from None
-                port = free_port()
-                address = f"{HOST}:{port}"
-                proc = self._respawn(name, port, extra_env)
-        raise AssertionError("unreachable")
+                if self._fixed or proc.poll() is None or retries == 2:
+                    raise RuntimeError(f"{what} failed to start: {exc}\n{self._tail(name)}") from None
+            retries += 1
+            port = free_port()
+            address = f"{HOST}:{port}"
+            proc = self._respawn(name, port, extra_env)
 
     def _respawn(self, name: str, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start `name` again in its exited child's place (stop() ends the gateway first)."""
@@ -165,15 +168,14 @@ class LocalStack:
                 self.addresses[name] = f"{HOST}:{port}"
                 started.append((name, self._spawn(name, port, {})))
             for name, proc in started:
-                self.addresses[name] = self._serving(name, proc, {})
+                self.addresses[name] = self._serving(name, self.addresses[name], proc, {})
             gw_env = {f"{n.upper()}_ADDR": a for n, a in self.addresses.items()}
             gw_env["GATEWAY_TESTS"] = ",".join(self.tests) if self.tests else ""
             if self._config_path:
                 gw_env["GATEWAY_CONFIG"] = str(self._config_path)
             port = self._gateway_port if self._fixed else free_port()
-            self.gateway_address = f"{HOST}:{port}"
             proc = self._spawn("gateway", port, gw_env)
-            self.gateway_address = self._serving("gateway", proc, gw_env)
+            self.gateway_address = self._serving("gateway", f"{HOST}:{port}", proc, gw_env)
         except BaseException:
             self.stop()
             raise
