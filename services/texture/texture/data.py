@@ -4,9 +4,12 @@ A domain is what a model must not be allowed to memorise: one NUAA session (day,
 replay-dev person's recording, one replay-more source (its own camera, screen and room), as
 `liveness.data.protocols.tagged_samples` tags it; the protocols there hold whole domains out.
 
-Many replay-more images are tight face crops on which HOG finds no face (it needs some margin around the
-face): those are padded with their own edge pixels and searched again. A face that is still not found is
-counted per domain and left out (the train command prints the counts).
+Faces are found exactly as the gateway finds them for the tests (liveness.vision.face.observe_upright: the
+detector's own padded search for tight crops, then the frame turned by 90 degrees either way), so the crops
+a model is trained and validated on are the crops it is served, and every face the stack scores has a
+held-out score for the fusion fit. Where that finds no face, the image padded with its own edge pixels is
+searched again, for training faces only (`training_crop`). A face that is still not found is counted per
+domain and left out (the train command prints the counts).
 """
 
 from __future__ import annotations
@@ -25,18 +28,19 @@ from tqdm import tqdm
 from liveness.data.protocols import tagged_samples
 from liveness.data.samples import load_image
 from liveness.data.video import iter_frames
-from liveness.types import Box, RGBImage
-from liveness.vision.face import detect_boxes
+from liveness.types import RGBImage
+from liveness.vision.face import observe_upright, turn
 from texture.features import CROP_SIZE, face_crop
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
-"""Bumped when the face finding changes what is cropped (2: liveness.vision.face's coarse-first search)."""
+CACHE_VERSION = 3
+"""Bumped when the face finding changes what is cropped (2: liveness.vision.face's coarse-first search; 3: the
+gateway's observe_upright instead of a padded retry of texture's own)."""
 VIDEO_EVERY = 3
 """Keep every 3rd video frame (neighbours are near-duplicates)."""
 RETRY_PADS = (0.25, 0.5)
-"""Edge padding, as a fraction of the longer side, tried in turn when HOG finds no face in a tight crop."""
+"""Edge padding, as a fraction of the longer side, tried in turn by `training_crop`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +72,26 @@ class Faces:
             return cls(**{f: z[f] for f in cls.__slots__})  # type: ignore[attr-defined]
 
 
-def find_face(image: RGBImage) -> Box | None:
-    """The largest face's box, searching the image as it is, then padded with its edges (tight crops)."""
-    boxes = detect_boxes(image)
-    if boxes:
-        return boxes[0]
+def served_crop(image: RGBImage) -> RGBImage | None:
+    """The face crop the texture test is served for `image` (the largest face, upright), or None."""
+    turns, obs = observe_upright(image)
+    if obs.face is None:
+        return None
+    return face_crop(turn(image, turns), obs.face.box)
+
+
+def training_crop(image: RGBImage) -> RGBImage | None:
+    """`served_crop`, else (training faces only) the crop found after padding the image with its own edge
+    pixels: some tight crops show a face the served search misses, and they are still faces to learn from."""
+    crop = served_crop(image)
+    if crop is not None:
+        return crop
     for frac in RETRY_PADS:
         pad = round(frac * max(image.shape[:2]))
         padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        boxes = detect_boxes(np.ascontiguousarray(padded))
-        if boxes:
-            b = boxes[0]
-            return Box(b.left - pad, b.top - pad, b.right - pad, b.bottom - pad)
+        crop = served_crop(np.ascontiguousarray(padded))
+        if crop is not None:
+            return crop
     return None
 
 
@@ -105,11 +117,11 @@ def _frames(job: _Job) -> Iterator[RGBImage]:
 def _faces_of(job: _Job) -> tuple[list[RGBImage], int]:
     found, missed = [], 0
     for frame in _frames(job):
-        box = find_face(frame)
-        if box is None:
+        crop = training_crop(frame)
+        if crop is None:
             missed += 1
         else:
-            found.append(face_crop(frame, box))
+            found.append(crop)
     return found, missed
 
 

@@ -3,7 +3,7 @@
 `liveness train texture --data ../shared/data` (or `python -m texture.train ...`). Steps:
 
 1. Faces: every NUAA image, every 3rd replay-dev video frame and every replay-more image is searched with
-   the service's detector (tight crops padded with their own edges and searched again); the face box is
+   the gateway's face finding (liveness.vision.face.observe_upright, as served); the face box is
    cropped to 64 px (texture.data, cached under --cache).
 2. Features: colour LBP and image-distortion measures (texture.features), cached.
 3. Validation, the headline: the protocols of liveness.data.protocols (cross-session, session- and
@@ -36,7 +36,7 @@ from texture import data
 from texture.features import FEATURE_NAMES, N_FEATURES, features
 from texture.model import ARTIFACT, TextureArtifact
 
-VERSION = "2.0.0"
+VERSION = "2.1.0"
 THRESHOLD = 0.5
 C = 0.01
 """Inverse L2 strength of the logistic regression, chosen on the protocols (MODEL_CARD.md, "Selection"):
