@@ -8,9 +8,14 @@ Input, one of:
   each test's own score.
 
 Method: logistic regression on the tests' logit scores (a test that did not answer is replaced by its dev
-mean logit, which is also how the gateway fills it in), or isotonic regression of the weighted mean score
-with the logistic model's weights. Each test's weight is its share of the logistic model's discriminative
-power (|coef| x std of its logit score); the gateway answers UNCERTAIN when the tests that answered OK hold
+mean logit, which is also how the gateway fills it in), isotonic regression of the weighted mean score
+with the logistic model's weights, or min: each member test's own calibration map (a logistic regression of
+the label on that test's logit score) and the least live of the mapped scores (gateway.fusion). With
+`domain`s in the scores, min's members are chosen on them: of every set of tests, the one whose fusion,
+fitted without each domain in turn, decides the held-out domains with the lowest mean ACER (sets within
+MEMBER_TIE of it: the fewest tests, then the highest worst-domain AUC). Each test's weight is its share of
+the logistic model's discriminative power (|coef| x std of its logit score; min: an equal share for each
+member); the gateway answers UNCERTAIN when the tests that answered OK hold
 less than `min_weight_fraction` of it. Thresholds: `live` is the lowest threshold whose dev APCER is at most
 `--max-apcer`; `spoof` the highest whose dev BPCER is at most `--max-bpcer`; the band between them is
 UNCERTAIN (when both targets can be met at once the band closes at their midpoint).
@@ -23,10 +28,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +156,63 @@ def fit_logistic(
     return Calibration("logistic", float(model.intercept_[0]), coefs, means), weights
 
 
+def fit_min(rows: Sequence[Row], tests: Sequence[str]) -> tuple[Calibration, dict[str, float]]:
+    """Each test's calibration map, P(live) = sigmoid(coef x logit(score) + offset), fitted on the rows it
+    answered; the members share the weight equally. A test whose map does not rise with its score (or that
+    answered only one class) earns no weight, as in `fit_logistic`."""
+    from sklearn.linear_model import LogisticRegression
+
+    coefs, offsets = {}, {}
+    for name in tests:
+        present = [r for r in rows if name in r.scores]
+        y = np.array([r.live for r in present], dtype=bool)
+        if y.all() or not y.any():
+            continue
+        x = np.array([[logit(r.scores[name])] for r in present])
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(x, y)
+        if model.coef_[0, 0] > 0:
+            coefs[name] = float(model.coef_[0, 0])
+            offsets[name] = float(model.intercept_[0])
+    if not coefs:
+        raise InvalidInput("no test's score rises with liveness on the dev set")
+    weights = {n: (1.0 / len(coefs) if n in coefs else 0.0) for n in tests}
+    return Calibration("min", coefs=coefs, offsets=offsets), weights
+
+
+MEMBER_TIE = 0.005
+"""Member sets whose held-out mean ACER is within this of the best count as equally good
+(`select_members`)."""
+
+
+def select_members(
+    rows: Sequence[Row], tests: Sequence[str], max_apcer: float, max_bpcer: float, min_weight_fraction: float
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The tests the min rule fuses, chosen on held-out domains (the module doc), and every candidate set's
+    figures. Without two domains: every test with scores."""
+    usable = [n for n in tests if any(n in r.scores for r in rows)]
+    if len({r.group for r in rows if r.group}) < 2:
+        return usable, []
+    table = []
+    for k in range(1, len(usable) + 1):
+        for members in itertools.combinations(usable, k):
+            held = held_out_groups(rows, list(members), "min", max_apcer, max_bpcer, min_weight_fraction)
+            aucs = [m["auc"] for g, m in held.items() if g != "mean" and m.get("auc") is not None]
+            table.append(
+                {
+                    "tests": list(members),
+                    "mean_acer": held["mean"]["acer"],
+                    "worst_auc": min(aucs) if aucs else None,
+                }
+            )
+    scored = [t for t in table if t["mean_acer"] is not None]
+    if not scored:
+        return usable, table
+    best = min(t["mean_acer"] for t in scored)
+    near = [t for t in scored if t["mean_acer"] <= best + MEMBER_TIE]
+    chosen = min(near, key=lambda t: (len(t["tests"]), -(t["worst_auc"] or 0.0)))
+    return list(chosen["tests"]), table
+
+
 def fit_isotonic(rows: Sequence[Row], weights: Mapping[str, float]) -> Calibration:
     """Isotonic calibration of the weighted mean score (over the tests each row has), as knots."""
     from sklearn.isotonic import IsotonicRegression
@@ -261,7 +324,10 @@ def calibrate(
     labels = np.array([r.live for r in rows], dtype=bool)
     if labels.all() or not labels.any():
         raise InvalidInput("the dev set needs both live and spoof samples")
-    calibration, weights = fit_logistic(rows, usable)
+    if method == "min":
+        calibration, weights = fit_min(rows, usable)
+    else:
+        calibration, weights = fit_logistic(rows, usable)
     if method == "isotonic":
         calibration = fit_isotonic(rows, weights)
     weights = {n: weights.get(n, 0.0) for n in tests}
@@ -337,6 +403,10 @@ def fusion_section(fit: Fit) -> dict[str, Any]:
         section["bias"] = round(cal.bias, 6)
         section["tests"] = {
             n: {"coef": round(cal.coefs[n], 6), "mean_logit": round(cal.mean_logits[n], 6)} for n in cal.coefs
+        }
+    elif cal.method == "min":
+        section["tests"] = {
+            n: {"coef": round(cal.coefs[n], 6), "offset": round(cal.offsets[n], 6)} for n in cal.coefs
         }
     else:
         section["isotonic"] = {
@@ -452,7 +522,9 @@ def _score_data(
     default=None,
     help="Gateway config to start from (default: GATEWAY_CONFIG or the packaged one).",
 )
-@click.option("--method", type=click.Choice(["logistic", "isotonic"]), default="logistic", show_default=True)
+@click.option(
+    "--method", type=click.Choice(["logistic", "isotonic", "min"]), default="logistic", show_default=True
+)
 @click.option(
     "--max-apcer",
     type=float,
@@ -531,7 +603,11 @@ def cli(
     fraction = (
         base_config.thresholds.min_weight_fraction if min_weight_fraction is None else min_weight_fraction
     )
-    fit = calibrate(rows, tests, method, max_apcer, max_bpcer, fraction)
+    members, candidates = (
+        select_members(rows, tests, max_apcer, max_bpcer, fraction) if method == "min" else (tests, [])
+    )
+    fit = calibrate(rows, members, method, max_apcer, max_bpcer, fraction)
+    fit = replace(fit, weights={n: fit.weights.get(n, 0.0) for n in tests})
     cv_auc = (
         cross_validated_auc(rows, [n for n in tests if n in seen], 5, seed) if method == "logistic" else None
     )
@@ -542,7 +618,8 @@ def cli(
         "max_bpcer": max_bpcer,
         "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dev": {**fit.metrics, "cv5_auc": cv_auc},
-        "held_out_domains": held_out_groups(rows, tests, method, max_apcer, max_bpcer, fraction),
+        **({"member_sets": candidates} if candidates else {}),
+        "held_out_domains": held_out_groups(rows, members, method, max_apcer, max_bpcer, fraction),
         "command": " ".join(
             ["liveness calibrate"]
             + ([f"--scores {scores}"] if scores is not None else [f"--data {data}"])

@@ -91,11 +91,13 @@ def _calibration(data: Mapping[str, Any]) -> tuple[Calibration | None, dict[str,
         return None, dict(spec.get("fitted") or {})
     tests = spec.get("tests") or {}
     iso = spec.get("isotonic") or {}
+    method = str(spec["method"])
     calibration = Calibration(
-        method=str(spec["method"]),
+        method=method,
         bias=float(spec.get("bias", 0.0)),
         coefs={str(k): float(v["coef"]) for k, v in tests.items()},
-        mean_logits={str(k): float(v["mean_logit"]) for k, v in tests.items()},
+        mean_logits={str(k): float(v["mean_logit"]) for k, v in tests.items() if method == "logistic"},
+        offsets={str(k): float(v["offset"]) for k, v in tests.items() if method == "min"},
         knots_x=tuple(float(x) for x in iso.get("x", ())),
         knots_y=tuple(float(y) for y in iso.get("y", ())),
     )

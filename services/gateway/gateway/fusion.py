@@ -3,8 +3,12 @@
 Without a calibration the fused score is the weighted mean of the scores that answered OK. With one (learned
 by `liveness calibrate` on a dev set, stored as plain numbers in the gateway config) it is a calibrated
 probability: logistic, P(live) = sigmoid(bias + sum_i coef_i * logit(score_i)), where a test that did not
-answer OK contributes its dev-set mean logit (the neutral value the model saw for it); or isotonic, a
-non-decreasing piecewise-linear map of the weighted mean. The decision rules are the same either way.
+answer OK contributes its dev-set mean logit (the neutral value the model saw for it); isotonic, a
+non-decreasing piecewise-linear map of the weighted mean; or min, P(live) = sigmoid(min_i (coef_i *
+logit(score_i) + offset_i)) over the member tests that answered OK: each test's score is put on one scale by
+its own calibration map, and the face is as live as the *least* convinced test finds it, so an attack must
+fool every test instead of outvoting one (a test that never saw a kind of screen can be confidently wrong,
+and a weighted sum lets it carry the answer). The decision rules are the same for all three.
 """
 
 from __future__ import annotations
@@ -63,12 +67,14 @@ def sigmoid(z: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """A learned map from the tests' scores to P(live): "logistic" or "isotonic" (see the module doc)."""
+    """A learned map from the tests' scores to P(live): "logistic", "isotonic" or "min" (see the module
+    doc)."""
 
     method: str
     bias: float = 0.0
-    coefs: Mapping[str, float] = field(default_factory=dict)  # logistic: per test, on logit(score)
+    coefs: Mapping[str, float] = field(default_factory=dict)  # logistic, min: per test, on logit(score)
     mean_logits: Mapping[str, float] = field(default_factory=dict)  # logistic: stand-in for a missing test
+    offsets: Mapping[str, float] = field(default_factory=dict)  # min: per test, added to coef * logit
     knots_x: tuple[float, ...] = ()  # isotonic: weighted-mean score at each knot, increasing
     knots_y: tuple[float, ...] = ()  # isotonic: P(live) at each knot, non-decreasing
 
@@ -76,6 +82,11 @@ class Calibration:
         if self.method == "logistic":
             if set(self.coefs) != set(self.mean_logits):
                 raise ValueError("fusion: every logistic coefficient needs a mean_logit, and vice versa")
+        elif self.method == "min":
+            if not self.coefs or set(self.coefs) != set(self.offsets):
+                raise ValueError("fusion: min needs a coef and an offset for each member test")
+            if any(c <= 0 for c in self.coefs.values()):
+                raise ValueError("fusion: min needs positive coefs (a higher score must mean more live)")
         elif self.method == "isotonic":
             xs, ys = self.knots_x, self.knots_y
             if len(xs) < 2 or len(xs) != len(ys):
@@ -87,13 +98,16 @@ class Calibration:
             if not all(0.0 <= y <= 1.0 for y in ys):
                 raise ValueError("fusion: isotonic y values must be probabilities")
         else:
-            raise ValueError(f"fusion: method must be logistic or isotonic, got {self.method!r}")
+            raise ValueError(f"fusion: method must be logistic, isotonic or min, got {self.method!r}")
 
     def probability(self, ok: Sequence[Vote], weighted_mean: float) -> float:
         """P(live) from the votes that answered OK (and, for isotonic, their weighted mean)."""
         if self.method == "isotonic":
             return _interp(weighted_mean, self.knots_x, self.knots_y)
         scores = {v.name: v.score for v in ok}
+        if self.method == "min":
+            mapped = [c * logit(scores[n]) + self.offsets[n] for n, c in self.coefs.items() if n in scores]
+            return sigmoid(min(mapped)) if mapped else weighted_mean
         z = self.bias + sum(
             coef * (logit(scores[name]) if name in scores else self.mean_logits[name])
             for name, coef in self.coefs.items()

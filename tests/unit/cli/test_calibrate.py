@@ -300,3 +300,54 @@ def test_held_out_domains_are_scored_by_a_fusion_fitted_without_them(tmp_path: P
     assert read_scores(scores)[0].group == "a"
     header = out.read_text().splitlines()[1]
     assert header.startswith("#   liveness calibrate --scores ") and f"--out {out}" in header
+
+
+def _domain_scores(path: Path, seed: int) -> None:
+    """Six domains. cnn2d separates a, b, c and d sharply but was never shown the screens of the two screen
+    domains: there it calls every attack live. iqa separates every domain, less sharply."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for domain in ("a", "b", "c", "d", "screen1", "screen2"):
+        for i in range(160):
+            live = i % 2 == 0
+            blind = domain.startswith("screen") and not live
+            cnn2d = rng.normal(0.9 if live or blind else 0.1, 0.05)
+            iqa = rng.normal(0.7 if live else 0.3, 0.1)
+            rows.append(
+                {
+                    "label": "live" if live else "spoof",
+                    "domain": domain,
+                    "cnn2d": f"{float(np.clip(cnn2d, 0.01, 0.99)):.4f}",
+                    "iqa": f"{float(np.clip(iqa, 0.01, 0.99)):.4f}",
+                }
+            )
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_min_method_lets_no_test_outvote_the_others(tmp_path: Path) -> None:
+    """The min rule: every member must find the face live. Members are chosen on held-out domains; on the
+    domain whose attacks fool one test, the other still rejects them, where a logistic fusion that trusts
+    the sharp test accepts most of them."""
+    scores, base = tmp_path / "scores.csv", tmp_path / "base.yaml"
+    _domain_scores(scores, seed=3)
+    base.write_text(yaml.safe_dump(BASE))
+    held = {}
+    for method in ("logistic", "min"):
+        out = tmp_path / f"{method}.yaml"
+        output = run("--scores", str(scores), "--base", str(base), "--method", method, "--out", str(out))
+        held[method] = json.loads(output[: output.rindex("}") + 1])["held_out_domains"]
+    screens = {m: held[m]["screen1"]["apcer"] + held[m]["screen2"]["apcer"] for m in held}
+    assert screens["min"] < screens["logistic"]
+    assert held["min"]["mean"]["acer"] < held["logistic"]["mean"]["acer"]
+    config = gateway_config.load(tmp_path / "min.yaml", env={})
+    assert config.calibration is not None and config.calibration.method == "min"
+    assert set(config.calibration.coefs) == {"cnn2d", "iqa"}
+    assert {t.name: t.weight for t in config.tests} == {"iqa": 0.5, "cnn2d": 0.5, "temporal": 0.0}
+    sets = config.calibration_info["member_sets"]
+    assert sorted(tuple(s["tests"]) for s in sets) == [("cnn2d",), ("cnn2d", "iqa"), ("iqa",)]
+    # Through the gateway's own fuse: a screen attack that cnn2d calls live is not LIVE.
+    votes = [Vote("cnn2d", 0.5, Status.OK, 0.95), Vote("iqa", 0.5, Status.OK, 0.25)]
+    assert fuse(votes, config.thresholds, config.calibration).decision is not Decision.LIVE

@@ -14,7 +14,7 @@ def test_defaults_keep_security_off_and_sessions_optional() -> None:
     config = load(DEFAULT_CONFIG, env={})
     assert not config.api_keys.enabled
     # The packaged fusion is the one `liveness calibrate` fitted on held-out scores (scripts/fit_fusion.sh).
-    assert config.calibration is not None and config.calibration.method == "logistic"
+    assert config.calibration is not None and config.calibration.method == "min"
     assert set(config.calibration.coefs) == {t.name for t in config.tests if t.weight > 0}
     assert "held_out_domains" in config.calibration_info and "command" in config.calibration_info
     assert config.sessions.ttl_s == 180 and not config.sessions.required
@@ -38,6 +38,9 @@ def test_sections_parse() -> None:
     assert config.calibration is not None and config.calibration.coefs == {"cnn2d": 2.0}
     assert config.calibration_info == {"source": "dev.csv"}
     assert parse({"fusion": {"method": "mean"}}).calibration is None
+    spec = {"method": "min", "tests": {"cnn2d": {"coef": 1.5, "offset": -0.2}}}
+    least = parse({"fusion": spec}).calibration
+    assert least is not None and least.coefs == {"cnn2d": 1.5} and least.offsets == {"cnn2d": -0.2}
 
 
 @pytest.mark.parametrize(

@@ -97,10 +97,43 @@ def test_isotonic_calibration_interpolates_the_weighted_mean() -> None:
     assert fuse([Vote("a", 1, OK, 0.3), Vote("b", 1, OK, 0.9)], BAND, iso).score == pytest.approx(0.5)
 
 
+LEAST = Calibration("min", coefs={"a": 2.0, "b": 1.0}, offsets={"a": 0.5, "b": -0.5})
+
+
+def _mapped(name: str, p: float) -> float:
+    return LEAST.coefs[name] * math.log(p / (1 - p)) + LEAST.offsets[name]
+
+
+def test_min_calibration_takes_the_least_live_test() -> None:
+    t = Thresholds(live=0.6, spoof=0.4)
+    # a is sure it is live, b is not: b's mapped score decides, whatever a says.
+    out = fuse([Vote("a", 1, OK, 0.99), Vote("b", 1, OK, 0.3)], t, LEAST)
+    assert (
+        out.score == pytest.approx(1 / (1 + math.exp(-_mapped("b", 0.3)))) and out.decision is Decision.SPOOF
+    )
+    out = fuse([Vote("a", 1, OK, 0.2), Vote("b", 1, OK, 0.99)], t, LEAST)
+    assert (
+        out.score == pytest.approx(1 / (1 + math.exp(-_mapped("a", 0.2)))) and out.decision is Decision.SPOOF
+    )
+    # Both convinced: the lower of the two mapped scores, LIVE.
+    z = min(_mapped("a", 0.9), _mapped("b", 0.95))
+    out = fuse([Vote("a", 1, OK, 0.9), Vote("b", 1, OK, 0.95)], t, LEAST)
+    assert out.score == pytest.approx(1 / (1 + math.exp(-z))) and out.decision is Decision.LIVE
+    # A member that timed out has no say (no stand-in value); the answer is degraded.
+    out = fuse([Vote("a", 1, OK, 0.9), Vote("b", 1, TIMEOUT, 0.0)], t, LEAST)
+    assert out.score == pytest.approx(1 / (1 + math.exp(-_mapped("a", 0.9)))) and out.degraded
+    # The weight rule still holds: the OK weight (1) is below half of the applicable weight (4).
+    out = fuse([Vote("a", 1, OK, 0.99), Vote("b", 3, UNAVAIL, 0.0)], t, LEAST)
+    assert out.decision is Decision.UNCERTAIN
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"method": "mystery"},
+        {"method": "min"},
+        {"method": "min", "coefs": {"a": 1.0}},
+        {"method": "min", "coefs": {"a": -1.0}, "offsets": {"a": 0.0}},
         {"method": "logistic", "coefs": {"a": 1.0}},
         {"method": "isotonic", "knots_x": (0.5,), "knots_y": (0.5,)},
         {"method": "isotonic", "knots_x": (0.5, 0.4), "knots_y": (0.1, 0.2)},
