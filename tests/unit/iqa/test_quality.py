@@ -120,6 +120,30 @@ def test_spectral_metrics_match_the_full_fft(pair: tuple[quality.Grey, quality.G
     assert quality.metric("HLFI", *pair) == pytest.approx(hlfi, rel=1e-4)
 
 
+def test_abs_phase_is_float64_atan2_to_float32_precision() -> None:
+    rng = np.random.default_rng(11)
+    scale = 10.0 ** rng.uniform(-3, 6, (2, 64, 96))
+    re, im = (rng.standard_normal((2, 64, 96)) * scale).astype(np.float32)
+    # Both axes, both signs, the origin, and a vector just off the negative axis (angle near pi).
+    re[0, :6] = [0.0, 1.0, -1.0, 0.0, 0.0, -1.0]
+    im[0, :6] = [0.0, 0.0, 0.0, 1.0, -1.0, 1e-6]
+    expected = np.abs(np.arctan2(im.astype(np.float64), re.astype(np.float64)))
+    got = quality._abs_phase(re.copy(), im.copy())
+    assert got.dtype == np.float32 and got.shape == re.shape
+    assert got[0, 0] == 0.0
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_spe_is_the_half_spectrum_phase_difference(pair: tuple[quality.Grey, quality.Grey]) -> None:
+    """SPE from OpenCV's product and phase equals NumPy's angle of F conj(G) on the same half spectra."""
+    ref, test = pair
+    f, g = quality._HalfSpectrum.of(ref), quality._HalfSpectrum.of(test)
+    inner = np.angle(f.inner.astype(np.complex128) * np.conj(g.inner.astype(np.complex128)))
+    edges = np.angle(f.edges.astype(np.complex128) * np.conj(g.edges.astype(np.complex128)))
+    expected = (2.0 * np.sum(inner**2) + np.sum(edges**2)) / ref.size
+    assert quality.metric("SPE", ref, test) == pytest.approx(expected, rel=1e-6)
+
+
 def test_odd_sized_images_are_handled(camera: quality.Grey) -> None:
     img = camera[:33, :47]
     values = [quality.metric(name, img, quality.blur(img)) for name in quality.MODEL_FREE]
