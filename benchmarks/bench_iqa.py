@@ -638,11 +638,12 @@ def compare_with_baseline(rev: str, data: Path, n: int, rounds: int) -> None:
     base, ours = runs[rev][0], runs["this tree"][0]
     a, b = ours["features"], base["features"]
     print(f"\n{a.shape[0]} images of {data.name}; this tree against {rev}")
-    print(f"{'feature':8s}{'max |diff|':>12s}{'max rel':>10s}{'median value':>14s}")
+    print(f"{'feature':8s}{'max |diff|':>12s}{'max rel':>10s}{'images changed':>16s}{'median value':>14s}")
     for i, name in enumerate(quality.METRICS):
         diff = np.abs(a[:, i] - b[:, i])
-        rel = diff / np.maximum(np.abs(b[:, i]), 1e-12)
-        print(f"{name:8s}{diff.max():12.2e}{rel.max():10.1e}{np.median(b[:, i]):14.6g}")
+        rel = diff / np.maximum(np.abs(b[:, i]), 1e-12)  # huge where the baseline's value was 0
+        changed = int(np.count_nonzero(diff))
+        print(f"{name:8s}{diff.max():12.2e}{rel.max():10.1e}{changed:16d}{np.median(b[:, i]):14.6g}")
     threshold = float(base["threshold"])
     flips = int(np.sum((ours["scores"] >= threshold) != (base["scores"] >= threshold)))
     print(
