@@ -752,9 +752,10 @@ def _abs_phase(re: Grey, im: Grey) -> Grey:
     7e-8. Where re = im = 0 the angle is 0, as atan2 gives (the turned vector is 0, divided by a floor).
     Overwrites `im` and `re`.
     """
-    im = cv2.absdiff(im, _scalar(0.0), dst=im)  # |im| (the wrapped angle's magnitude)
+    im = _f32(cv2.absdiff(im, _scalar(0.0), dst=im))  # |im| (the wrapped angle's magnitude)
     t0 = _f32(cv2.phase(re, im))  # in [0, pi] since im >= 0
-    cos, sin = cv2.polarToCart(None, t0)
+    # No magnitude: OpenCV gives the unit vectors (cos, sin); its stubs do not list None there.
+    cos, sin = cv2.polarToCart(None, t0)  # type: ignore[call-overload]
     x = cv2.add(cv2.multiply(re, cos), cv2.multiply(im, sin))
     y = cv2.subtract(cv2.multiply(im, cos, dst=im), cv2.multiply(re, sin, dst=re), dst=im)
     x = cv2.max(x, _scalar(1e-30))  # (cv2.max with a scalar ignores dst: OpenCV 5.1 returns a new array)
