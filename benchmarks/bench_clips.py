@@ -1,6 +1,7 @@
 """Clips and images through the real local stack: this tree against a baseline commit, side by side.
 
     python benchmarks/bench_clips.py [--baseline f9a8225] [--rounds 2] [--clips-s 60] [--images-s 15]
+        [--scenarios clip24,clips4,image8,clip48,image1]
 
 Two full stacks (gateway + iqa, cnn2d, temporal, voxel3d, texture, each a process on loopback) run at
 once, one on the baseline commit's code (extracted with git archive) and one on this tree; every scenario
@@ -14,6 +15,9 @@ machine's load hits both alike. Only one stack is loaded at a time. Scenarios an
   is cut short by the budget (under overload a degraded answer skips tests and looks cheaper).
 - clip48 + images: a 48-frame clip at c=1 while another client sends 13 images/s; decided (LIVE or
   SPOOF), not degraded.
+
+`--scenarios` runs only the named ones (default: all; the keys are clip24, clips4, image8, clip48 and
+image1, in the order of the list above), e.g. `--scenarios image8,image1` for the image path alone.
 
 CPU ms/req is the CPU time all processes of the stack used during the scenario per answered request (the
 clip48 row includes the images beside it), from /proc: on a machine shared with other jobs it says what a
@@ -50,6 +54,8 @@ from liveness.stack import LocalStack  # noqa: E402
 from liveness.v1 import liveness_pb2 as pb  # noqa: E402
 
 TIMEOUT_S = 10.0
+SCENARIOS = ("clip24", "clips4", "image8", "clip48", "image1")
+"""--scenarios keys, in the order the scenarios run (clip48 also fills the row of the images beside it)."""
 
 
 def clip_of(frames: int) -> pb.Media:
@@ -205,7 +211,16 @@ def main() -> None:
     parser.add_argument("--clip48-requests", type=int, default=5, help="per round and side")
     parser.add_argument("--image-rate", type=float, default=13.0)
     parser.add_argument("--settle-s", type=float, default=5.0, help="pause after each load, seconds")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated keys of the scenarios to run: " + ", ".join(SCENARIOS),
+    )
     args = parser.parse_args()
+    chosen = [k.strip() for k in args.scenarios.split(",") if k.strip()]
+    unknown = sorted(set(chosen) - set(SCENARIOS))
+    if unknown or not chosen:
+        parser.error(f"--scenarios: unknown {unknown or 'none given'}; choose from {', '.join(SCENARIOS)}")
 
     clip24, clip48 = clip_of(24), clip_of(48)
     image = image_media((REPO / "samples" / "astronaut.jpg").read_bytes())
@@ -256,7 +271,10 @@ def main() -> None:
                     ),
                     (names[5], closed_loop(a, image, 1, args.images_s, None, tallies[(side, names[5])])),
                 ]
-                for name, run in runs:
+                for key, (name, run) in zip(SCENARIOS, runs, strict=True):
+                    if key not in chosen:
+                        run.close()  # never awaited
+                        continue
                     before = cpu_s(pids)
                     asyncio.run(run)
                     tallies[(side, name)].charge(before, cpu_s(pids))
@@ -271,7 +289,10 @@ def main() -> None:
         f"{'scenario':<22}{'side':<11}{'n':>5}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
         f"{'degraded':>10}{'decided':>9}{'face ?':>8}{'CPU ms/req':>12}{'gateway':>9}  errors"
     )
+    keys = dict(zip(names, (*SCENARIOS[:4], "clip48", SCENARIOS[4]), strict=True))
     for n in names:
+        if keys[n] not in chosen:
+            continue
         for s in sides:
             t = tallies[(s, n)]
             print(
@@ -291,13 +312,17 @@ def main() -> None:
         )
     t24, tc, ti, t48 = (tallies[("this tree", n)] for n in names[:4])
     print("targets (this tree):")
-    print(f"  clip24 c=1 p50 <= 400 ms: {t24.pct(50):.0f} ms")
-    print(f"  clips c=4: no degraded and p99 < 2000 ms: {tc.degraded} degraded, p99 {tc.pct(99):.0f} ms")
-    print(f"  image c=8 >= 33 req/s and p99 <= 500 ms: {ti.rps:.1f} req/s, p99 {ti.pct(99):.0f} ms")
-    print(
-        f"  clip48 c=1 beside {args.image_rate:g} images/s decided, not degraded: "
-        f"{t48.decided} of {len(t48.latencies_ms)} decided, {t48.degraded} degraded"
-    )
+    if "clip24" in chosen:
+        print(f"  clip24 c=1 p50 <= 400 ms: {t24.pct(50):.0f} ms")
+    if "clips4" in chosen:
+        print(f"  clips c=4: no degraded and p99 < 2000 ms: {tc.degraded} degraded, p99 {tc.pct(99):.0f} ms")
+    if "image8" in chosen:
+        print(f"  image c=8 >= 33 req/s and p99 <= 500 ms: {ti.rps:.1f} req/s, p99 {ti.pct(99):.0f} ms")
+    if "clip48" in chosen:
+        print(
+            f"  clip48 c=1 beside {args.image_rate:g} images/s decided, not degraded: "
+            f"{t48.decided} of {len(t48.latencies_ms)} decided, {t48.degraded} degraded"
+        )
 
 
 if __name__ == "__main__":

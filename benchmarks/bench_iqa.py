@@ -13,6 +13,13 @@ Runs two references side by side and prints the ratio of their times to iqa's:
 
     .venv/bin/python benchmarks/bench_iqa.py [--data ../shared/data/nuaa] [--images 20] [--reference-images 3]
 
+With `--baseline REV` it instead compares this tree's iqa with commit REV's (extracted with git archive, each
+side in a process of its own, alternating rounds): per feature the largest absolute and relative difference
+over the images, the largest change of P(live), how many decisions at the model's threshold differ, and
+each side's CPU ms per image (decode excluded: features and classification) side by side:
+
+    .venv/bin/python benchmarks/bench_iqa.py --baseline 28e675a --images 200 --rounds 2
+
 Without the data set it uses scikit-image's astronaut, resized to 640x480. Timings are wall-clock and
 process CPU time; on a shared machine the CPU time is the steadier figure, and the load average is printed
 before and after so figures can be judged. The model is built as the service builds it (IqaModel, so with
@@ -540,11 +547,18 @@ def seed_run(jpegs: list[bytes]) -> tuple[list[float], list[float], dict[str, fl
 # --- driver ----------------------------------------------------------------------------------------------
 
 
+def _image_files(data: Path | None, n: int) -> list[Path]:
+    """n images spread evenly over the data set's sorted files (live and spoof, every subject)."""
+    if data is None or not data.is_dir():
+        return []
+    files = sorted(data.glob("*/*/*.jpg"))
+    return files[:: max(1, len(files) // n)][:n]
+
+
 def _images(data: Path | None, n: int) -> list[bytes]:
-    if data is not None and data.is_dir():
-        files = sorted(data.glob("*/*/*.jpg"))[:: max(1, len(sorted(data.glob("*/*/*.jpg"))) // n)][:n]
-        if files:
-            return [f.read_bytes() for f in files]
+    files = _image_files(data, n)
+    if files:
+        return [f.read_bytes() for f in files]
     import skimage.data
     from PIL import Image
 
@@ -570,6 +584,85 @@ def reference_run(
     return wall, cpu, timings, feats
 
 
+# --- this tree against a baseline commit ----------------------------------------------------------------
+
+
+def features_worker(data: Path, n: int, out: Path) -> None:
+    """(--worker) The 25 features, P(live) and CPU ms per image of `n` images of `data`, computed by the iqa
+    package on PYTHONPATH with its own served model, saved to `out` (.npz). Decoding is not timed."""
+    model = IqaModel(IqaSettings(threads=1))
+    model.warmup()
+    feats, scores, cpu_ms = [], [], []
+    for path in _image_files(data, n):
+        image = decode_image(path.read_bytes())
+        c0 = time.process_time()
+        f, _ = model.features(image)
+        score = float(model.artifact.classifier.proba(f)[0])
+        cpu_ms.append((time.process_time() - c0) * 1e3)
+        feats.append(f)
+        scores.append(score)
+    np.savez(
+        out,
+        features=np.array(feats),
+        scores=np.array(scores),
+        cpu_ms=np.array(cpu_ms),
+        threshold=np.array(model.artifact.threshold),
+    )
+
+
+def compare_with_baseline(rev: str, data: Path, n: int, rounds: int) -> None:
+    """Features, decisions and CPU time of this tree's iqa against commit `rev`'s, on the same images."""
+    import subprocess
+    import sys
+    import tempfile
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from baseline import extracted, pythonpath
+
+    if not _image_files(data, n):
+        raise SystemExit(f"no images under {data}")
+    runs: dict[str, list[dict[str, np.ndarray]]] = {rev: [], "this tree": []}
+    with extracted(rev) as root, tempfile.TemporaryDirectory() as tmp:
+        paths = {rev: pythonpath(root), "this tree": pythonpath(REPO)}
+        for r in range(rounds):
+            for side in runs:
+                out = Path(tmp) / f"{len(runs[side])}-{side.replace(' ', '_')}.npz"
+                env = {**os.environ, "PYTHONPATH": paths[side], "OMP_NUM_THREADS": "1"}
+                cmd = [sys.executable, __file__, "--worker", str(out), "--data", str(data)]
+                cmd += ["--images", str(n)]
+                subprocess.run(cmd, env=env, check=True)
+                with np.load(out) as npz:
+                    runs[side].append({k: npz[k] for k in npz.files})
+                median = np.median(runs[side][-1]["cpu_ms"])
+                print(f"round {r + 1}/{rounds} {side}: median {median:.1f} ms CPU", flush=True)
+    base, ours = runs[rev][0], runs["this tree"][0]
+    a, b = ours["features"], base["features"]
+    print(f"\n{a.shape[0]} images of {data.name}; this tree against {rev}")
+    print(f"{'feature':8s}{'max |diff|':>12s}{'max rel':>10s}{'images changed':>16s}{'median value':>14s}")
+    for i, name in enumerate(quality.METRICS):
+        diff = np.abs(a[:, i] - b[:, i])
+        rel = diff / np.maximum(np.abs(b[:, i]), 1e-12)  # huge where the baseline's value was 0
+        changed = int(np.count_nonzero(diff))
+        print(f"{name:8s}{diff.max():12.2e}{rel.max():10.1e}{changed:16d}{np.median(b[:, i]):14.6g}")
+    threshold = float(base["threshold"])
+    flips = int(np.sum((ours["scores"] >= threshold) != (base["scores"] >= threshold)))
+    print(
+        f"P(live): max |diff| {np.abs(ours['scores'] - base['scores']).max():.2e}; decisions at "
+        f"{threshold:g} that differ: {flips} of {len(base['scores'])}"
+    )
+    heads = "".join(f"{'round ' + str(r + 1):>10s}" for r in range(rounds))
+    print(f"\n{'side':12s}{heads}{'all':>10s}")
+    medians = {}
+    for side, side_runs in runs.items():
+        per_round = [float(np.median(run["cpu_ms"])) for run in side_runs]
+        medians[side] = float(np.median(np.concatenate([run["cpu_ms"] for run in side_runs])))
+        print(f"{side:12s}" + "".join(f"{m:10.1f}" for m in per_round) + f"{medians[side]:10.1f}")
+    print(
+        "(median CPU ms per image: features + classification, one thread); ratio this tree / "
+        f"{rev}: {medians['this tree'] / medians[rev]:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -578,8 +671,19 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--reference-images", type=int, default=3)
     parser.add_argument("--model", type=Path, default=IqaSettings().model_path)
+    parser.add_argument("--baseline", help="compare with this commit's iqa instead (see above)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline: alternating rounds")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    if args.worker is not None:
+        features_worker(args.data, args.images, args.worker)
+        return
+    if args.baseline:
+        print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        compare_with_baseline(args.baseline, args.data, args.images, args.rounds)
+        print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+        return
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
     model = IqaModel(IqaSettings(model_path=args.model, threads=1))

@@ -190,6 +190,8 @@ class TestInfo:
     needs_face: bool = True
     model_card: str = ""
     supported_actions: tuple[Action, ...] = field(default_factory=tuple)
+    # Reads only the face boxes and counts, never the landmarks: callers need not fit or send them.
+    face_box_only: bool = False
 
     def accepts(self, media: Media) -> bool:
         """Whether this test can say anything about `media` (frame count inside its range)."""

@@ -98,6 +98,7 @@ class Cnn2dModel:
             max_frames=settings.max_frames,  # the runtime keeps this many evenly spaced frames of a clip
             recommended_threshold=settings.threshold,
             needs_face=True,
+            face_box_only=True,  # reads the face box only, never the landmarks
             model_card=(
                 f"Multi-scale face-crop CNN (MS-FANS style): crops at scales {self._scales} of the face "
                 f"box, {self._size}px, one CNN stream per scale, LSTM scale fusion"

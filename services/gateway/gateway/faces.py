@@ -36,6 +36,7 @@ class FaceJob:
         executor: ThreadPoolExecutor,
         detector: face.DetectorSettings = face.DEFAULT_DETECTOR,
         tracking: track.TrackSettings = track.DEFAULT_TRACK,
+        landmarks: bool = True,
     ) -> None:
         self.media = media
         self.frames = tuple(sorted(set(frames)))
@@ -46,6 +47,7 @@ class FaceJob:
         self._executor = executor
         self._detector = detector
         self._tracking = tracking
+        self._landmarks = landmarks  # False (an image whose tests read boxes only): the keyframe's box alone
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._stopped = threading.Event()
@@ -137,7 +139,7 @@ class FaceJob:
             return
         try:
             frame = self.media.frames[self.keyframe]
-            turns, start = face.observe_upright(frame, self.keyframe, self._detector)
+            turns, start = face.observe_upright(frame, self.keyframe, self._detector, self._landmarks)
             if turns:
                 self.media = Media(
                     tuple(face.turn(f, turns) for f in self.media.frames),

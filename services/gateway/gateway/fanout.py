@@ -95,7 +95,7 @@ async def call_test(
                 f"face detection finished {len(frames)} of {len(call.frames)} frames within the budget",
             )
         picked = [replace(ready[i], frame_index=j) for j, i in enumerate(frames)]
-        check.faces.extend(convert.faces_to_proto(picked))
+        check.faces.extend(convert.faces_to_proto(picked, landmarks=call.landmarks))
     if call.as_clip:
         check.media.clip.frames.extend(
             pb.Frame(image=pb.Image(data=d), timestamp_ms=pairs[i][1])

@@ -9,6 +9,9 @@
 - The face search covers every frame sent to a test that needs faces; when no such test is called but a
   session's flash check needs a face box, it covers the chosen frame. It starts from the keyframe, the
   frame of that set nearest the chosen one.
+- Landmarks are fitted for a clip (tracking follows them) and for an image one of whose face tests reads
+  them; an image whose face tests all say `face_box_only` gets boxes alone, and so does every call to such a
+  test.
 
 Pure: no gRPC, no protobuf, no clock.
 """
@@ -42,6 +45,7 @@ class Call:
     as_clip: bool
     needs_face: bool
     min_frames: int  # the fewest of `frames` the call needs (a clip: the test's min_frames; an image: 1)
+    landmarks: bool = True  # the face regions sent carry landmarks (False: the test reads boxes only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,7 @@ class Plan:
     face_frames: tuple[int, ...]  # the frames tests need faces for (empty: no test needs a face)
     search_frames: tuple[int, ...]  # the frames the face search covers (empty: no search)
     keyframe: int | None  # where the face search starts (None: no search)
+    landmarks: bool = True  # the face search fits landmarks (False: boxes only)
 
 
 def plan(
@@ -74,9 +79,21 @@ def plan(
             answered.append(TestAnswer(test.name, "", Status.UNAVAILABLE, detail=why))
         elif is_clip and info.accepts_frames(frames, is_clip):
             picked = tuple(evenly_spaced(frames, max(info.max_frames, 1)))
-            calls.append(Call(test.name, info.version, picked, True, info.needs_face, info.min_frames))
+            calls.append(
+                Call(
+                    test.name,
+                    info.version,
+                    picked,
+                    True,
+                    info.needs_face,
+                    info.min_frames,
+                    not info.face_box_only,
+                )
+            )
         elif info.accepts_image:
-            calls.append(Call(test.name, info.version, (chosen,), False, info.needs_face, 1))
+            calls.append(
+                Call(test.name, info.version, (chosen,), False, info.needs_face, 1, not info.face_box_only)
+            )
         else:
             what = f"a clip of {frames} frames" if is_clip else "a single image"
             why = f"{test.name} needs a clip of at least {info.min_frames} frames, got {what}"
@@ -84,4 +101,7 @@ def plan(
     face_frames = tuple(sorted({i for c in calls if c.needs_face for i in c.frames}))
     search = face_frames or ((chosen,) if flash else ())
     keyframe = min(search, key=lambda i: abs(i - chosen)) if search else None
-    return Plan(chosen, tuple(calls), tuple(answered), tuple(challenge), face_frames, search, keyframe)
+    landmarks = is_clip or any(c.landmarks for c in calls if c.needs_face)
+    return Plan(
+        chosen, tuple(calls), tuple(answered), tuple(challenge), face_frames, search, keyframe, landmarks
+    )

@@ -153,7 +153,13 @@ class GatewayServicer(pb_grpc.LivenessServicer):
         faces: FaceJob | None = None
         if plan.keyframe is not None:
             faces = FaceJob(
-                media, plan.search_frames, plan.keyframe, self._executor, self._detector, self._tracking
+                media,
+                plan.search_frames,
+                plan.keyframe,
+                self._executor,
+                self._detector,
+                self._tracking,
+                plan.landmarks,
             )
         cutoff = start + FACE_WAIT_SHARE * (deadline - start)
         rid = request_id_var.get() or request.request_id

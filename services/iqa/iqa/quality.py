@@ -516,6 +516,7 @@ class _HalfSpectrum:
     inner: npt.NDArray[np.complex64]
     edges: npt.NDArray[np.complex64]
     shape: tuple[int, int]
+    packed: Grey  # OpenCV's CCS-packed DFT itself (m, n), which `inner` views
 
     @classmethod
     def of(cls, img: Grey) -> _HalfSpectrum:
@@ -529,7 +530,7 @@ class _HalfSpectrum:
             re, im = c[1 : m - 1 : 2], c[2 : m - 1 : 2]
             edges[1 : m // 2, col] = re + 1j * im
             edges[m // 2 + 1 :, col] = (re - 1j * im)[::-1]
-        return cls(ccs[:, 1 : n - 1].view(np.complex64), edges, (m, n))
+        return cls(ccs[:, 1 : n - 1].view(np.complex64), edges, (m, n), ccs)
 
     def half_sum(self, inner: npt.NDArray[np.floating], edges: npt.NDArray[np.floating]) -> float:
         """The full-spectrum sum of a per-coefficient quantity given on the inner and edge columns."""
@@ -741,12 +742,41 @@ def _gradient_phase_sq(ax: Grey, ay: Grey, bx: Grey, by: Grey, a_sq: Grey, b_sq:
     return cv2.norm(phase, cv2.NORM_L2SQR) / phase.size  # accumulated in double
 
 
+def _abs_phase(re: Grey, im: Grey) -> Grey:
+    """|atan2(im, re)| in [0, pi], elementwise, to float32 precision (within 3e-7 rad of float64 atan2).
+
+    OpenCV's phase is vectorised (NumPy's float32 arctan2 is a scalar loop, about 40x slower) but only
+    accurate to about 2e-4 rad; one Newton step fixes that: with t0 its angle of (re, |im|), the residual
+    angle is that of the vector turned back by t0, (re cos t0 + |im| sin t0, |im| cos t0 - re sin t0),
+    which is within 2e-4 of 0, where atan(y / x) = y / x to 1e-11. OpenCV's sin and cos are accurate to
+    7e-8. Where re = im = 0 the angle is 0, as atan2 gives (the turned vector is 0, divided by a floor).
+    Overwrites `im` and `re`.
+    """
+    im = _f32(cv2.absdiff(im, _scalar(0.0), dst=im))  # |im| (the wrapped angle's magnitude)
+    t0 = _f32(cv2.phase(re, im))  # in [0, pi] since im >= 0
+    # No magnitude: OpenCV gives the unit vectors (cos, sin); its stubs do not list None there.
+    cos, sin = cv2.polarToCart(None, t0)  # type: ignore[call-overload]
+    x = cv2.add(cv2.multiply(re, cos), cv2.multiply(im, sin))
+    y = cv2.subtract(cv2.multiply(im, cos, dst=im), cv2.multiply(re, sin, dst=re), dst=im)
+    x = cv2.max(x, _scalar(1e-30))  # (cv2.max with a scalar ignores dst: OpenCV 5.1 returns a new array)
+    return _f32(cv2.add(t0, cv2.divide(y, x, dst=x), dst=t0))
+
+
 def _spe(p: _Pair) -> float:
-    """Spectral phase error: mean squared phase difference of the DFTs, wrapped to [-pi, pi]."""
+    """Spectral phase error: mean squared phase difference of the DFTs, wrapped to [-pi, pi].
+
+    The wrapped difference of the phases of F and G is the phase of F conj(G): OpenCV's mulSpectrums
+    forms it on the packed spectra, and _abs_phase takes its magnitude.
+    """
     f, g = p.spectra
-    inner = np.angle(f.inner * np.conj(g.inner))
+    m, n = f.shape
+    product = _f32(cv2.mulSpectrums(f.packed, g.packed, 0, conjB=True))
+    # The inner columns' (re, im) pairs as two contiguous planes (NumPy's strided copy; cv2.split of the
+    # two-channel view takes 15x as long).
+    re, im = np.ascontiguousarray(product[:, 1 : n - 1 : 2]), np.ascontiguousarray(product[:, 2 : n - 1 : 2])
+    inner = _sq_norm(_abs_phase(re, im)) if re.size else 0.0
     edges = np.angle(f.edges * np.conj(g.edges)).astype(np.float64)
-    total = 2.0 * _sq_norm(inner) + float(np.dot(edges.ravel(), edges.ravel()))
+    total = 2.0 * inner + float(np.dot(edges.ravel(), edges.ravel()))
     return total / (f.shape[0] * f.shape[1])
 
 
@@ -829,15 +859,54 @@ def _vif_decimate(a: Grey, k: npt.NDArray[np.float32]) -> Grey:
     return np.ascontiguousarray(cols[:, : w - n + 1 : 2])
 
 
+def _vif_information(
+    mu1: Grey, mu2: Grey, s1: Grey, s2: Grey, s12: Grey, sigma_nsq: float
+) -> tuple[float, float]:
+    """One VIF scale's sums (information in the distorted image, in the reference), log10 units, from the
+    local means mu1, mu2 and the local means of I^2, Î^2 and I Î (s1, s2, s12); every map is overwritten.
+
+    Where the reference code zeroes the gain (flat reference or distorted patch, negative gain) the
+    information term is made 0 by the same conditions applied to the maps (threshold, max), so one plain
+    sum replaces a masked mean.
+    """
+    tmp = cv2.multiply(mu1, mu1)
+    cv2.subtract(s1, tmp, dst=s1)
+    # sigma1^2, zero where below 1e-10 (the reference's flat-patch rule; negatives included).
+    cv2.threshold(s1, _VIF_FLOOR, 0.0, cv2.THRESH_TOZERO, dst=s1)
+    cv2.multiply(mu2, mu2, dst=tmp)
+    cv2.subtract(s2, tmp, dst=s2)
+    cv2.multiply(mu1, mu2, dst=tmp)
+    cv2.subtract(s12, tmp, dst=s12)
+    # A flat distorted patch (sigma2^2 < 1e-10) has gain 0: zero the covariance there.
+    cv2.multiply(s12, cv2.threshold(s2, _VIF_FLOOR, 1.0, cv2.THRESH_BINARY, dst=tmp)[1], dst=s12)
+    gain = cv2.divide(s12, _plus(s1, 1e-10, dst=mu1), dst=mu1)
+    cv2.threshold(gain, 0.0, 0.0, cv2.THRESH_TOZERO, dst=gain)  # negative gains count 0
+    sv = cv2.subtract(s2, cv2.multiply(gain, s12, dst=mu2), dst=s2)
+    # The reference floors sv at 1e-10. Without it, a gain inflated by a sigma1^2 just above its floor
+    # (float32 rounding near saturated pixels: sigma1^2 = 0.004 beside a covariance of 0.4) makes
+    # sv + sigma_n^2 negative and the log NaN (19 of NUAA's 3491 images). cv2.max with a scalar ignores
+    # dst (OpenCV 5.1), so its result is kept.
+    sv = cv2.max(sv, _scalar(1e-10))
+    _plus(sv, sigma_nsq, dst=sv)
+    # g^2 sigma1^2 / (sv + sigma_n^2): 0 wherever the gain or sigma1^2 was zeroed above.
+    cv2.multiply(gain, gain, dst=gain)
+    cv2.multiply(gain, s1, dst=gain)
+    cv2.divide(gain, sv, dst=gain)
+    # log(1 + x) of x >= 0 with OpenCV's vectorised log; sums in double.
+    cv2.log(_plus(gain, 1.0, dst=gain), dst=gain)
+    num = cv2.sumElems(gain)[0] / math.log(10)
+    cv2.log(cv2.addWeighted(s1, 1.0 / sigma_nsq, s1, 0.0, 1.0, dst=s1), dst=s1)
+    den = cv2.sumElems(s1)[0] / math.log(10)
+    return num, den
+
+
 def _vif(p: _Pair) -> float:
     """Pixel-domain VIF (Sheikh and Bovik 2006, the 'vifp' of LIVE's code): 4 scales, sigma_n^2 = 2.
 
     Filters are 'valid' (no border), as in the reference: each filtered map is computed whole and only
     its valid region, which no border rule reaches, is used. The arithmetic is OpenCV's, written into
-    existing buffers, on those valid-region views (OpenCV takes row-strided views without copying).
-    Where the reference code zeroes the gain (flat reference or distorted patch, negative gain) the
-    information term here is made 0 by the same conditions applied to the maps (threshold, max), so one
-    plain sum replaces a masked mean.
+    existing buffers, on those valid-region views (OpenCV takes row-strided views without copying);
+    the gain rules are in _vif_information.
     """
     sigma_nsq = 2.0
     ref, test = p.ref, p.test
@@ -863,30 +932,9 @@ def _vif(p: _Pair) -> float:
             else (cv2.multiply(ref, ref), cv2.multiply(test, test), cv2.multiply(ref, test))
         )
         s1, s2, s12 = (g(_f32(a)) for a in products)
-        tmp = cv2.multiply(mu1, mu1)
-        cv2.subtract(s1, tmp, dst=s1)
-        # sigma1^2, zero where below 1e-10 (the reference's flat-patch rule; negatives included).
-        cv2.threshold(s1, _VIF_FLOOR, 0.0, cv2.THRESH_TOZERO, dst=s1)
-        cv2.multiply(mu2, mu2, dst=tmp)
-        cv2.subtract(s2, tmp, dst=s2)
-        cv2.multiply(mu1, mu2, dst=tmp)
-        cv2.subtract(s12, tmp, dst=s12)
-        # A flat distorted patch (sigma2^2 < 1e-10) has gain 0: zero the covariance there.
-        cv2.multiply(s12, cv2.threshold(s2, _VIF_FLOOR, 1.0, cv2.THRESH_BINARY, dst=tmp)[1], dst=s12)
-        gain = cv2.divide(s12, _plus(s1, 1e-10, dst=mu1), dst=mu1)
-        cv2.threshold(gain, 0.0, 0.0, cv2.THRESH_TOZERO, dst=gain)  # negative gains count 0
-        sv = cv2.subtract(s2, cv2.multiply(gain, s12, dst=mu2), dst=s2)
-        cv2.max(sv, _scalar(1e-10), dst=sv)
-        _plus(sv, sigma_nsq, dst=sv)
-        # g^2 sigma1^2 / (sv + sigma_n^2): 0 wherever the gain or sigma1^2 was zeroed above.
-        cv2.multiply(gain, gain, dst=gain)
-        cv2.multiply(gain, s1, dst=gain)
-        cv2.divide(gain, sv, dst=gain)
-        # log(1 + x) of x >= 0 with OpenCV's vectorised log; sums in double.
-        cv2.log(_plus(gain, 1.0, dst=gain), dst=gain)
-        num += cv2.sumElems(gain)[0] / math.log(10)
-        cv2.log(cv2.addWeighted(s1, 1.0 / sigma_nsq, s1, 0.0, 1.0, dst=s1), dst=s1)
-        den += cv2.sumElems(s1)[0] / math.log(10)
+        scale_num, scale_den = _vif_information(mu1, mu2, s1, s2, s12, sigma_nsq)
+        num += scale_num
+        den += scale_den
     return num / den if den > 0 else 1.0
 
 

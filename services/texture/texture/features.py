@@ -104,23 +104,27 @@ def _uniform_labels(points: int) -> npt.NDArray[np.intp]:
     return labels
 
 
-def lbp_codes(plane: npt.NDArray[np.uint8], points: int, radius: float) -> npt.NDArray[np.intp]:
-    """Uniform LBP label of every pixel of a 2-D uint8 plane, equal to scikit-image's
-    `local_binary_pattern(plane, points, radius, method="nri_uniform")` (a test checks it on real crops).
+def lbp_codes(planes: npt.NDArray[np.uint8], points: int, radius: float) -> npt.NDArray[np.intp]:
+    """Uniform LBP label of every pixel of a 2-D uint8 plane, or of each plane of a (k, H, W) stack, equal
+    to scikit-image's `local_binary_pattern(plane, points, radius, method="nri_uniform")` (a test checks it
+    on real crops).
 
     Written with numpy so the serving image needs neither scikit-image nor SciPy (about 300 MB): neighbours
     on the circle are bilinearly interpolated with the same arithmetic, in float64, with zeros outside the
-    plane, and a neighbour counts as 1 when it is >= the centre.
+    plane, and a neighbour counts as 1 when it is >= the centre. A stack is computed in one pass per
+    neighbour (the same elementwise arithmetic, so the same labels as plane by plane, in fewer calls). A
+    neighbour on a row or column through the centre has no fractional offset: its value is the pixel itself
+    ((1 - 0) a + 0 b is exactly a), read without the interpolation.
     """
-    img = np.asarray(plane, dtype=np.float64)
-    if img.ndim != 2:
-        raise ValueError(f"expected a 2-D plane, got shape {img.shape}")
-    h, w = img.shape
+    img = np.asarray(planes, dtype=np.float64)
+    if img.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D plane or a (k, H, W) stack of planes, got shape {img.shape}")
+    h, w = img.shape[-2:]
     pad = math.ceil(radius) + 1
-    padded = np.pad(img, pad)
+    padded = np.pad(img, [(0, 0)] * (img.ndim - 2) + [(pad, pad), (pad, pad)])
     rows = np.arange(h, dtype=np.float64)[:, None]
     cols = np.arange(w, dtype=np.float64)[None, :]
-    code = np.zeros((h, w), dtype=np.intp)
+    code = np.zeros(img.shape, dtype=np.uint8 if points <= 8 else np.intp)
     for i in range(points):
         r = rows + round(-radius * math.sin(2 * math.pi * i / points), 5)
         c = cols + round(radius * math.cos(2 * math.pi * i / points), 5)
@@ -128,12 +132,20 @@ def lbp_codes(plane: npt.NDArray[np.uint8], points: int, radius: float) -> npt.N
         dr, dc = r - r0, c - c0  # per row and per column, computed as scikit-image does per pixel
         # The neighbour's integer offsets are the same for every pixel, so its four taps are shifted views.
         y0, x0 = int(r0[0, 0]) + pad, int(c0[0, 0]) + pad
-        y1 = y0 + int(np.ceil(r[0, 0]) - r0[0, 0])
-        x1 = x0 + int(np.ceil(c[0, 0]) - c0[0, 0])
-        top = (1 - dc) * padded[y0 : y0 + h, x0 : x0 + w] + dc * padded[y0 : y0 + h, x1 : x1 + w]
-        bottom = (1 - dc) * padded[y1 : y1 + h, x0 : x0 + w] + dc * padded[y1 : y1 + h, x1 : x1 + w]
-        value = (1 - dr) * top + dr * bottom
-        code |= (value - img >= 0).astype(np.intp) << i
+        if not dr.any() and not dc.any():
+            value = padded[..., y0 : y0 + h, x0 : x0 + w]
+        else:
+            y1 = y0 + int(np.ceil(r[0, 0]) - r0[0, 0])
+            x1 = x0 + int(np.ceil(c[0, 0]) - c0[0, 0])
+            top = (1 - dc) * padded[..., y0 : y0 + h, x0 : x0 + w] + dc * padded[
+                ..., y0 : y0 + h, x1 : x1 + w
+            ]
+            bottom = (1 - dc) * padded[..., y1 : y1 + h, x0 : x0 + w] + dc * padded[
+                ..., y1 : y1 + h, x1 : x1 + w
+            ]
+            value = (1 - dr) * top + dr * bottom
+        # value - centre >= 0 is value >= centre for finite doubles (their difference is 0 only when equal).
+        code |= (value >= img).astype(code.dtype) << i
     return _uniform_labels(points)[code]
 
 
@@ -197,11 +209,22 @@ def colour_lbp(face: RGBImage) -> FloatArray:
     histograms by the Bhattacharyya kernel rather than by raw bin counts dominated by the flat patterns.
     """
     _check_crop(face)
-    parts = []
-    for plane in colour_planes(face):
-        for radius in LBP_RADII:
-            hist = np.bincount(lbp_codes(plane, LBP_POINTS, radius).ravel(), minlength=N_BINS).astype(
-                np.float64
-            )
-            parts.append(np.sqrt(hist / hist.sum()))
-    return np.concatenate(parts)
+    planes = colour_planes(face)
+    hists = []
+    # Three planes at a time (HSV, then YCbCr): a float64 map of three 64x64 planes (96 KiB) stays below the
+    # services' 128 KiB mmap threshold (liveness.runtime.server), so LBP's temporaries are reused from the
+    # heap; a six-plane stack's are mapped and unmapped by every operation (measured in a process with that
+    # policy: 5.9 ms for a six-plane stack, 2.1 ms for two three-plane stacks, 2.5 ms plane by plane).
+    for group in (planes[:3], planes[3:]):
+        stack = np.stack(group)
+        offsets = (np.arange(len(group)) * N_BINS)[:, None, None]  # one bincount for the group's histograms
+        per_radius = [
+            np.bincount(
+                (lbp_codes(stack, LBP_POINTS, r) + offsets).ravel(), minlength=len(group) * N_BINS
+            ).reshape(len(group), N_BINS)
+            for r in LBP_RADII
+        ]
+        # Plane by plane, each plane's radii in order (FEATURE_NAMES' order).
+        hists.append(np.stack(per_radius, axis=1).reshape(-1, N_BINS))
+    hist = np.concatenate(hists).astype(np.float64)
+    return np.sqrt(hist / hist.sum(axis=1, keepdims=True)).ravel()

@@ -126,6 +126,7 @@ class TextureModel:
             max_frames=settings.max_frames,
             recommended_threshold=self._artifact.threshold,
             needs_face=True,
+            face_box_only=True,  # reads the face box only, never the landmarks
             model_card=(
                 "Colour texture: uniform LBP histograms (8 points, radius 1 and 2) of the face box in H, S, "
                 "V, Y, Cb and Cr and 30 image-distortion measures (blur bands, colour moments, glare), "

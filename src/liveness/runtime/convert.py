@@ -102,14 +102,15 @@ def faces_from_proto(regions: Iterable[pb.FaceRegion]) -> list[FaceObservation]:
     return out
 
 
-def faces_to_proto(observations: Iterable[FaceObservation]) -> list[pb.FaceRegion]:
+def faces_to_proto(observations: Iterable[FaceObservation], landmarks: bool = True) -> list[pb.FaceRegion]:
+    """FaceRegion messages of `observations`; `landmarks` False: boxes and counts only."""
     out = []
     for obs in observations:
         region = pb.FaceRegion(frame_index=obs.frame_index, face_count=obs.count)
         if obs.face is not None:
             b = obs.face.box
             region.box.CopyFrom(pb.Box(left=b.left, top=b.top, right=b.right, bottom=b.bottom))
-            if obs.face.landmarks is not None:
+            if landmarks and obs.face.landmarks is not None:
                 region.landmarks.extend(pb.Point(x=float(x), y=float(y)) for x, y in obs.face.landmarks)
         out.append(region)
     return out
@@ -226,6 +227,7 @@ def info_to_proto(info: TestInfo) -> pb.TestInfo:
         needs_face=info.needs_face,
         model_card=info.model_card,
         supported_actions=[action_to_proto(a) for a in info.supported_actions],
+        face_box_only=info.face_box_only,
     )
 
 
@@ -243,4 +245,5 @@ def info_from_proto(msg: pb.TestInfo) -> TestInfo:
         supported_actions=tuple(
             Action[pb.Action.Name(a).removeprefix("ACTION_")] for a in msg.supported_actions if a
         ),
+        face_box_only=msg.face_box_only,
     )

@@ -68,7 +68,11 @@ class TestServicer(pb_grpc.LivenessTestServicer):
                 face.validate_observations(faces, media)
             else:  # called directly: a clip is detected on its keyframe and tracked (vision.track)
                 with tracing.span("face detection"):
-                    faces = track.track(media.frames) if media.is_clip else face.observe_media(media)
+                    faces = (
+                        track.track(media.frames)
+                        if media.is_clip
+                        else face.observe_media(media, with_landmarks=not info.face_box_only)
+                    )
         return self._model.check(media, faces, options)
 
 

@@ -127,3 +127,38 @@ async def test_no_time_left_and_unreadable_answers(backends: dict[str, Backend])
     deadline = time.monotonic() + 1
     odd = (await fan_out([backend], route, OUTGOING, None, deadline, deadline))["image"]
     assert odd.status is Status.ERROR and "not a known status" in odd.detail
+
+
+async def test_a_box_only_test_gets_face_regions_without_landmarks() -> None:
+    import numpy as np
+
+    from gateway.faces import FaceJob
+    from liveness.types import Box, Face, FaceObservation
+
+    class Ready(FaceJob):
+        """A face search that has already found one face, with landmarks, in frame 0 (no executor)."""
+
+        def __init__(self) -> None:
+            face = Face(Box(1.0, 2.0, 30.0, 40.0), np.zeros((68, 2), np.float32))
+            self.ready = {0: FaceObservation(0, 1, face)}
+            self.error = None
+            self.turns = 0
+
+    stubs = {}
+    made = []
+    for name, box_only in (("boxes", True), ("points", False)):
+        backend = Backend(Endpoint(name, "127.0.0.1:9", 1.0), 30.0, breaker=BreakerSettings(failures=1))
+        backend.info = TestInfo(name, f"{name}-1", True, False, needs_face=True, face_box_only=box_only)
+        stubs[name] = backend.stub = Stub(pb.CheckResponse(test=name, score=0.5, status=pb.STATUS_OK))  # type: ignore[assignment]
+        made.append(backend)
+    try:
+        route = plan([b.candidate for b in made], 1, False)
+        outgoing = Outgoing("rid-2", [(b"jpeg", 0)])
+        await fan_out(made, route, outgoing, Ready(), time.monotonic() + 1, time.monotonic() + 1)
+    finally:
+        for backend in made:
+            await backend.close()
+    ((boxes, _, _),) = stubs["boxes"].sent
+    ((points, _, _),) = stubs["points"].sent
+    assert boxes.faces[0].box.right == 30.0 and len(boxes.faces[0].landmarks) == 0
+    assert points.faces[0].box.right == 30.0 and len(points.faces[0].landmarks) == 68

@@ -3,7 +3,7 @@ and which frames the face search covers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -182,3 +182,19 @@ def test_calls_carry_what_the_fan_out_needs() -> None:
         ("temporal", "temporal-1"),
         ("down", ""),
     ]
+
+
+def test_landmarks_are_fitted_only_where_a_test_reads_them() -> None:
+    box_only = Candidate("texture", replace(_info("texture", True, False), face_box_only=True))
+    # An image whose face tests read boxes only: no landmarks fitted, none sent.
+    got = plan((IQA, box_only), 1, False)
+    assert not got.landmarks and [c.landmarks for c in got.calls] == [True, False]
+    # One image test that reads landmarks (the default) is enough to fit them; the box-only call still
+    # gets boxes alone.
+    got = plan((IQA, box_only, CNN), 1, False)
+    assert got.landmarks and {c.test: c.landmarks for c in got.calls}["texture"] is False
+    # A clip always fits them: tracking follows the landmarks from the keyframe.
+    clip_box_only = Candidate("boxclip", replace(_info("boxclip", False, True, 2, 4), face_box_only=True))
+    assert plan((clip_box_only,), 6, True).landmarks
+    # A test that needs no face asks for no landmarks either.
+    assert not plan((IQA,), 1, False).landmarks

@@ -120,6 +120,30 @@ def test_spectral_metrics_match_the_full_fft(pair: tuple[quality.Grey, quality.G
     assert quality.metric("HLFI", *pair) == pytest.approx(hlfi, rel=1e-4)
 
 
+def test_abs_phase_is_float64_atan2_to_float32_precision() -> None:
+    rng = np.random.default_rng(11)
+    scale = 10.0 ** rng.uniform(-3, 6, (2, 64, 96))
+    re, im = (rng.standard_normal((2, 64, 96)) * scale).astype(np.float32)
+    # Both axes, both signs, the origin, and a vector just off the negative axis (angle near pi).
+    re[0, :6] = [0.0, 1.0, -1.0, 0.0, 0.0, -1.0]
+    im[0, :6] = [0.0, 0.0, 0.0, 1.0, -1.0, 1e-6]
+    expected = np.abs(np.arctan2(im.astype(np.float64), re.astype(np.float64)))
+    got = quality._abs_phase(re.copy(), im.copy())
+    assert got.dtype == np.float32 and got.shape == re.shape
+    assert got[0, 0] == 0.0
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+def test_spe_is_the_half_spectrum_phase_difference(pair: tuple[quality.Grey, quality.Grey]) -> None:
+    """SPE from OpenCV's product and phase equals NumPy's angle of F conj(G) on the same half spectra."""
+    ref, test = pair
+    f, g = quality._HalfSpectrum.of(ref), quality._HalfSpectrum.of(test)
+    inner = np.angle(f.inner.astype(np.complex128) * np.conj(g.inner.astype(np.complex128)))
+    edges = np.angle(f.edges.astype(np.complex128) * np.conj(g.edges.astype(np.complex128)))
+    expected = (2.0 * np.sum(inner**2) + np.sum(edges**2)) / ref.size
+    assert quality.metric("SPE", ref, test) == pytest.approx(expected, rel=1e-6)
+
+
 def test_odd_sized_images_are_handled(camera: quality.Grey) -> None:
     img = camera[:33, :47]
     values = [quality.metric(name, img, quality.blur(img)) for name in quality.MODEL_FREE]
@@ -247,22 +271,45 @@ def _vif_float64(ref: np.ndarray, test: np.ndarray) -> float:
         if scale > 1:
             r, t = conv(r, win)[::2, ::2], conv(t, win)[::2, ::2]
         mu1, mu2 = conv(r, win), conv(t, win)
-        s1 = np.maximum(conv(r * r, win) - mu1**2, 0)
-        s2 = np.maximum(conv(t * t, win) - mu2**2, 0)
+        s1 = conv(r * r, win) - mu1**2
+        s2 = conv(t * t, win) - mu2**2
         s12 = conv(r * t, win) - mu1 * mu2
-        g = s12 / (s1 + 1e-10)
-        sv = s2 - g * s12
-        g[s1 < 1e-10] = 0
-        sv[s1 < 1e-10] = s2[s1 < 1e-10]
-        s1[s1 < 1e-10] = 0
-        g[s2 < 1e-10] = 0
-        sv[s2 < 1e-10] = 0
-        sv[g < 0] = s2[g < 0]
-        g[g < 0] = 0
-        sv[sv <= 1e-10] = 1e-10
-        num += np.sum(np.log10(1 + g * g * s1 / (sv + 2.0)))
-        den += np.sum(np.log10(1 + s1 / 2.0))
+        scale_num, scale_den = _vif_rules64(s1, s2, s12)
+        num += scale_num
+        den += scale_den
     return float(num / den)
+
+
+def _vif_rules64(s1: np.ndarray, s2: np.ndarray, s12: np.ndarray) -> tuple[float, float]:
+    """One scale's VIF sums from the local variances and covariance, by LIVE's gain rules, in float64."""
+    s1, s2, s12 = (np.array(a, np.float64) for a in (s1, s2, s12))
+    s1, s2 = np.maximum(s1, 0), np.maximum(s2, 0)
+    g = s12 / (s1 + 1e-10)
+    sv = s2 - g * s12
+    g[s1 < 1e-10] = 0
+    sv[s1 < 1e-10] = s2[s1 < 1e-10]
+    s1[s1 < 1e-10] = 0
+    g[s2 < 1e-10] = 0
+    sv[s2 < 1e-10] = 0
+    sv[g < 0] = s2[g < 0]
+    g[g < 0] = 0
+    sv[sv <= 1e-10] = 1e-10
+    return float(np.sum(np.log10(1 + g * g * s1 / (sv + 2.0)))), float(np.sum(np.log10(1 + s1 / 2.0)))
+
+
+def test_vif_information_floors_sv_as_the_reference_does() -> None:
+    """A gain inflated by a tiny sigma1^2 (float32 rounding beside saturated pixels) drives sv below
+    -sigma_n^2; the reference floors sv at 1e-10, so the term stays finite (it was NaN without the floor)."""
+    # Columns: the inflated gain; an ordinary patch; a flat reference; a flat distorted patch; a negative
+    # covariance. Local means 0, so s1, s2, s12 are the variances and the covariance themselves.
+    s1 = np.array([[0.00390625, 10.0, 0.0, 9.0, 6.0]], np.float32)
+    s2 = np.array([[20.0, 8.0, 5.0, 0.0, 4.0]], np.float32)
+    s12 = np.array([[0.40625, 7.0, 1.0, 0.0, -3.0]], np.float32)
+    zeros = np.zeros_like(s1)
+    num, den = quality._vif_information(zeros, zeros.copy(), s1.copy(), s2.copy(), s12.copy(), 2.0)
+    expected = _vif_rules64(s1, s2, s12)
+    assert math.isfinite(num) and math.isfinite(den)
+    assert (num, den) == pytest.approx(expected, rel=1e-6)
 
 
 def test_vif_applies_the_reference_gain_rules(camera: quality.Grey) -> None:

@@ -70,3 +70,19 @@ def test_challenge_results_with_an_unknown_action_are_left_out(action: int) -> N
     msg.challenge_results.add(action=action, satisfied=True)  # type: ignore[arg-type]
     read = convert.answer_from_proto(msg)
     assert (read.status, read.score, read.challenge) == (Status.OK, 0.5, ())
+
+
+def test_test_info_and_box_only_face_regions_round_trip() -> None:
+    import numpy as np
+
+    from liveness.types import Box, Face, FaceObservation
+
+    info = TestInfo("texture", "t-2", True, False, face_box_only=True, supported_actions=(Action.BLINK,))
+    assert convert.info_from_proto(convert.info_to_proto(info)) == info
+    assert convert.info_from_proto(pb.TestInfo(name="old")).face_box_only is False  # a test before the field
+    obs = [FaceObservation(0, 1, Face(Box(1.0, 2.0, 3.0, 4.0), np.ones((68, 2), np.float32)))]
+    (full,) = convert.faces_to_proto(obs)
+    (boxes,) = convert.faces_to_proto(obs, landmarks=False)
+    assert len(full.landmarks) == 68 and len(boxes.landmarks) == 0 and boxes.box == full.box
+    (read,) = convert.faces_from_proto([boxes])
+    assert read.face is not None and read.face.landmarks is None and read.face.box == Box(1.0, 2.0, 3.0, 4.0)

@@ -90,6 +90,24 @@ def test_lbp_codes_equal_scikit_images_nri_uniform_on_real_and_random_planes() -
             np.testing.assert_array_equal(lbp_codes(plane, 8, radius), expected)
 
 
+def test_a_stack_of_planes_gets_each_planes_labels_and_histograms() -> None:
+    """colour_lbp labels the six planes as one stack: the same labels and histograms as plane by plane."""
+    from skimage.data import astronaut
+
+    face = face_crop(astronaut(), Box(150.0, 60.0, 260.0, 170.0))
+    planes = colour_planes(face)
+    stacked = {r: lbp_codes(np.stack(planes), 8, r) for r in LBP_RADII}
+    parts = []
+    for k, radius in ((k, r) for k in range(len(planes)) for r in LBP_RADII):
+        single = lbp_codes(planes[k], 8, radius)
+        np.testing.assert_array_equal(stacked[radius][k], single)
+        hist = np.bincount(single.ravel(), minlength=N_BINS).astype(np.float64)
+        parts.append(np.sqrt(hist / hist.sum()))
+    np.testing.assert_array_equal(colour_lbp(face), np.concatenate(parts))
+    with pytest.raises(ValueError, match="plane"):
+        lbp_codes(np.zeros((2, 3, 8, 8), np.uint8), 8, 1)
+
+
 def _face_like(seed: int = 5) -> np.ndarray:
     """A skin-toned crop with fine texture: noise on a warm base colour."""
     rng = np.random.default_rng(seed)

@@ -25,6 +25,15 @@ def test_astronaut_has_one_face_with_68_landmarks(astronaut: np.ndarray) -> None
     assert lm[face.LEFT_EYE, 1].mean() < lm[face.MOUTH, 1].mean()
 
 
+def test_a_box_only_observation_finds_the_same_face_without_landmarks(astronaut: np.ndarray) -> None:
+    full = face.observe(astronaut)
+    boxes = face.observe(astronaut, with_landmarks=False)
+    assert boxes.face is not None and full.face is not None
+    assert (boxes.count, boxes.face.box) == (full.count, full.face.box) and boxes.face.landmarks is None
+    turns, upright = face.observe_upright(astronaut, with_landmarks=False)
+    assert turns == 0 and upright == boxes
+
+
 def test_no_face_is_a_result_not_an_exception() -> None:
     blank = np.full((240, 320, 3), 127, np.uint8)
     obs = face.observe(blank, frame_index=3)
