@@ -55,7 +55,7 @@ from liveness.vision.decode import decode_image
 FloatArray = npt.NDArray[np.float64]
 MAX_SIDE = 640
 THRESHOLD = 0.5
-VERSION = "1.2.0"
+VERSION = "1.3.0"
 INNER_FOLDS = 3
 """Subject-disjoint inner folds of the training subjects whose out-of-fold LDA scores fit the calibration."""
 # Log-compress the features before standardising: on the subject-disjoint NUAA folds mean ACER went from
