@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,19 +41,19 @@ class _Reader:
         self.data = data
         self.pos = 0
 
-    def int(self) -> int:
+    def integer(self) -> int:
         head = self.data[self.pos]
         size = head & 0x0F
         value = int.from_bytes(self.data[self.pos + 1 : self.pos + 1 + size], "little")
         self.pos += 1 + size
         return -value if head & 0x80 else value
 
-    def float(self) -> float:
-        mantissa = self.int()
-        return float(mantissa * 2.0 ** self.int())
+    def real(self) -> float:
+        mantissa = self.integer()
+        return float(mantissa * 2.0 ** self.integer())
 
     def string(self) -> str:
-        n = self.int()
+        n = self.integer()
         text = self.data[self.pos : self.pos + n].decode("ascii", "replace")
         self.pos += n
         return text
@@ -66,7 +67,7 @@ class _Reader:
 
     def tensor(self) -> npt.NDArray[np.float32]:
         self.expect(2, "tensor version")
-        shape = tuple(self.int() for _ in range(4))
+        shape = tuple(self.integer() for _ in range(4))
         n = int(np.prod(shape))
         values = np.frombuffer(self.data, "<f4", n, self.pos).reshape(shape).astype(np.float32)
         self.pos += 4 * n
@@ -74,10 +75,10 @@ class _Reader:
 
     def alias(self) -> tuple[int, ...]:
         self.expect(1, "alias_tensor version")
-        return tuple(self.int() for _ in range(4))
+        return tuple(self.integer() for _ in range(4))
 
     def expect(self, value: int | str, what: str) -> None:
-        got = self.string() if isinstance(value, str) else self.int()
+        got = self.string() if isinstance(value, str) else self.integer()
         if got != value:
             raise ValueError(f"{what}: expected {value!r}, got {got!r} (byte {self.pos})")
 
@@ -94,32 +95,32 @@ class _Layer:
 def _read_layer(r: _Reader, name: str) -> _Layer:
     if name == "con_4":
         params = r.tensor().ravel()
-        n_filters, _, _, sy, sx, py, px = (r.int() for _ in range(7))
+        n_filters, _, _, sy, sx, py, px = (r.integer() for _ in range(7))
         filters, _ = r.alias(), r.alias()
         for _ in range(4):
-            r.float()  # learning-rate and weight-decay multipliers
+            r.real()  # learning-rate and weight-decay multipliers
         n = int(np.prod(filters))
         weights = params[:n].reshape(filters)
         return _Layer("con", (weights, params[n : n + n_filters]), (sy, sx, py, px))
     if name == "affine_":
         params = r.tensor().ravel()
         gamma, _ = r.alias(), r.alias()
-        r.int()  # mode
+        r.integer()  # mode
         n = int(np.prod(gamma))
         return _Layer("affine", (params[:n], params[n : 2 * n]))
     if name == "relu_":
         return _Layer("relu")
     if name in ("max_pool_2", "avg_pool_2"):
-        return _Layer(name[:-2], (), tuple(r.int() for _ in range(6)))
+        return _Layer(name[:-2], (), tuple(r.integer() for _ in range(6)))
     if name == "add_prev_":
         return _Layer("add")
     if name == "fc_2":
-        n_out, n_in = r.int(), r.int()
+        n_out, n_in = r.integer(), r.integer()
         params = r.tensor()
         r.alias(), r.alias()
-        r.int()  # bias mode
+        r.integer()  # bias mode
         for _ in range(4):
-            r.float()
+            r.real()
         return _Layer("fc", (params.reshape(-1)[: n_in * n_out].reshape(n_in, n_out),))
     raise ValueError(f"unexpected layer {name!r} at byte {r.pos}")
 
@@ -129,13 +130,13 @@ def read_dat(data: bytes) -> tuple[tuple[float, float, float], list[_Layer]]:
     r = _Reader(data)
     r.expect(1, "loss layer version")
     r.expect("loss_metric_2", "loss layer")
-    r.float(), r.float()  # margin, distance threshold
-    while (version := r.int()) in (1, 2):
+    r.real(), r.real()  # margin, distance threshold
+    while (version := r.integer()) in (1, 2):
         pass  # the versions of the nested layers, top down
     if version != 3:
         raise ValueError(f"expected the input layer's version 3, got {version}")
     r.expect("input_rgb_image_sized", "input layer")
-    means = (r.float(), r.float(), r.float())
+    means = (r.real(), r.real(), r.real())
     r.expect(CHIP_SIZE, "input rows")
     r.expect(CHIP_SIZE, "input columns")
     layers = []
@@ -146,7 +147,7 @@ def read_dat(data: bytes) -> tuple[tuple[float, float, float], list[_Layer]]:
         for _ in range(3):
             r.tensor()  # gradient and output buffers (empty in a saved network)
         if len(layers) == 1:
-            r.int()  # the input layer's sample expansion factor
+            r.integer()  # the input layer's sample expansion factor
     return means, layers
 
 
@@ -169,7 +170,7 @@ class _Graph:
         self.inits.append(numpy_helper.from_array(value, name))
         return name
 
-    def node(self, op: str, inputs: list[str], **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], **attrs: Any) -> str:
         from onnx import helper
 
         out = self.name(op.lower())
@@ -190,7 +191,7 @@ def build_onnx(means: tuple[float, float, float], layers: list[_Layer]) -> bytes
     x = g.node("Cast", ["chips"], to=TensorProto.FLOAT)
     x = g.node("Transpose", [x], perm=[0, 3, 1, 2])
     mean = np.asarray(means, np.float32).reshape(1, 3, 1, 1)
-    x = g.node("Div", [g.node("Sub", [x, g.const(mean)]), g.const(np.float32(256.0))])
+    x = g.node("Div", [g.node("Sub", [x, g.const(mean)]), g.const(np.asarray(256.0, np.float32))])
     shape = (3, CHIP_SIZE, CHIP_SIZE)  # channels, rows, columns of x
     unit_input: tuple[str, tuple[int, int, int]] | None = None  # x and its shape where a residual unit began
     pooled: tuple[str, tuple[int, int, int]] | None = None  # a down-sampling unit's pooled input
