@@ -18,8 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import simplejpeg
 
-from liveness.runtime import tracing
+from liveness.runtime import convert, tracing
 from liveness.types import FaceObservation, Media, Status
+from liveness.v1 import liveness_pb2 as pb
 from liveness.vision import face, track
 
 TURNED_JPEG_QUALITY = 95  # turned frames are re-encoded for the tests at this quality
@@ -53,6 +54,7 @@ class FaceJob:
             executor.submit(tracing.traced(self._run_keyframe, "face detection"))
         ]
         self._encoded: dict[int, bytes] = {}
+        self._regions: dict[int, pb.FaceRegion] = {}  # each ready frame's region, converted once
 
     @property
     def done(self) -> bool:
@@ -98,6 +100,22 @@ class FaceJob:
         if not self.ready:
             return Status.TIMEOUT
         return self.ready[min(self.ready, key=lambda i: abs(i - chosen))].status
+
+    def regions(self, indices: Sequence[int]) -> list[pb.FaceRegion]:
+        """The ready observations of `indices` as a test call's regions, numbered 0, 1, ... in that order.
+
+        Each frame is converted once per request however many tests get it (68 landmark messages each: a
+        24-frame clip sent to four face tests made 64 conversions, about 9 ms of CPU)."""
+        out = []
+        for j, i in enumerate(indices):
+            cached = self._regions.get(i)
+            if cached is None:
+                cached = self._regions[i] = convert.faces_to_proto([self.ready[i]])[0]
+            region = pb.FaceRegion()
+            region.CopyFrom(cached)
+            region.frame_index = j
+            out.append(region)
+        return out
 
     async def frame_bytes(self, originals: Sequence[bytes], indices: Sequence[int]) -> list[bytes]:
         """The encoded frames the tests get: the client's own bytes, or the turned frames re-encoded."""
