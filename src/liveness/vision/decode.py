@@ -110,9 +110,18 @@ def probe_image(
     """
     with _open(data, limits, what) as img:
         width, height = img.size
-        if oriented and img.getexif().get(_ORIENTATION, 1) in _TRANSPOSED:
+        if oriented and _orientation(img, what) in _TRANSPOSED:
             return height, width
         return width, height
+
+
+def _orientation(img: Image.Image, what: str) -> int:
+    """The EXIF orientation decode_image applies. A JPEG keeps it in a header segment; Pillow finds a PNG's
+    only by reading the whole file, so a PNG broken past its header is refused here."""
+    try:
+        return int(img.getexif().get(_ORIENTATION, 1))
+    except Exception as exc:  # noqa: BLE001 - whatever Pillow raises on client data is the client's problem
+        raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
 
 
 _TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height (ImageOps.exif_transpose)

@@ -259,3 +259,15 @@ def test_frames_on_demand_compare_sizes_as_decoded_after_the_exif_rotation() -> 
     upright = encode(np.ascontiguousarray(np.rot90(RGB, k=-1)))
     clip = frames_on_demand([(buf.getvalue(), 0), (upright, 10)])
     assert clip.frames[0].shape == clip.frames[1].shape == (60, 40, 3)
+
+
+def test_frames_on_demand_refuse_a_png_broken_past_its_header_as_invalid_input() -> None:
+    """Pillow reads a PNG to its end to find EXIF; what it raises there is the client's INVALID_ARGUMENT."""
+    buf = io.BytesIO()
+    Image.fromarray(RGB).save(buf, format="PNG")
+    png = buf.getvalue()
+    with pytest.raises(
+        InvalidInput, match=r"media\.clip\.frames\[1\]\.image\.data: corrupt or truncated PNG"
+    ):
+        frames_on_demand([(png, 0), (png[: len(png) // 2], 10)])
+    assert frames_on_demand([(png, 0), (png, 10)]).frames[1].shape == (40, 60, 3)
