@@ -5,7 +5,7 @@ when nothing is found upright (liveness.vision.face.observe_upright); when only 
 whole clip is turned, and the tests get the turned frames. Two more jobs then follow the face from the
 keyframe forwards and backwards (liveness.vision.track), so the frames near the keyframe are ready first and
 both cores can work on one clip. Test calls wait for the frames they need, but only until a cutoff: then they
-get the frames that are ready (a shorter clip) instead of nothing.
+get the frames that are ready (a shorter clip) instead of nothing, and the tracking stops (stop_tracking).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class FaceJob:
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Event()
         self._stopped = threading.Event()
+        self._tracking_stopped = threading.Event()
         self._jobs: list[Future[None]] = [
             executor.submit(tracing.traced(self._run_keyframe, "face detection"))
         ]
@@ -59,6 +60,18 @@ class FaceJob:
     @property
     def done(self) -> bool:
         return self.error is not None or len(self.ready) == len(self.frames)
+
+    def stop_tracking(self) -> None:
+        """Stop following the face into frames not ready yet (a keyframe detection already running finishes).
+
+        For the cutoff: test calls wait for their frames until then and take what is ready, so frames tracked
+        later reach no test. Under overload the tracking of a clip whose tests already gave up would otherwise
+        run on in the shared executor, ahead of the next clips' faces.
+        """
+        self._tracking_stopped.set()
+
+    def _stopping(self) -> bool:
+        return self._stopped.is_set() or self._tracking_stopped.is_set()
 
     def cancel(self) -> None:
         """Stop: jobs not started yet do nothing, running ones end after their current frame."""
@@ -167,7 +180,7 @@ class FaceJob:
             after, before = track.order_from(self.keyframe, self.frames)
             self._publish(start)
             for indices in (after, before):
-                if indices and not self._stopped.is_set():
+                if indices and not self._stopping():
                     self._jobs.append(
                         self._executor.submit(
                             tracing.traced(self._run_chain, "face tracking"), tracker, start, indices
@@ -178,10 +191,10 @@ class FaceJob:
             raise
 
     def _run_chain(self, tracker: track.Tracker, start: FaceObservation, indices: Sequence[int]) -> None:
-        if self._stopped.is_set():
+        if self._stopping():
             return
         try:
-            for obs in tracker.follow(start, indices, stop=self._stopped.is_set):
+            for obs in tracker.follow(start, indices, stop=self._stopping):
                 self._publish(obs)
         except BaseException as exc:
             self._loop.call_soon_threadsafe(self._fail, exc)

@@ -160,6 +160,12 @@ class GatewayServicer(pb_grpc.LivenessServicer):
                 media, plan.search_frames, plan.keyframe, self._executor, self._detector, self._tracking
             )
         cutoff = start + FACE_WAIT_SHARE * (deadline - start)
+        # At the cutoff every test call takes the frames that are ready: tracking further reaches no test.
+        stop_tracking = (
+            asyncio.get_running_loop().call_later(max(cutoff - time.monotonic(), 0.0), faces.stop_tracking)
+            if faces is not None
+            else None
+        )
         rid = request_id_var.get() or request.request_id
         outgoing = Outgoing(
             request_id=rid,
@@ -178,6 +184,8 @@ class GatewayServicer(pb_grpc.LivenessServicer):
             faces.status(plan.chosen) if faces is not None and plan.face_frames else Status.NOT_APPLICABLE
         )
         flash = await flash_task if flash_task is not None else None
+        if stop_tracking is not None:
+            stop_tracking.cancel()
         if faces is not None:
             # Every test call has its faces or gave up on them: stop face work still queued or running, so
             # work for answered requests does not hold the shared executor under overload.

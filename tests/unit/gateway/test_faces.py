@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -27,3 +28,22 @@ async def test_regions_are_each_frames_observation_renumbered_for_the_call(astro
     # The cached regions are not changed by renumbering a copy for one call.
     assert [r.frame_index for r in job.regions([4, 0])] == [0, 1]
     assert job.regions([0])[0].landmarks[30].x == ready[0].face.landmarks[30][0]  # type: ignore[union-attr]
+
+
+async def test_tracking_stops_at_the_cutoff_and_the_keyframe_still_counts(astronaut: np.ndarray) -> None:
+    """After stop_tracking no frame beyond those ready is followed: under overload a clip whose tests took
+    what was ready at the cutoff leaves the executor to the next clips."""
+    frames = tuple(np.ascontiguousarray(np.roll(astronaut, 2 * i, axis=1)) for i in range(12))
+    media = Media(frames, tuple(40 * i for i in range(12)), is_clip=True)
+    with ThreadPoolExecutor(1) as executor:
+        blocker = executor.submit(time.sleep, 0.3)  # the keyframe job queues behind other work
+        job = FaceJob(media, range(12), 6, executor)
+        job.stop_tracking()  # the cutoff passes while it waits
+        blocker.result()
+        ready = await job.wait([6], time.monotonic() + 30.0)
+        assert ready[6].status is Status.OK  # the keyframe detection still ran (face_status, flash)
+        await asyncio.sleep(0.3)
+    assert sorted(job.ready) == [6] and not job.done and job.status(6) is Status.OK
+    with ThreadPoolExecutor(2) as executor:  # without the cutoff the same clip is followed to both ends
+        whole = FaceJob(media, range(12), 6, executor)
+        assert sorted(await whole.wait(range(12), time.monotonic() + 30.0)) == list(range(12))
