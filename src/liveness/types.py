@@ -95,9 +95,12 @@ class FaceObservation:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """Decoded request media: one image, or the frames of a clip with their timestamps."""
+    """Decoded request media: one image, or the frames of a clip with their timestamps.
 
-    frames: tuple[RGBImage, ...]
+    `frames` is a tuple, or for a test given the gateway's faces a liveness.vision.decode.LazyFrames (each
+    frame decoded when first read)."""
+
+    frames: Sequence[RGBImage]
     timestamps_ms: tuple[int, ...]
     is_clip: bool
 
@@ -108,6 +111,15 @@ class Media:
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the frames (a clip's frames all have one size), without decoding a lazy one."""
+        size = getattr(self.frames, "frame_size", None)
+        if size is not None:
+            return (int(size[0]), int(size[1]))
+        h, w = self.frames[0].shape[:2]
+        return (int(h), int(w))
 
 
 class Action(enum.Enum):

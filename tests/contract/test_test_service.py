@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+from dataclasses import replace
 
 import grpc
 import numpy as np
@@ -15,12 +16,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from liveness.client import TestClient, clip_media, image_media
+from liveness.runtime import convert, server
 from liveness.runtime import logging as jsonlog
-from liveness.runtime import server
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.servicer import TestApp
 from liveness.runtime.testing import serve_model
 from liveness.stack import free_port
+from liveness.types import Status, TestResult
 from liveness.v1 import liveness_pb2 as pb
 from tests.conftest import encode
 from tests.doubles import DoubleModel
@@ -198,3 +200,36 @@ async def test_logs_are_json_with_request_id_and_no_image_bytes(astronaut: np.nd
     done = [e for e in lines if e.get("msg") == "rpc done" and e.get("rpc", "").endswith("/Check")]
     assert done and done[0]["request_id"] == "trace-me-42" and done[0]["status"] == "OK"
     assert data[:32].hex() not in stream.getvalue() and len(stream.getvalue()) < 5000
+
+
+async def test_with_the_gateways_faces_frames_are_decoded_only_when_the_model_reads_them(
+    astronaut_jpeg: bytes,
+) -> None:
+    """voxel3d reads landmarks only: a clip sent with its faces costs it no decoding. A frame broken past
+    its header is still refused (INVALID_ARGUMENT, named) by a model that reads it."""
+    from liveness.vision import face
+    from liveness.vision.decode import decode_image
+
+    seen: list[int] = []
+
+    class Landmarks(DoubleModel):
+        def check(self, media, faces, options):  # type: ignore[no-untyped-def]
+            seen.append(getattr(media.frames, "decoded", -1))
+            if self.name == "pixels":
+                assert all(f.shape == media.frames[0].shape for f in media.frames)
+            return TestResult(0.5, Status.OK)
+
+    obs = face.observe(decode_image(astronaut_jpeg))
+    regions = convert.faces_to_proto([replace(obs, frame_index=i) for i in range(4)])
+    clip = clip_media([(astronaut_jpeg, 40 * i) for i in range(4)])
+    async with serve_model(Landmarks(needs_face=True)) as address, TestClient(address) as client:
+        assert (await client.check(clip, faces=regions)).status == pb.STATUS_OK
+        assert (await client.check(clip)).status == pb.STATUS_OK  # no faces: the test tracks them itself
+    assert seen == [0, -1]
+    broken = clip_media([(astronaut_jpeg, 0), (astronaut_jpeg[: len(astronaut_jpeg) // 2], 40)])
+    model = Landmarks(name="pixels", needs_face=True)
+    async with serve_model(model) as address, TestClient(address) as client:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await client.check(broken, faces=regions[:2])
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "media.clip.frames[1].image.data" in err.value.details()

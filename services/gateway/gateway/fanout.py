@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import grpc
 
@@ -94,8 +94,7 @@ async def call_test(
                 Status.TIMEOUT,
                 f"face detection finished {len(frames)} of {len(call.frames)} frames within the budget",
             )
-        picked = [replace(ready[i], frame_index=j) for j, i in enumerate(frames)]
-        check.faces.extend(convert.faces_to_proto(picked, landmarks=call.landmarks))
+        check.faces.extend(faces.regions(frames, landmarks=call.landmarks))
     if call.as_clip:
         check.media.clip.frames.extend(
             pb.Frame(image=pb.Image(data=d), timestamp_ms=pairs[i][1])

@@ -1,37 +1,66 @@
 """Identity: the same person in every frame, and optionally the person in a reference image.
 
-face_recognition's 128-d ResNet embedding costs about 80 ms per face on two cores, so only a few frames
-spread over the clip are encoded (first and last by default: a face swapped mid-clip differs from one of
-them). Distances below `tolerance` (face_recognition's own default, 0.6) mean the same person.
+face_recognition's 128-d ResNet embedding (dlib's face recognition model) is computed by temporal.face_resnet:
+the same network and weights run by onnxruntime, about 7 ms of CPU a face where the dlib wheel spends about
+90 ms. Only a few frames spread over the clip are encoded (first and last by default: a face swapped mid-clip
+differs from one of them). Distances below `tolerance` (face_recognition's own default, 0.6) mean the same
+person.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from liveness.types import Box, RGBImage
+from temporal import face_resnet
 
 Encoder = Callable[[RGBImage, Box], npt.NDArray[np.float64]]
 
 
-def face_recognition_encoder(image: RGBImage, box: Box) -> npt.NDArray[np.float64]:
-    """128-d dlib ResNet embedding of the face in `box` (landmarks refitted by face_recognition)."""
-    import face_recognition  # heavy import, deferred to first use
+class _Models:
+    """face_recognition's 5-point landmark model and the ResNet, loaded once (about 1.5 s)."""
 
+    def __init__(self) -> None:
+        from pathlib import Path
+
+        import dlib
+        import face_recognition_models  # heavy: deferred until first use
+
+        self.dlib: Any = dlib
+        self.points: Any = dlib.shape_predictor(
+            face_recognition_models.pose_predictor_five_point_model_location()
+        )
+        self.net = face_resnet.FaceResNet(Path(face_recognition_models.face_recognition_model_location()))
+        self.lock = threading.Lock()  # dlib's predictor is not documented as thread-safe
+
+
+@cache
+def _models() -> _Models:
+    return _Models()
+
+
+def face_recognition_encoder(image: RGBImage, box: Box) -> npt.NDArray[np.float64]:
+    """face_recognition's 128-d embedding of the face in `box` (`face_encodings` with its 5-point model,
+    one jitter): the 5 landmarks and the 150 px chip by dlib, the ResNet by temporal.face_resnet."""
+    m = _models()
     h, w = image.shape[:2]
-    location = (
-        max(0, round(box.top)),
-        min(w, round(box.right)),
-        min(h, round(box.bottom)),
-        max(0, round(box.left)),
+    rect = m.dlib.rectangle(
+        max(0, round(box.left)), max(0, round(box.top)), min(w, round(box.right)), min(h, round(box.bottom))
     )
-    encodings = face_recognition.face_encodings(image, known_face_locations=[location], num_jitters=1)
-    return np.asarray(encodings[0], dtype=np.float64)
+    with m.lock:
+        shape = m.points(image, rect)
+        chip = m.dlib.get_face_chip(
+            image, shape, size=face_resnet.CHIP_SIZE, padding=face_resnet.CHIP_PADDING
+        )
+    return m.net.descriptors(np.asarray(chip, dtype=np.uint8)[None])[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +84,8 @@ class IdentityChecker:
         self.tolerance = tolerance
 
     def warmup(self) -> None:
-        """Encode one synthetic face, so the encoder's import and model load (about 0.9 s for
-        face_recognition) happen at start-up instead of on the first clip."""
+        """Encode one synthetic face, so the encoder's model load (about 1.5 s for face_recognition_encoder)
+        happens at start-up instead of on the first clip."""
         self._encode(np.zeros((64, 64, 3), np.uint8), Box(8.0, 8.0, 56.0, 56.0))
 
     def check(

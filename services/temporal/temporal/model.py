@@ -62,7 +62,7 @@ class TemporalSettings:
     max_frames: int = 32
     threshold: float = 0.5
     min_face_fraction: float = 0.5  # of the frames; fewer faces -> NO_FACE
-    identity_frames: int = 2  # frames encoded for the identity check (about 80 ms each); 0 turns it off
+    identity_frames: int = 2  # frames encoded for the identity check (about 8 ms each); 0 turns it off
     identity_tolerance: float = 0.6
     expression_threshold: float = 0.6
     turn_threshold: float = 0.25

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from liveness.runtime.config import from_env_fields
 from liveness.types import CheckOptions, FaceObservation, Media, Status, TestInfo, TestResult
@@ -43,7 +44,7 @@ class Voxel3dSettings:
 
     model_path: Path = _MODELS / MODEL_FILE
     geometry_path: Path = _MODELS / GEOMETRY_FILE
-    threads: int = 1
+    threads: int = 1  # ONNX intra-op threads, and BLAS threads of the process
     # The Conv3D net is the default: on held-out NUAA people (3 subject folds, served code path) it reached a
     # mean ACER of 0.12 at 16 frames where the planarity logistic, trained the same way, reached 0.16
     # (models/crossval.json, MODEL_CARD.md).
@@ -146,6 +147,11 @@ class Voxel3dModel:
             if settings.min_rotation_deg is not None
             else self._geometry.min_rotation_deg
         )
+        # The factorisation's SVDs are small (2F x 68): BLAS threads only wait for each other, and on a busy
+        # machine a waiting OpenBLAS thread spins. Through the stack a 24-frame clip cost voxel3d 98-138 ms of
+        # CPU with two BLAS threads (65 % of it in svd) for a check of 7 ms on one thread. The limit holds for
+        # the process (the service runs nothing else), as k8s's OMP_NUM_THREADS=1 does.
+        threadpool_limits(limits=settings.threads, user_api="blas")
         self._session = None
         if settings.scorer == "cnn":
             from liveness.onnx import load_session

@@ -24,14 +24,11 @@ from liveness.types import (
 )
 from liveness.v1 import liveness_pb2 as pb
 from liveness.vision.decode import (
-    CLIP_FIELD,
     MediaLimits,
-    check_clip_timing,
     decode_frames,
     decode_image,
     decode_small_image,
-    frame_field,
-    probe_image,
+    frames_on_demand,
 )
 
 
@@ -55,23 +52,23 @@ IMAGE_FIELD = "media.image.data"
 REFERENCE_FIELD = "reference.data"
 
 
-def decode_media(media: pb.Media, limits: MediaLimits, keep: Sequence[int] | None = None) -> Media:
-    """Validate and decode request media; `keep` selects frame indexes of a clip (after validation)."""
+def decode_media(
+    media: pb.Media, limits: MediaLimits, keep: Sequence[int] | None = None, on_demand: bool = False
+) -> Media:
+    """Validate and decode request media; `keep` selects frame indexes of a clip (after validation).
+
+    `on_demand` (or `keep`): every frame of a clip is checked from its header, and the frames kept are
+    decoded when first read (liveness.vision.decode.frames_on_demand); a frame left out or never read is
+    not decoded, but a clip with a broken header or an odd-sized frame is still refused.
+    """
     if media_kind(media) == "image":
         return _image_media(decode_image(media.image.data, limits, what=IMAGE_FIELD))
     pairs = clip_pairs(media)
-    if keep is None:
+    if keep is None and not on_demand:
         return decode_frames(pairs, limits)
-    check_clip_timing(pairs, limits)
-    # Frames left out are not decoded, but a clip with a broken or odd-sized one is still refused.
-    sizes = [probe_image(data, limits, what=frame_field(i)) for i, (data, _) in enumerate(pairs)]
-    for i, (w, h) in enumerate(sizes):
-        if (w, h) != sizes[0]:
-            w0, h0 = sizes[0]
-            raise InvalidInput(
-                f"{CLIP_FIELD}: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match"
-            )
-    return decode_frames([pairs[i] for i in keep], limits, indexes=keep)
+    if keep is None:
+        return frames_on_demand(pairs, limits)
+    return frames_on_demand([pairs[i] for i in keep], limits, indexes=keep, clip=pairs)
 
 
 def decode_small_media(media: pb.Media, limits: MediaLimits, max_pixels: int) -> Media | None:

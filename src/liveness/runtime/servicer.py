@@ -53,7 +53,9 @@ class TestServicer(pb_grpc.LivenessTestServicer):
         keep = None
         if kind == "clip" and n_frames > max(info.max_frames, 1) and n_frames <= self._limits.max_frames:
             keep = evenly_spaced(n_frames, max(info.max_frames, 1))
-        media = convert.decode_media(request.media, self._limits, keep)
+        # With the gateway's faces a model may read only some frames (voxel3d: none): decode on demand.
+        on_demand = info.needs_face and len(request.faces) > 0
+        media = convert.decode_media(request.media, self._limits, keep, on_demand=on_demand)
         options = convert.options_from_proto(
             request.challenge, request.reference, request.HasField("reference"), self._limits
         )

@@ -13,17 +13,23 @@ The frames of a clip are decoded on all cores: libjpeg-turbo (through simplejpeg
 the GIL, so `decode_frames` hands them to a small pool of its own (one thread per core, at most
 DECODE_THREADS) and a 24-frame 640x480 clip is ready in about half the time when a core is free. The pool's
 jobs wait on nothing, so a caller that is itself a worker of another pool cannot deadlock on it.
+
+A test that gets the gateway's faces may read only some frames of a clip (voxel3d reads landmarks and no
+pixel, temporal about 10 frames of 24): `frames_on_demand` checks every frame's header, as a frame
+subsampled away is checked, and decodes each frame when the model first reads it (LazyFrames).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import overload
 
 import numpy as np
 import simplejpeg
@@ -94,13 +100,31 @@ def _decode(img: Image.Image, data: bytes, what: str) -> RGBImage:
         raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
 
 
-def probe_image(data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = "image") -> tuple[int, int]:
-    """(width, height) as stored, after every check decode_image makes from the header alone.
+def probe_image(
+    data: bytes, limits: MediaLimits = DEFAULT_LIMITS, what: str = "image", *, oriented: bool = False
+) -> tuple[int, int]:
+    """(width, height) as stored (`oriented`: as decode_image returns it, after the EXIF rotation), after
+    every check decode_image makes from the header alone.
 
     For clip frames a test subsamples away: they are still validated, at the cost of a header read.
     """
     with _open(data, limits, what) as img:
-        return img.size
+        width, height = img.size
+        if oriented and _orientation(img, what) in _TRANSPOSED:
+            return height, width
+        return width, height
+
+
+def _orientation(img: Image.Image, what: str) -> int:
+    """The EXIF orientation decode_image applies. A JPEG keeps it in a header segment; Pillow finds a PNG's
+    only by reading the whole file, so a PNG broken past its header is refused here."""
+    try:
+        return int(img.getexif().get(_ORIENTATION, 1))
+    except Exception as exc:  # noqa: BLE001 - whatever Pillow raises on client data is the client's problem
+        raise InvalidInput(f"{what}: corrupt or truncated {img.format} data ({exc})") from None
+
+
+_TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height (ImageOps.exif_transpose)
 
 
 def _open(data: bytes, limits: MediaLimits, what: str) -> Image.Image:
@@ -224,6 +248,94 @@ def decode_frames(
                 "all frames must match"
             )
     return Media(frames=tuple(decoded), timestamps_ms=tuple(int(t) for _, t in frames), is_clip=is_clip)
+
+
+def frames_on_demand(
+    frames: Sequence[tuple[bytes, int]],
+    limits: MediaLimits = DEFAULT_LIMITS,
+    *,
+    indexes: Sequence[int] | None = None,
+    clip: Sequence[tuple[bytes, int]] | None = None,
+) -> Media:
+    """decode_frames' checks from the frames' headers, with each frame decoded when first read (LazyFrames).
+
+    `clip` with `indexes`: `frames` are this subsample of `clip`, whose every frame is checked (timing and
+    headers) and must have the size of the others; messages name frames by their index in `clip`.
+    """
+    whole = frames if clip is None else clip
+    check_clip_timing(whole, limits)
+    sizes = [
+        probe_image(data, limits, what=frame_field(i), oriented=True) for i, (data, _) in enumerate(whole)
+    ]
+    for i, (w, h) in enumerate(sizes):
+        if (w, h) != sizes[0]:
+            w0, h0 = sizes[0]
+            raise InvalidInput(
+                f"{CLIP_FIELD}: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match"
+            )
+    names = list(indexes) if indexes is not None else list(range(len(frames)))
+    return Media(
+        frames=LazyFrames([data for data, _ in frames], names, limits, sizes[0]),
+        timestamps_ms=tuple(int(t) for _, t in frames),
+        is_clip=True,
+    )
+
+
+class LazyFrames(Sequence[RGBImage]):
+    """The frames of a clip whose headers passed every check, each decoded when first read and then kept.
+
+    A frame whose data turns out corrupt, or whose pixels differ in size from its header, raises
+    InvalidInput naming its field when read. Safe to read from several threads (a frame two threads read at
+    once may be decoded twice).
+    """
+
+    def __init__(
+        self, data: Sequence[bytes], names: Sequence[int], limits: MediaLimits, size: tuple[int, int]
+    ):
+        self._data = list(data)
+        self._names = list(names)
+        self._limits = limits
+        self._size = size  # (width, height) of every frame
+        self._decoded: dict[int, RGBImage] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @overload
+    def __getitem__(self, index: int) -> RGBImage: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[RGBImage, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> RGBImage | tuple[RGBImage, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(len(self))))
+        i = range(len(self))[index]  # negative indexes count from the end; IndexError past it
+        with self._lock:
+            found = self._decoded.get(i)
+        if found is None:
+            what = frame_field(self._names[i])
+            found = decode_image(self._data[i], self._limits, what=what)
+            w, h = self._size
+            if found.shape[:2] != (h, w):
+                raise InvalidInput(
+                    f"{what}: decodes to {found.shape[1]}x{found.shape[0]}, its header says {w}x{h}"
+                )
+            with self._lock:
+                self._decoded[i] = found
+        return found
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of every frame, from the headers."""
+        return (self._size[1], self._size[0])
+
+    @property
+    def decoded(self) -> int:
+        """How many frames have been decoded so far."""
+        with self._lock:
+            return len(self._decoded)
 
 
 DECODE_THREADS = 4

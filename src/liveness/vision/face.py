@@ -403,6 +403,7 @@ def validate_observations(observations: Sequence[FaceObservation], media: Media)
         raise InvalidInput(
             f"faces: {len(observations)} face regions for {len(media)} frames; send one per frame"
         )
+    h, w = media.frame_size if len(media) else (0, 0)
     for i, obs in enumerate(observations):
         if obs.frame_index != i:
             raise InvalidInput(f"faces[{i}].frame_index: {obs.frame_index}; expected {i}")
@@ -412,7 +413,6 @@ def validate_observations(observations: Sequence[FaceObservation], media: Media)
             if obs.count > 0:
                 raise InvalidInput(f"faces[{i}].box: unset, but face_count is {obs.count}")
             continue
-        h, w = media.frames[i].shape[:2]
         b = obs.face.box
         if not (0 <= b.left < b.right <= w + 1 and 0 <= b.top < b.bottom <= h + 1):
             raise InvalidInput(f"faces[{i}].box: {b} lies outside the {w}x{h} frame")

@@ -141,6 +141,7 @@ async def test_a_box_only_test_gets_face_regions_without_landmarks() -> None:
         def __init__(self) -> None:
             face = Face(Box(1.0, 2.0, 30.0, 40.0), np.zeros((68, 2), np.float32))
             self.ready = {0: FaceObservation(0, 1, face)}
+            self._regions = {}
             self.error = None
             self.turns = 0
 

@@ -12,7 +12,14 @@ import simplejpeg
 from PIL import Image
 
 from liveness.errors import InvalidInput
-from liveness.vision.decode import MediaLimits, decode_frames, decode_image, decode_small_image
+from liveness.vision.decode import (
+    LazyFrames,
+    MediaLimits,
+    decode_frames,
+    decode_image,
+    decode_small_image,
+    frames_on_demand,
+)
 from tests.conftest import encode
 
 RNG = np.random.default_rng(1)
@@ -201,3 +208,66 @@ def test_truncated_data_is_refused_whatever_pillow_global_state(monkeypatch: pyt
     data = encode(RGB)
     with pytest.raises(InvalidInput, match="(?i)truncated"):
         decode_image(data[: len(data) // 2])
+
+
+def test_frames_on_demand_check_every_header_and_decode_each_frame_when_read() -> None:
+    frames = [encode(RNG.integers(0, 255, (40, 60, 3), dtype=np.uint8)) for _ in range(6)]
+    clip = frames_on_demand([(f, 10 * i) for i, f in enumerate(frames)])
+    assert isinstance(clip.frames, LazyFrames) and clip.frames.decoded == 0
+    assert len(clip) == 6 and clip.is_clip and clip.timestamps_ms == (0, 10, 20, 30, 40, 50)
+    np.testing.assert_array_equal(clip.frames[4], decode_image(frames[4]))
+    np.testing.assert_array_equal(clip.frames[-1], decode_image(frames[5]))
+    assert clip.frames.decoded == 2
+    assert [f.shape for f in clip.frames[1:3]] == [(40, 60, 3)] * 2 and clip.frames.decoded == 4
+    with pytest.raises(IndexError):
+        clip.frames[6]
+    # The clip rules and every header hold before any frame is read ...
+    with pytest.raises(InvalidInput, match="strictly increasing"):
+        frames_on_demand([(frames[0], 0), (frames[1], 0)])
+    other = encode(RNG.integers(0, 255, (50, 60, 3), dtype=np.uint8))
+    with pytest.raises(InvalidInput, match="frame 1 is 60x50 but frame 0 is 60x40"):
+        frames_on_demand([(frames[0], 0), (other, 10)])
+    with pytest.raises(InvalidInput, match=r"media\.clip\.frames\[1\]\.image\.data: empty"):
+        frames_on_demand([(frames[0], 0), (b"", 10)])
+    # ... and a frame whose data is broken past its header is refused, by its field, when it is read.
+    broken = frames_on_demand([(frames[0], 0), (frames[1][: len(frames[1]) // 2], 10)])
+    assert broken.frames[0].shape == (40, 60, 3)
+    with pytest.raises(InvalidInput, match=r"media\.clip\.frames\[1\]\.image\.data: corrupt or truncated"):
+        broken.frames[1]
+
+
+def test_frames_on_demand_of_a_subsample_name_frames_by_their_place_in_the_clip() -> None:
+    frames = [(encode(RNG.integers(0, 255, (40, 60, 3), dtype=np.uint8)), 10 * i) for i in range(5)]
+    frames[3] = (frames[3][0][: len(frames[3][0]) // 2], 30)  # broken past its header; the subsample reads it
+    clip = frames_on_demand([frames[1], frames[3]], indexes=[1, 3], clip=frames)
+    assert len(clip) == 2 and clip.timestamps_ms == (10, 30)
+    with pytest.raises(InvalidInput, match=r"media\.clip\.frames\[3\]\.image\.data"):
+        clip.frames[1]
+    # A frame left out is still checked from its header.
+    bad = list(frames)
+    bad[0] = (b"not an image", 0)
+    with pytest.raises(InvalidInput, match=r"media\.clip\.frames\[0\]\.image\.data"):
+        frames_on_demand([frames[1]], indexes=[1], clip=bad)
+
+
+def test_frames_on_demand_compare_sizes_as_decoded_after_the_exif_rotation() -> None:
+    img = Image.fromarray(RGB)  # 60 wide, 40 high, shown turned: 40 wide, 60 high
+    exif = img.getexif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    upright = encode(np.ascontiguousarray(np.rot90(RGB, k=-1)))
+    clip = frames_on_demand([(buf.getvalue(), 0), (upright, 10)])
+    assert clip.frames[0].shape == clip.frames[1].shape == (60, 40, 3)
+
+
+def test_frames_on_demand_refuse_a_png_broken_past_its_header_as_invalid_input() -> None:
+    """Pillow reads a PNG to its end to find EXIF; what it raises there is the client's INVALID_ARGUMENT."""
+    buf = io.BytesIO()
+    Image.fromarray(RGB).save(buf, format="PNG")
+    png = buf.getvalue()
+    with pytest.raises(
+        InvalidInput, match=r"media\.clip\.frames\[1\]\.image\.data: corrupt or truncated PNG"
+    ):
+        frames_on_demand([(png, 0), (png[: len(png) // 2], 10)])
+    assert frames_on_demand([(png, 0), (png, 10)]).frames[1].shape == (40, 60, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -62,3 +64,47 @@ def test_dlib_embeddings_match_the_astronaut_with_herself(
     # A face-free patch of the same photo is far from her face.
     background = face_recognition_encoder(astronaut, Box(380, 380, 500, 500))
     assert np.linalg.norm(code - background) > 0.6
+
+
+def test_resnet_port_gives_dlibs_own_descriptors(astronaut: np.ndarray, astronaut_face: Face) -> None:
+    """temporal.face_resnet runs dlib's network from dlib's weight file: the descriptors dlib computes."""
+    import dlib
+    import face_recognition_models
+
+    b = astronaut_face.box
+    rect = dlib.rectangle(round(b.left), round(b.top), round(b.right), round(b.bottom))
+    points = dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location())
+    reference = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    shifted = np.ascontiguousarray(np.roll(astronaut, 7, axis=0))
+    for image in (astronaut, shifted, np.ascontiguousarray(astronaut[:, ::-1])):
+        shape = points(image, rect)
+        want = np.array(reference.compute_face_descriptor(image, shape, 1))
+        chip = dlib.get_face_chip(image, shape, size=150, padding=0.25)
+        got = face_resnet_descriptors(np.asarray(chip)[None])[0]
+        assert np.abs(got - want).max() < 1e-4
+    assert (
+        np.abs(
+            face_recognition_encoder(astronaut, b)
+            - face_resnet_descriptors(
+                np.asarray(dlib.get_face_chip(astronaut, points(astronaut, rect), size=150, padding=0.25))[
+                    None
+                ]
+            )[0]
+        ).max()
+        < 1e-6
+    )
+
+
+def face_resnet_descriptors(chips: np.ndarray) -> np.ndarray:
+    from temporal.identity import _models
+
+    return _models().net.descriptors(chips)
+
+
+def test_dlib_files_that_are_not_the_face_network_are_refused() -> None:
+    import face_recognition_models
+
+    from temporal.face_resnet import read_dat
+
+    with pytest.raises(ValueError, match="loss_metric_2"):
+        read_dat(Path(face_recognition_models.pose_predictor_five_point_model_location()).read_bytes())
