@@ -106,23 +106,6 @@ def _ref_ssim(ref: np.ndarray, test: np.ndarray) -> float:
     )
 
 
-def _vif_information(s1: np.ndarray, s2: np.ndarray, s12: np.ndarray) -> tuple[float, float]:
-    """One scale's VIF sums from the local variances and covariance: the LIVE code's gain rules
-    (sigma_n^2 = 2), which seed 001's VIF copies."""
-    s1, s2 = np.maximum(s1, 0), np.maximum(s2, 0)
-    g = s12 / (s1 + 1e-10)
-    sv = s2 - g * s12
-    g[s1 < 1e-10] = 0
-    sv[s1 < 1e-10] = s2[s1 < 1e-10]
-    s1[s1 < 1e-10] = 0
-    g[s2 < 1e-10] = 0
-    sv[s2 < 1e-10] = 0
-    sv[g < 0] = s2[g < 0]
-    g[g < 0] = 0
-    sv[sv <= 1e-10] = 1e-10
-    return float(np.sum(np.log10(1 + g * g * s1 / (sv + 2.0)))), float(np.sum(np.log10(1 + s1 / 2.0)))
-
-
 def _ref_vif(ref: np.ndarray, test: np.ndarray) -> float:
     """Seed 001's VIF loop (OpenCV Gaussian filtering, then the LIVE code's gain rules), iqa's scales."""
     num = den = 0.0
@@ -135,7 +118,7 @@ def _ref_vif(ref: np.ndarray, test: np.ndarray) -> float:
         s1 = _gauss_valid(ref * ref, n) - mu1**2
         s2 = _gauss_valid(test * test, n) - mu2**2
         s12 = _gauss_valid(ref * test, n) - mu1 * mu2
-        info, base = _vif_information(s1, s2, s12)
+        info, base = quality.vif_reference_sums(s1, s2, s12)
         num, den = num + info, den + base
     return float(num / den)
 
@@ -434,7 +417,7 @@ def _seed_vif(image: np.ndarray, blurred: np.ndarray) -> float:
         s1 = cv2.GaussianBlur(ref * ref, (5, 5), sd) - mu1 * mu1
         s2 = cv2.GaussianBlur(dist * dist, (5, 5), sd) - mu2 * mu2
         s12 = cv2.GaussianBlur(ref * dist, (5, 5), sd) - mu1 * mu2
-        info, base = _vif_information(s1.astype(np.float64), s2.astype(np.float64), s12.astype(np.float64))
+        info, base = quality.vif_reference_sums(s1, s2, s12)
         num, den = num + info, den + base
     return float(num / den)
 

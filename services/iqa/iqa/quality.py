@@ -859,6 +859,29 @@ def _vif_decimate(a: Grey, k: npt.NDArray[np.float32]) -> Grey:
     return np.ascontiguousarray(cols[:, : w - n + 1 : 2])
 
 
+def vif_reference_sums(
+    s1: npt.ArrayLike, s2: npt.ArrayLike, s12: npt.ArrayLike, sigma_nsq: float = 2.0
+) -> tuple[float, float]:
+    """One VIF scale's sums by the LIVE reference code's gain rules, plainly and in float64, from the local
+    variances sigma1^2, sigma2^2 and the covariance sigma12: the statement of the rules `_vif_information`
+    implements fast in float32. Not on the serving path: the tests and benchmarks/bench_iqa.py hold the fast
+    code to it."""
+    s1, s2, s12 = (np.array(a, np.float64) for a in (s1, s2, s12))
+    s1, s2 = np.maximum(s1, 0), np.maximum(s2, 0)
+    g = s12 / (s1 + 1e-10)
+    sv = s2 - g * s12
+    g[s1 < 1e-10] = 0
+    sv[s1 < 1e-10] = s2[s1 < 1e-10]
+    s1[s1 < 1e-10] = 0
+    g[s2 < 1e-10] = 0
+    sv[s2 < 1e-10] = 0
+    sv[g < 0] = s2[g < 0]
+    g[g < 0] = 0
+    sv[sv <= 1e-10] = 1e-10
+    info = float(np.sum(np.log10(1 + g * g * s1 / (sv + sigma_nsq))))
+    return info, float(np.sum(np.log10(1 + s1 / sigma_nsq)))
+
+
 def _vif_information(
     mu1: Grey, mu2: Grey, s1: Grey, s2: Grey, s12: Grey, sigma_nsq: float
 ) -> tuple[float, float]:

@@ -274,27 +274,10 @@ def _vif_float64(ref: np.ndarray, test: np.ndarray) -> float:
         s1 = conv(r * r, win) - mu1**2
         s2 = conv(t * t, win) - mu2**2
         s12 = conv(r * t, win) - mu1 * mu2
-        scale_num, scale_den = _vif_rules64(s1, s2, s12)
+        scale_num, scale_den = quality.vif_reference_sums(s1, s2, s12)
         num += scale_num
         den += scale_den
     return float(num / den)
-
-
-def _vif_rules64(s1: np.ndarray, s2: np.ndarray, s12: np.ndarray) -> tuple[float, float]:
-    """One scale's VIF sums from the local variances and covariance, by LIVE's gain rules, in float64."""
-    s1, s2, s12 = (np.array(a, np.float64) for a in (s1, s2, s12))
-    s1, s2 = np.maximum(s1, 0), np.maximum(s2, 0)
-    g = s12 / (s1 + 1e-10)
-    sv = s2 - g * s12
-    g[s1 < 1e-10] = 0
-    sv[s1 < 1e-10] = s2[s1 < 1e-10]
-    s1[s1 < 1e-10] = 0
-    g[s2 < 1e-10] = 0
-    sv[s2 < 1e-10] = 0
-    sv[g < 0] = s2[g < 0]
-    g[g < 0] = 0
-    sv[sv <= 1e-10] = 1e-10
-    return float(np.sum(np.log10(1 + g * g * s1 / (sv + 2.0)))), float(np.sum(np.log10(1 + s1 / 2.0)))
 
 
 def test_vif_information_floors_sv_as_the_reference_does() -> None:
@@ -307,7 +290,7 @@ def test_vif_information_floors_sv_as_the_reference_does() -> None:
     s12 = np.array([[0.40625, 7.0, 1.0, 0.0, -3.0]], np.float32)
     zeros = np.zeros_like(s1)
     num, den = quality._vif_information(zeros, zeros.copy(), s1.copy(), s2.copy(), s12.copy(), 2.0)
-    expected = _vif_rules64(s1, s2, s12)
+    expected = quality.vif_reference_sums(s1, s2, s12)
     assert math.isfinite(num) and math.isfinite(den)
     assert (num, den) == pytest.approx(expected, rel=1e-6)
 
