@@ -195,7 +195,13 @@ def select_members(
     table = []
     for k in range(1, len(usable) + 1):
         for members in itertools.combinations(usable, k):
-            held = held_out_groups(rows, list(members), "min", max_apcer, max_bpcer, min_weight_fraction)
+            try:
+                held = held_out_groups(rows, list(members), "min", max_apcer, max_bpcer, min_weight_fraction)
+            except InvalidInput as exc:  # e.g. no member's score rises with liveness in some fold
+                table.append(
+                    {"tests": list(members), "mean_acer": None, "worst_auc": None, "refused": str(exc)}
+                )
+                continue
             aucs = [m["auc"] for g, m in held.items() if g != "mean" and m.get("auc") is not None]
             table.append(
                 {

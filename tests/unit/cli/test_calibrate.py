@@ -351,3 +351,22 @@ def test_min_method_lets_no_test_outvote_the_others(tmp_path: Path) -> None:
     # Through the gateway's own fuse: a screen attack that cnn2d calls live is not LIVE.
     votes = [Vote("cnn2d", 0.5, Status.OK, 0.95), Vote("iqa", 0.5, Status.OK, 0.25)]
     assert fuse(votes, config.thresholds, config.calibration).decision is not Decision.LIVE
+
+
+def test_min_members_leave_out_a_test_that_ranks_the_wrong_way() -> None:
+    """A set whose only member's score falls as liveness rises cannot be fitted; it is recorded as refused
+    and the chosen set does without that test."""
+    from liveness.calibrate import select_members
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for domain in ("a", "b", "c"):
+        for i in range(120):
+            live = i % 2 == 0
+            good = float(np.clip(rng.normal(0.75 if live else 0.25, 0.1), 0.01, 0.99))
+            inverted = float(np.clip(rng.normal(0.3 if live else 0.7, 0.1), 0.01, 0.99))
+            rows.append(Row(live, {"good": good, "inverted": inverted}, domain))
+    members, table = select_members(rows, ["good", "inverted"], 0.05, 0.05, 0.5)
+    assert members == ["good"]
+    refused = [t for t in table if t["tests"] == ["inverted"]]
+    assert refused and refused[0]["mean_acer"] is None and "rises" in refused[0]["refused"]
