@@ -192,7 +192,7 @@ def select_members(
     usable = [n for n in tests if any(n in r.scores for r in rows)]
     if len({r.group for r in rows if r.group}) < 2:
         return usable, []
-    table = []
+    table: list[dict[str, Any]] = []
     for k in range(1, len(usable) + 1):
         for members in itertools.combinations(usable, k):
             try:
