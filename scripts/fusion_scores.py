@@ -14,7 +14,9 @@ Each score in the output comes from a model that never saw the row's domain:
   it: the shipped iqa and cnn2d (trained on NUAA and replay-dev only). texture's score is its
   leave-one-source-out score (the same oof_scores.csv, protocol cross-source: fitted on every other source,
   like the shipped texture meets a new camera); the report's own texture score (the shipped texture saw every
-  source) is never used, and a row that run found no face in has no texture score.
+  source) is never used, and a row that run found no face in has no texture score. With --cnn2d-sources (a cnn2d
+  trained on replay-more: `liveness train cnn2d --replay-more --cross-source all`), cnn2d's replay-more scores
+  are its leave-one-source-out ones in the same way.
 
 At most --per-cell rows per (domain, label), drawn with --seed, so NUAA's 3,500 faces do not outvote a screen
 source of 60. Usage (the commands that made the shipped config are in its header):
@@ -38,12 +40,13 @@ import click
 TESTS = ("iqa", "cnn2d", "texture")
 
 
-def cross_session_folds(path: Path) -> list[dict[str, Any]]:
-    """The cross-session folds of a `liveness train <test> --cross-session` metrics file."""
+def protocol_folds(path: Path, protocol: str = "cross-session") -> list[dict[str, Any]]:
+    """The folds of one protocol in a `liveness train <test> --cross-session` (or `--cross-source`)
+    metrics file."""
     try:
-        return list(json.loads(path.read_text())["protocols"]["cross-session"])
+        return list(json.loads(path.read_text())["protocols"][protocol])
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise click.BadParameter(f"{path}: no protocols.cross-session folds ({exc})") from None
+        raise click.BadParameter(f"{path}: no protocols.{protocol} folds ({exc})") from None
 
 
 @click.command()
@@ -56,6 +59,15 @@ def cross_session_folds(path: Path) -> list[dict[str, Any]]:
     default=None,
     help="iqa's metrics-cross-session.json (`liveness train iqa --cross-session`): its NUAA scores.",
 )
+@click.option(
+    "--cnn2d-sources",
+    "cnn2d_sources_json",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="cnn2d's metrics-cross-source.json (`liveness train cnn2d --cross-source all`): its replay-more "
+    "scores, each from a model that never saw the source, replacing the report's (for a cnn2d that was "
+    "trained on replay-more).",
+)
 @click.option("--report", "report_json", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @click.option(
@@ -66,6 +78,7 @@ def main(
     texture_csv: Path,
     cnn2d_json: Path,
     iqa_json: Path | None,
+    cnn2d_sources_json: Path | None,
     report_json: Path,
     out: Path,
     per_cell: int,
@@ -90,7 +103,7 @@ def main(
     for key, r in rows.items():
         by_name[f"{r['label']}/{Path(key).name}"].append(key)
         by_name[Path(key).name].append(key)
-    for fold in cross_session_folds(cnn2d_json):
+    for fold in protocol_folds(cnn2d_json):
         for name, score in fold["scores"].items():
             if len(by_name.get(name, ())) == 1:
                 rows[by_name[name][0]]["cnn2d"] = f"{score:.6f}"
@@ -104,13 +117,20 @@ def main(
         )
     if iqa_json is not None:
         matched = 0
-        for fold in cross_session_folds(iqa_json):
+        for fold in protocol_folds(iqa_json):
             for key, score in fold["scores"].items():
                 if key in rows:
                     rows[key]["iqa"] = f"{score:.6f}"
                     matched += 1
         if not matched:
             raise click.BadParameter(f"{iqa_json}: none of its scores names a NUAA row of {texture_csv}")
+    cnn2d_unseen_source: dict[str, float] | None = None
+    if cnn2d_sources_json is not None:
+        cnn2d_unseen_source = {
+            k: v
+            for fold in protocol_folds(cnn2d_sources_json, "cross-source")
+            for k, v in fold["scores"].items()
+        }
     report = json.loads(report_json.read_text())
     for sample in report["samples"]:
         tests = {
@@ -129,6 +149,10 @@ def main(
         rows[key].pop("texture", None)
         if key in texture_unseen_source:
             rows[key]["texture"] = texture_unseen_source[key]
+        if cnn2d_unseen_source is not None:  # the report's cnn2d saw this source: only held-out scores count
+            rows[key].pop("cnn2d", None)
+            if key in cnn2d_unseen_source:
+                rows[key]["cnn2d"] = f"{cnn2d_unseen_source[key]:.6f}"
     cells: dict[tuple[str, str], list[str]] = defaultdict(list)
     for key, r in sorted(rows.items()):
         cells[(r["domain"], r["label"])].append(key)

@@ -33,7 +33,7 @@ from cnn2d.model import CROP_SIZE, PAD, SCALES, preprocess
 from liveness.data.samples import Sample, load_image, nuaa, read_manifest
 from liveness.data.video import iter_frames
 from liveness.types import Box, RGBImage
-from liveness.vision.face import crop, detect_boxes, square_box
+from liveness.vision.face import crop, detect_boxes, observe_upright, square_box, turn
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +242,33 @@ def replay_crops(root: Path) -> Crops:
     return builder.build()
 
 
+def replay_more_crops(root: Path) -> Crops:
+    """replay-more faces (group = source; clip = the image's path under the data root, as `liveness eval` and
+    the fusion's score table name it), found as the gateway finds them for the tests
+    (liveness.vision.face.observe_upright on the image, turned upright when the face lies on its side)."""
+    samples = list(read_manifest(root / "manifest.csv", dataset="replay-more"))
+    builder = _new_builder()
+    for s in tqdm(samples, desc="replay-more faces", unit="img"):
+        image = load_image(s.path)
+        turns, obs = observe_upright(image, with_landmarks=False)
+        if obs.face is None:
+            builder.missed += 1
+            continue
+        rel = s.path.relative_to(root).as_posix()
+        builder.add(turn(image, turns), s.is_live, rel.split("/", 1)[0], f"replay-more/{rel}", obs.face.box)
+    log.info("replay-more: %d faces, %d images without a face", len(builder.live), builder.missed)
+    return builder.build()
+
+
 def cached(cache_dir: Path, name: str, data_root: Path) -> Crops:
-    """Crops of `name` ("nuaa" or "replay-dev") under `data_root`, built once into `cache_dir`."""
+    """Crops of `name` ("nuaa", "replay-dev" or "replay-more") under `data_root`, built once into
+    `cache_dir`."""
     padding = "" if PAD == "black" else f"-{PAD}"
     path = cache_dir / f"{name}-v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}{padding}.npz"
     if path.is_file():
         return Crops.load(path)
     folder = data_root / name
-    crops_ = nuaa_crops(folder) if name == "nuaa" else replay_crops(folder)
+    builders = {"nuaa": nuaa_crops, "replay-dev": replay_crops, "replay-more": replay_more_crops}
+    crops_ = builders[name](folder)
     crops_.save(path)
     return crops_

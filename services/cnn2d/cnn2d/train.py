@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -228,8 +228,7 @@ def nuaa_session(clip: str) -> str:
 
 def cross_session_folds(
     nuaa_crops: Crops,
-    replay: Crops | None,
-    replay_repeat: int,
+    extra: Crops | None,
     members: int,
     epochs: int,
     batch_size: int,
@@ -237,49 +236,108 @@ def cross_session_folds(
     aug: AugmentSettings,
     net: NetSettings,
     mirror: bool,
+    nuaa_every: int = 1,
 ) -> list[dict[str, Any]]:
-    """liveness.data.protocols' cross-session folds: a model trained on one NUAA session (and replay-dev)
-    scores the other at the fixed threshold; each fold's ISO figures with counts and its per-face scores."""
+    """liveness.data.protocols' cross-session folds: a model trained on one NUAA session (and `extra`, the
+    replay faces, already up-weighted) scores the other at the fixed threshold; each fold's ISO figures with
+    counts and its per-face scores."""
     from liveness.data.protocols import folds
 
     sessions = np.asarray([f"nuaa/s{nuaa_session(c)}" for c in nuaa_crops.clip.tolist()])
     rows = []
     for fold in folds("cross-session", sessions, nuaa_crops.group):
-        train_set = _training_set(nuaa_crops.take(fold.train), replay, replay_repeat)
+        train_set = _training_set(_every(nuaa_crops.take(fold.train), nuaa_every), extra)
         model = train_members(train_set, members, epochs, batch_size, seed, aug, fold.name, net, EMA, mirror)
         test = nuaa_crops.take(fold.test)
-        scores = predict(model, test.inputs)
-        summary = iso30107.summarize(scores, test.live, threshold=THRESHOLD).to_dict()
-        at = summary["at_threshold"]
-        click.echo(
-            f"{fold.name} held out: AUC {summary['auc']:.3f} ACER {100 * at['acer']:.1f}% "
-            f"(APCER {100 * at['apcer']:.1f}%, BPCER {100 * at['bpcer']:.1f}%)"
-        )
+        # keyed "live/<file>" or "spoof/<file>": NUAA repeats 165 file names between live/ and spoof/
+        keys = [
+            f"{'live' if v else 'spoof'}/{c}"
+            for c, v in zip(test.clip.tolist(), test.live.tolist(), strict=True)
+        ]
         rows.append(
-            {
-                "fold": fold.name,
-                "train_faces": len(train_set),
-                "faces": summary,
-                # keyed "live/<file>" or "spoof/<file>": NUAA repeats 165 file names between live/ and spoof/
-                "scores": {
-                    f"{'live' if v else 'spoof'}/{c}": round(float(p), 6)
-                    for c, v, p in zip(test.clip.tolist(), test.live.tolist(), scores, strict=True)
-                },
-            }
+            _held_out_row(fold.name, len(train_set), predict(model, test.inputs), test, keys, "print")
         )
     return rows
+
+
+def cross_source_folds(
+    nuaa_crops: Crops,
+    replay: Crops,
+    replay_repeat: int,
+    more: Crops,
+    more_repeat: int,
+    sources: Sequence[str],
+    members: int,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    aug: AugmentSettings,
+    net: NetSettings,
+    mirror: bool,
+    nuaa_every: int = 1,
+) -> list[dict[str, Any]]:
+    """Leave one replay-more source out: a model trained on NUAA, replay-dev and the other replay-more
+    sources scores the held-out source (its own camera, screen and room) at the fixed threshold; each
+    fold's ISO figures with counts and its per-face scores, keyed by the image's path under the data root."""
+    rows = []
+    for source in sources:
+        held = more.group == source
+        if not held.any():
+            raise InvalidInput(f"replay-more holds no face of source {source!r}")
+        extra = Crops.concat(_repeat(replay, replay_repeat), _repeat(more.take(~held), more_repeat))
+        train_set = _training_set(_every(nuaa_crops, nuaa_every), extra)
+        desc = f"replay-more/{source}"
+        model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
+        test = more.take(held)
+        rows.append(
+            _held_out_row(desc, len(train_set), predict(model, test.inputs), test, list(test.clip), "replay")
+        )
+    return rows
+
+
+def _held_out_row(
+    name: str, train_faces: int, scores: npt.NDArray[np.float64], test: Crops, keys: list[str], attack: str
+) -> dict[str, Any]:
+    summary = iso30107.summarize(scores, test.live, [attack] * len(test), threshold=THRESHOLD)
+    out = summary.to_dict()
+    at = out["at_threshold"]
+    click.echo(
+        f"{name} held out: AUC {out['auc']:.3f} ACER {100 * at['acer']:.1f}% "
+        f"(APCER {100 * at['apcer']:.1f}%, BPCER {100 * at['bpcer']:.1f}%)"
+    )
+    return {
+        "fold": name,
+        "train_faces": train_faces,
+        "faces": out,
+        "scores": {k: round(float(p), 6) for k, p in zip(keys, scores, strict=True)},
+    }
+
+
+def _every(crops: Crops, n: int) -> Crops:
+    """Every n-th face (NUAA's images are near-duplicate neighbouring frames of a few recordings)."""
+    return crops if n <= 1 else crops.take(np.arange(0, len(crops), n))
 
 
 def _repeat(crops: Crops, times: int) -> Crops:
     return crops.take(np.tile(np.arange(len(crops)), times))
 
 
-def _training_set(nuaa_part: Crops, replay_part: Crops | None, replay_repeat: int) -> Crops:
-    """NUAA faces plus (optionally) replay-dev faces repeated `replay_repeat` times: replay-dev holds only
-    two people's screen replays against 3,500 NUAA print faces, so it is up-weighted to be learnt at all."""
-    if replay_part is None or len(replay_part) == 0:
+def _training_set(nuaa_part: Crops, extra: Crops | None) -> Crops:
+    """NUAA faces plus (optionally) the replay faces, already repeated: replay-dev holds only two people's
+    screen replays against 3,500 NUAA print faces, so it is up-weighted to be learnt at all."""
+    if extra is None or len(extra) == 0:
         return nuaa_part
-    return Crops.concat(nuaa_part, _repeat(replay_part, replay_repeat))
+    return Crops.concat(nuaa_part, extra)
+
+
+def _replay_faces(
+    replay: Crops | None, replay_repeat: int, more: Crops | None, more_repeat: int
+) -> Crops | None:
+    """The replay faces a model trains on beside NUAA: replay-dev and replay-more, each repeated."""
+    parts = [
+        _repeat(c, r) for c, r in ((replay, replay_repeat), (more, more_repeat)) if c is not None and len(c)
+    ]
+    return Crops.concat(*parts) if parts else None
 
 
 FINAL_KEYS = ("final_train_s", "replay_dev_final_model", "onnx", "artifacts")
@@ -294,6 +352,8 @@ RECIPE_KEYS = (
     "mirror",
     "replay_repeat",
     "train_on_replay_dev",
+    "replay_more_repeat",
+    "nuaa_every",
 )
 """Settings a fold file must share with the run that merges it."""
 
@@ -338,6 +398,8 @@ def validate_folds(
     merged_from: Path | None,
     use_replay: bool,
     replay_repeat: int,
+    more: Crops | None,
+    more_repeat: int,
     members: int,
     epochs: int,
     batch_size: int,
@@ -371,7 +433,8 @@ def validate_folds(
             continue
         t0 = time.perf_counter()
         train_set = _training_set(
-            nuaa_crops.take(~val_mask), replay.take(~held) if use_replay else None, replay_repeat
+            nuaa_crops.take(~val_mask),
+            _replay_faces(replay.take(~held) if use_replay else None, replay_repeat, more, more_repeat),
         )
         desc = f"fold {i + 1}/{folds}"
         model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
@@ -485,6 +548,30 @@ def validate_folds(
     help="Run NUAA's cross-session protocol instead (train on one session + replay-dev, test on the other; "
     "liveness.data.protocols) and write metrics-cross-session.json; no artifact.",
 )
+@click.option(
+    "--replay-more/--no-replay-more",
+    "use_more",
+    default=False,
+    show_default=True,
+    help="Train on replay-more's screen-replay sources too (found as the gateway finds faces).",
+)
+@click.option(
+    "--replay-more-repeat", type=int, default=1, show_default=True, help="Up-weighting of replay-more faces."
+)
+@click.option(
+    "--nuaa-every",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Train on every n-th NUAA face (its images are neighbouring frames of a few recordings).",
+)
+@click.option(
+    "--cross-source",
+    "cross_sources",
+    default="",
+    help="Leave out these replay-more sources in turn (comma-separated, or 'all'): each is scored by a model "
+    "trained on NUAA, replay-dev and the other sources; writes metrics-cross-source.json; no artifact.",
+)
 @click_errors()
 def cli(
     data: Path,
@@ -504,6 +591,10 @@ def cli(
     threads: int,
     white_balance: float | None,
     cross_session: bool,
+    use_more: bool,
+    replay_more_repeat: int,
+    nuaa_every: int,
+    cross_sources: str,
 ) -> None:
     """Train the cnn2d multi-scale CNN, validate it, and export the ONNX artifact."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -514,6 +605,8 @@ def cli(
         aug = replace(aug, white_balance=white_balance)
     nuaa_crops = cached(cache, "nuaa", data)
     replay = cached(cache, "replay-dev", data)
+    more = cached(cache, "replay-more", data) if use_more or cross_sources else None
+    more_repeat = replay_more_repeat if use_more or cross_sources else 0
     report: dict[str, Any] = {
         "version": VERSION,
         "seed": seed,
@@ -531,14 +624,17 @@ def cli(
         "replay_dev_faces": len(replay),
         "train_on_replay_dev": use_replay,
         "replay_repeat": replay_repeat if use_replay else 0,
+        "replay_more_faces": 0 if more is None else len(more),
+        "replay_more_repeat": more_repeat,
+        "nuaa_every": nuaa_every,
     }
     out.mkdir(parents=True, exist_ok=True)
-    if cross_session:
-        report["protocols"] = {
-            "cross-session": cross_session_folds(
+    if cross_session or cross_sources:
+        protocols: dict[str, Any] = {}
+        if cross_session:
+            protocols["cross-session"] = cross_session_folds(
                 nuaa_crops,
-                replay if use_replay else None,
-                replay_repeat,
+                _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat),
                 members,
                 epochs,
                 batch_size,
@@ -546,10 +642,37 @@ def cli(
                 aug,
                 net,
                 mirror,
+                nuaa_every,
             )
-        }
+        if cross_sources:
+            assert more is not None
+            known = sorted(set(more.group.tolist()))
+            sources = known if cross_sources == "all" else cross_sources.split(",")
+            unknown = sorted(set(sources) - set(known))
+            if unknown:
+                raise click.BadParameter(f"{unknown} not among replay-more's sources {known}")
+            protocols["cross-source"] = cross_source_folds(
+                nuaa_crops,
+                replay,
+                replay_repeat,
+                more,
+                more_repeat,
+                sources,
+                members,
+                epochs,
+                batch_size,
+                seed,
+                aug,
+                net,
+                mirror,
+                nuaa_every,
+            )
+        report["protocols"] = protocols
         report["total_s"] = time.perf_counter() - started
-        (out / "metrics-cross-session.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        name = "metrics-cross-session.json" if not cross_sources else "metrics-cross-source.json"
+        if cross_session and cross_sources:
+            name = "metrics-held-out.json"
+        (out / name).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
         return
     if fold_only is not None:
         final = merge_folds = False
@@ -577,7 +700,8 @@ def cli(
 
     if final:
         t0 = time.perf_counter()
-        train_set = _training_set(nuaa_crops, replay if use_replay else None, replay_repeat)
+        extra = _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat)
+        train_set = _training_set(_every(nuaa_crops, nuaa_every), extra)
         model = train_members(train_set, members, epochs, batch_size, seed, aug, "final", net, EMA, mirror)
         report["final_train_s"] = time.perf_counter() - t0
         # On data it was trained on when --replay: a sanity check, not a validation figure.
@@ -599,6 +723,8 @@ def cli(
             merged_from=out if merge_folds else None,
             use_replay=use_replay,
             replay_repeat=replay_repeat,
+            more=more,
+            more_repeat=more_repeat,
             members=members,
             epochs=epochs,
             batch_size=batch_size,

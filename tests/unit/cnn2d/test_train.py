@@ -58,3 +58,35 @@ def test_cli_trains_exports_and_reports(tmp_path: Path) -> None:
     }
     model = Cnn2dModel(Cnn2dSettings(model_path=out / "cnn2d.onnx"))
     assert model.score_faces(np.zeros((2, len(SCALES), CROP_SIZE, CROP_SIZE, 3), np.float32)).shape == (2,)
+
+
+def test_cross_source_holds_each_replay_more_source_out(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow", reason="the train extra is not installed")
+    from dataclasses import replace
+
+    cache = tmp_path / "cache"
+    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
+    _fake_crops(12, "s").save(cache / f"nuaa-{suffix}")
+    _fake_crops(4, "r").save(cache / f"replay-dev-{suffix}")
+    more = _fake_crops(10, "m")
+    source = np.where(np.arange(10) < 6, "a", "b")
+    clips = np.array([f"replay-more/{s}/{i}.png" for i, s in enumerate(source)])
+    replace(more, group=source, clip=clips).save(cache / f"replay-more-{suffix}")
+    (tmp_path / "data").mkdir()
+    from cnn2d.train import cli
+
+    out = tmp_path / "models"
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "1"]
+    args += ["--batch-size", "8", "--threads", "1", "--members", "1", "--cross-source", "all"]
+    result = CliRunner().invoke(cli, [*args, "--replay-more-repeat", "2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "metrics-cross-source.json").read_text())
+    folds = report["protocols"]["cross-source"]
+    assert [f["fold"] for f in folds] == ["replay-more/a", "replay-more/b"]
+    for fold, held in zip(folds, ("a", "b"), strict=True):
+        assert sorted(fold["scores"]) == sorted(c for c, s in zip(clips, source, strict=True) if s == held)
+        # NUAA, replay-dev twice, and the other source twice; never the held-out source
+        assert fold["train_faces"] == 12 + 2 * 4 + 2 * int((source != held).sum())
+    assert not (out / "cnn2d.onnx").exists()
+    bad = CliRunner().invoke(cli, [*args[:-1], "nosuch"])
+    assert bad.exit_code != 0 and "nosuch" in bad.output

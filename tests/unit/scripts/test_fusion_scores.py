@@ -66,9 +66,11 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     return {"texture": texture, "cnn2d": cnn2d, "iqa": iqa, "report": report}
 
 
-def _run(inputs: dict[str, Path], out: Path, *, with_iqa: bool) -> dict[str, dict[str, str]]:
+def _run(
+    inputs: dict[str, Path], out: Path, *, with_iqa: bool, extra: tuple[str, ...] = ()
+) -> dict[str, dict[str, str]]:
     args = ["--texture", str(inputs["texture"]), "--cnn2d", str(inputs["cnn2d"])]
-    args += ["--report", str(inputs["report"]), "--out", str(out)]
+    args += ["--report", str(inputs["report"]), "--out", str(out), *extra]
     if with_iqa:
         args += ["--iqa", str(inputs["iqa"])]
     result = CliRunner().invoke(_script().main, args)
@@ -135,3 +137,19 @@ def test_iqa_file_matching_no_row_is_refused(inputs: dict[str, Path], tmp_path: 
     inputs["iqa"].write_text("{}")
     result = CliRunner().invoke(_script().main, args)
     assert result.exit_code != 0 and "no protocols.cross-session" in result.output
+
+
+@pytest.mark.parametrize(("held_out", "expected"), [({"replay-more/src/a.jpg": 0.07}, "0.070000"), ({}, "")])
+def test_cnn2d_source_scores_replace_the_reports(
+    inputs: dict[str, Path], tmp_path: Path, held_out: dict[str, float], expected: str
+) -> None:
+    """A cnn2d trained on replay-more saw every source the report scored: only its leave-one-source-out
+    score may stand, and a face it has none for gets no cnn2d score rather than the report's."""
+    sources = tmp_path / "cnn2d-xsrc.json"
+    sources.write_text(
+        json.dumps({"protocols": {"cross-source": [{"fold": "replay-more/src", "scores": held_out}]}})
+    )
+    rows = _run(inputs, tmp_path / "out.csv", with_iqa=True, extra=("--cnn2d-sources", str(sources)))
+    assert rows["replay-more/src/a.jpg"]["cnn2d"] == expected
+    assert rows["replay-more/src/a.jpg"]["iqa"] == "0.400000"  # the other tests' scores stay
+    assert _run(inputs, tmp_path / "plain.csv", with_iqa=True)["replay-more/src/a.jpg"]["cnn2d"] == "0.200000"
