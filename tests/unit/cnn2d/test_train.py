@@ -90,3 +90,27 @@ def test_cross_source_holds_each_replay_more_source_out(tmp_path: Path) -> None:
     assert not (out / "cnn2d.onnx").exists()
     bad = CliRunner().invoke(cli, [*args[:-1], "nosuch"])
     assert bad.exit_code != 0 and "nosuch" in bad.output
+
+
+def test_hold_out_leaves_a_domain_out_of_the_served_model(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow", reason="the train extra is not installed")
+    cache = tmp_path / "cache"
+    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
+    _fake_crops(12, "s").save(cache / f"nuaa-{suffix}")
+    _fake_crops(8, "r").save(cache / f"replay-dev-{suffix}")  # sources r0 and r1, 4 faces each
+    (tmp_path / "data").mkdir()
+    from cnn2d.train import cli
+
+    out = tmp_path / "models"
+    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "1"]
+    args += ["--batch-size", "8", "--threads", "1", "--members", "1"]
+    refused = CliRunner().invoke(cli, [*args, "--hold-out", "replay-dev/r0"])  # the folds would train on it
+    assert refused.exit_code != 0 and "--folds 0" in refused.output
+    unknown = CliRunner().invoke(cli, [*args, "--folds", "0", "--hold-out", "replay-dev/nobody"])
+    assert unknown.exit_code != 0 and "matches no training face" in unknown.output
+    result = CliRunner().invoke(cli, [*args, "--folds", "0", "--hold-out", "replay-dev/r0"])
+    assert result.exit_code == 0, result.output
+    assert "replay-dev/r0: 4 faces left out" in result.output
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["hold_out"] == "replay-dev/r0"
+    assert sorted(report["replay_dev_final_model"]["clips"]) == ["r1/live", "r1/spoof"]
