@@ -35,7 +35,7 @@ class Outcome:
     score: float | None
     status: str  # "ok", a test status ("no_face", ...), "uncertain" (gateway), or "error"
     accepted: bool  # classified bona fide under the report's decision rule
-    latency_ms: float
+    latency_ms: float  # the request's round trip; reading and encoding the file beforehand is not in it
     decision: str = ""  # gateway only: "live", "spoof", "uncertain"
     error: str = ""
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)  # gateway only: per-test score/status
@@ -144,6 +144,9 @@ def gateway_scorer(client: Any, frames: int, timeout_s: float) -> Scorer:
         started = time.perf_counter()
         try:
             media = await _media(sample, frames)
+            started = (
+                time.perf_counter()
+            )  # a video's decoding and re-encoding is the client's, not the service's
             reply = await client.evaluate(media, timeout_s=timeout_s)
         except (grpc.aio.AioRpcError, InvalidInput, OSError) as exc:
             return _failure(sample, exc, started)
@@ -180,6 +183,9 @@ def test_scorer(client: Any, frames: int, timeout_s: float, threshold: float) ->
         started = time.perf_counter()
         try:
             media = await _media(sample, frames)
+            started = (
+                time.perf_counter()
+            )  # a video's decoding and re-encoding is the client's, not the service's
             reply = await client.check(media, timeout_s=timeout_s)
         except (grpc.aio.AioRpcError, InvalidInput, OSError) as exc:
             return _failure(sample, exc, started)
