@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,17 +35,29 @@ def _fake_crops(n: int, source: str) -> Crops:
     )
 
 
+def _cached(tmp_path: Path, **sets: Crops) -> list[str]:
+    """Crop caches under tmp_path/cache as the data sets' names (replay_dev -> replay-dev), an empty data
+    folder, and the command's --data/--out/--cache arguments (the models go to tmp_path/models)."""
+    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
+    for name, crops in sets.items():
+        crops.save(tmp_path / "cache" / f"{name.replace('_', '-')}-{suffix}")
+    (tmp_path / "data").mkdir()
+    return [
+        "--data",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "models"),
+        "--cache",
+        str(tmp_path / "cache"),
+    ]
+
+
 def test_cli_trains_exports_and_reports(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow", reason="the train extra is not installed")
-    cache = tmp_path / "cache"
-    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
-    _fake_crops(24, "s").save(cache / f"nuaa-{suffix}")
-    _fake_crops(8, "r").save(cache / f"replay-dev-{suffix}")
-    (tmp_path / "data").mkdir()
+    args = [*_cached(tmp_path, nuaa=_fake_crops(24, "s"), replay_dev=_fake_crops(8, "r")), "--epochs", "2"]
+    out = tmp_path / "models"
     from cnn2d.train import cli
 
-    out = tmp_path / "models"
-    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "2"]
     result = CliRunner().invoke(
         cli, [*args, "--folds", "0", "--batch-size", "8", "--threads", "1", "--members", "2"]
     )
@@ -62,21 +75,14 @@ def test_cli_trains_exports_and_reports(tmp_path: Path) -> None:
 
 def test_cross_source_holds_each_replay_more_source_out(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow", reason="the train extra is not installed")
-    from dataclasses import replace
-
-    cache = tmp_path / "cache"
-    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
-    _fake_crops(12, "s").save(cache / f"nuaa-{suffix}")
-    _fake_crops(4, "r").save(cache / f"replay-dev-{suffix}")
-    more = _fake_crops(10, "m")
     source = np.where(np.arange(10) < 6, "a", "b")
     clips = np.array([f"replay-more/{s}/{i}.png" for i, s in enumerate(source)])
-    replace(more, group=source, clip=clips).save(cache / f"replay-more-{suffix}")
-    (tmp_path / "data").mkdir()
+    more = replace(_fake_crops(10, "m"), group=source, clip=clips)
+    args = [*_cached(tmp_path, nuaa=_fake_crops(12, "s"), replay_dev=_fake_crops(4, "r"), replay_more=more)]
+    args += ["--epochs", "1"]
+    out = tmp_path / "models"
     from cnn2d.train import cli
 
-    out = tmp_path / "models"
-    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "1"]
     args += ["--batch-size", "8", "--threads", "1", "--members", "1", "--cross-source", "all"]
     result = CliRunner().invoke(cli, [*args, "--replay-more-repeat", "2"])
     assert result.exit_code == 0, result.output
@@ -94,15 +100,21 @@ def test_cross_source_holds_each_replay_more_source_out(tmp_path: Path) -> None:
 
 def test_hold_out_leaves_a_domain_out_of_the_served_model(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow", reason="the train extra is not installed")
-    cache = tmp_path / "cache"
-    suffix = f"v{CACHE_VERSION}-s{'_'.join(map(str, SCALES))}-{CROP_SIZE}.npz"
-    _fake_crops(12, "s").save(cache / f"nuaa-{suffix}")
-    _fake_crops(8, "r").save(cache / f"replay-dev-{suffix}")  # sources r0 and r1, 4 faces each
-    (tmp_path / "data").mkdir()
+    # live and spoof faces in every domain: NUAA sessions 01 and 02, replay-dev sources r0 and r1 (4 each)
+    nuaa = replace(
+        _fake_crops(12, "s"), clip=np.array([f"0001_00_00_0{1 + (i // 2) % 2}_{i}.jpg" for i in range(12)])
+    )
+    replay = _fake_crops(8, "r")
+    group = np.array([f"r{(i // 2) % 2}" for i in range(8)])
+    clip = np.array([f"{g}/{'live' if v else 'spoof'}" for g, v in zip(group, replay.live, strict=True)])
+    args = [
+        *_cached(tmp_path, nuaa=nuaa, replay_dev=replace(replay, group=group, clip=clip)),
+        "--epochs",
+        "1",
+    ]
+    out = tmp_path / "models"
     from cnn2d.train import cli
 
-    out = tmp_path / "models"
-    args = ["--data", str(tmp_path / "data"), "--out", str(out), "--cache", str(cache), "--epochs", "1"]
     args += ["--batch-size", "8", "--threads", "1", "--members", "1"]
     refused = CliRunner().invoke(cli, [*args, "--hold-out", "replay-dev/r0"])  # the folds would train on it
     assert refused.exit_code != 0 and "--folds 0" in refused.output
@@ -114,3 +126,5 @@ def test_hold_out_leaves_a_domain_out_of_the_served_model(tmp_path: Path) -> Non
     report = json.loads((out / "metrics.json").read_text())
     assert report["hold_out"] == "replay-dev/r0"
     assert sorted(report["replay_dev_final_model"]["clips"]) == ["r1/live", "r1/spoof"]
+    session = CliRunner().invoke(cli, [*args, "--folds", "0", "--hold-out", "nuaa/s02", "--no-replay"])
+    assert session.exit_code == 0 and "nuaa/s02: 6 faces left out" in session.output, session.output
