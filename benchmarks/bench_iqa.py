@@ -687,7 +687,7 @@ def main() -> None:
     for data in jpegs:
         t0 = time.perf_counter()
         image = decode_image(data)
-        grey = preprocess(image, art.max_side)
+        grey = preprocess(image, art.max_side, art.centre)
         t1 = time.perf_counter()
         raw = quality.raw_features(grey, timings, clock=time.process_time)
         feats = quality.combine(raw, art.biqi, art.niqe)

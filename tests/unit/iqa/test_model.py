@@ -19,6 +19,7 @@ from iqa.model import (
     IqaModel,
     IqaSettings,
     clip_frame_indexes,
+    dft_friendly_side,
     grey_std,
     keep_freed_memory,
     log_compress,
@@ -136,6 +137,53 @@ def test_preprocess_downscales_only() -> None:
     assert preprocess(big, 640).shape == (480, 640)
     assert preprocess(small, 640).shape == (100, 50)
     assert preprocess(big, 640).dtype == np.float32
+
+
+def test_preprocess_keeps_the_central_part_after_downscaling() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    whole = preprocess(image, 640)
+    part = preprocess(image, 640, 0.8)
+    assert part.shape == (384, 512) and part.flags.c_contiguous
+    np.testing.assert_array_equal(part, whole[48:432, 64:576])  # the same pixels, around the centre
+    big = np.repeat(np.repeat(image, 2, axis=0), 2, axis=1)  # 960x1280: downscaled to 640 first
+    assert preprocess(big, 640, 0.8).shape == (384, 512)
+    # 0.8 of 512 is 410 = 2 x 5 x 41, whose DFT is slow: the side comes down to 400 (2^4 x 5^2).
+    square = preprocess(rng.integers(0, 256, (512, 512, 3), dtype=np.uint8), 640, 0.8)
+    assert square.shape == (400, 400)
+    assert preprocess(image[:3, :3], 640, 0.1).shape == (1, 1)  # at least one pixel a side
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="centre"):
+            preprocess(image, 640, bad)
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"), [(410, 400), (400, 400), (384, 384), (383, 360), (7, 6), (3, 2), (2, 2), (1, 1)]
+)
+def test_dft_friendly_side(n: int, expected: int) -> None:
+    assert dft_friendly_side(n) == expected
+
+
+def test_artifact_keeps_its_centre_and_older_ones_score_the_whole_image(
+    tiny_artifact_path: Path, tmp_path: Path, sharp_rgb: np.ndarray
+) -> None:
+    artifact = IqaArtifact.load(tiny_artifact_path)
+    assert artifact.centre == 1.0
+    replace(artifact, centre=0.8).save(tmp_path / "centre.npz")
+    assert IqaArtifact.load(tmp_path / "centre.npz").centre == 0.8
+    with np.load(tmp_path / "centre.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "centre"}  # an artifact from before 1.4.0
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert IqaArtifact.load(tmp_path / "old.npz").centre == 1.0
+    arrays["centre"] = np.array(0.0)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="centre"):
+        IqaArtifact.load(tmp_path / "bad.npz")
+    # The service scores what the artifact says: its features are those of the central part.
+    model = IqaModel(IqaSettings(model_path=tmp_path / "centre.npz"))
+    feats, _ = model.features(sharp_rgb)
+    grey = preprocess(sharp_rgb, artifact.max_side, 0.8)
+    np.testing.assert_array_equal(feats, quality.features(grey, artifact.biqi, artifact.niqe))
 
 
 @pytest.fixture()
