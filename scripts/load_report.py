@@ -151,7 +151,7 @@ def markdown(report: dict[str, Any]) -> str:
         "# Load report",
         "",
         f"Measured {env['date_utc']} on {env['machine']} ({env['cpus']} CPUs, load average "
-        f"{env['loadavg_start']} at start, {env['loadavg_end']} at end; shared with other jobs).",
+        f"{env['loadavg_start']} at start, {env['loadavg_end']} at end).",
         f"Each run: `liveness bench` for {report['duration_s']:g} s after 3 warm-up calls, one process per "
         "service on 127.0.0.1. Latencies are client round trips of successful calls.",
         "",
