@@ -15,7 +15,7 @@ Each score in the output comes from a model that never saw the row's domain:
   leave-one-source-out score (the same oof_scores.csv, protocol cross-source: fitted on every other source,
   like the shipped texture meets a new camera); the report's own texture score (the shipped texture saw every
   source) is never used, and a row that run found no face in has no texture score. With --cnn2d-sources (a
-  cnn2d trained on replay-more: `liveness train cnn2d --replay-more --cross-source all`), cnn2d's replay-more
+  cnn2d trained on replay-more: `liveness train cnn2d --cross-source all`), cnn2d's replay-more
   scores are its leave-one-source-out ones in the same way.
 
 At most --per-cell rows per (domain, label), drawn with --seed, so NUAA's 3,500 faces do not outvote a screen

@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,37 +241,45 @@ def without(crops: Crops, dataset: str, hold_out: str) -> Crops:
     return crops.take(~np.char.startswith(domains_of(crops, dataset), hold_out))
 
 
-def cross_session_folds(
-    nuaa_crops: Crops,
-    extra: Crops | None,
-    members: int,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    aug: AugmentSettings,
-    net: NetSettings,
-    mirror: bool,
-    nuaa_every: int = 1,
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """How every model of a protocol run is trained."""
+
+    members: int
+    epochs: int
+    batch_size: int
+    seed: int
+    aug: AugmentSettings
+    net: NetSettings
+    mirror: bool
+    nuaa_every: int = 1
+
+    def train(self, nuaa_part: Crops, extra: Crops | None, desc: str) -> tuple[Any, int]:
+        """A model trained on every `nuaa_every`-th NUAA face and `extra`; and how many faces it saw."""
+        train_set = _training_set(_every(nuaa_part, self.nuaa_every), extra)
+        net, aug = self.net, self.aug
+        model = train_members(
+            train_set, self.members, self.epochs, self.batch_size, self.seed, aug, desc, net, EMA, self.mirror
+        )
+        return model, len(train_set)
+
+
+def cross_session_folds(nuaa_crops: Crops, extra: Crops | None, recipe: Recipe) -> list[dict[str, Any]]:
     """liveness.data.protocols' cross-session folds: a model trained on one NUAA session (and `extra`, the
     replay faces, already up-weighted) scores the other at the fixed threshold; each fold's ISO figures with
     counts and its per-face scores."""
     from liveness.data.protocols import folds
 
-    sessions = domains_of(nuaa_crops, "nuaa")
     rows = []
-    for fold in folds("cross-session", sessions, nuaa_crops.group):
-        train_set = _training_set(_every(nuaa_crops.take(fold.train), nuaa_every), extra)
-        model = train_members(train_set, members, epochs, batch_size, seed, aug, fold.name, net, EMA, mirror)
+    for fold in folds("cross-session", domains_of(nuaa_crops, "nuaa"), nuaa_crops.group):
+        model, seen = recipe.train(nuaa_crops.take(fold.train), extra, fold.name)
         test = nuaa_crops.take(fold.test)
         # keyed "live/<file>" or "spoof/<file>": NUAA repeats 165 file names between live/ and spoof/
         keys = [
             f"{'live' if v else 'spoof'}/{c}"
             for c, v in zip(test.clip.tolist(), test.live.tolist(), strict=True)
         ]
-        rows.append(
-            _held_out_row(fold.name, len(train_set), predict(model, test.inputs), test, keys, "print")
-        )
+        rows.append(_held_out_row(fold.name, seen, predict(model, test.inputs), test, keys, "print"))
     return rows
 
 
@@ -282,14 +290,7 @@ def cross_source_folds(
     more: Crops,
     more_repeat: int,
     sources: Sequence[str],
-    members: int,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    aug: AugmentSettings,
-    net: NetSettings,
-    mirror: bool,
-    nuaa_every: int = 1,
+    recipe: Recipe,
 ) -> list[dict[str, Any]]:
     """Leave one replay-more source out: a model trained on NUAA, replay-dev and the other replay-more
     sources scores the held-out source (its own camera, screen and room) at the fixed threshold; each
@@ -300,13 +301,10 @@ def cross_source_folds(
         if not held.any():
             raise InvalidInput(f"replay-more holds no face of source {source!r}")
         extra = Crops.concat(_repeat(replay, replay_repeat), _repeat(more.take(~held), more_repeat))
-        train_set = _training_set(_every(nuaa_crops, nuaa_every), extra)
         desc = f"replay-more/{source}"
-        model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
+        model, seen = recipe.train(nuaa_crops, extra, desc)
         test = more.take(held)
-        rows.append(
-            _held_out_row(desc, len(train_set), predict(model, test.inputs), test, list(test.clip), "replay")
-        )
+        rows.append(_held_out_row(desc, seen, predict(model, test.inputs), test, list(test.clip), "replay"))
     return rows
 
 
@@ -564,14 +562,13 @@ def validate_folds(
     "liveness.data.protocols) and write metrics-cross-session.json; no artifact.",
 )
 @click.option(
-    "--replay-more/--no-replay-more",
-    "use_more",
-    default=False,
+    "--replay-more",
+    "replay_more_repeat",
+    type=int,
+    default=0,
     show_default=True,
-    help="Train on replay-more's screen-replay sources too (found as the gateway finds faces).",
-)
-@click.option(
-    "--replay-more-repeat", type=int, default=1, show_default=True, help="Up-weighting of replay-more faces."
+    help="Train on replay-more's screen-replay sources too (faces found as the gateway finds them), each "
+    "face this many times (0: not at all; --cross-source: at least once).",
 )
 @click.option(
     "--nuaa-every",
@@ -614,7 +611,6 @@ def cli(
     threads: int,
     white_balance: float | None,
     cross_session: bool,
-    use_more: bool,
     replay_more_repeat: int,
     nuaa_every: int,
     cross_sources: str,
@@ -627,10 +623,11 @@ def cli(
     aug, net = AugmentSettings(), NetSettings()
     if white_balance is not None:
         aug = replace(aug, white_balance=white_balance)
+    recipe = Recipe(members, epochs, batch_size, seed, aug, net, mirror, nuaa_every)
     nuaa_crops = cached(cache, "nuaa", data)
     replay = cached(cache, "replay-dev", data)
-    more = cached(cache, "replay-more", data) if use_more or cross_sources else None
-    more_repeat = replay_more_repeat if use_more or cross_sources else 0
+    more_repeat = max(replay_more_repeat, 1) if cross_sources else replay_more_repeat
+    more = cached(cache, "replay-more", data) if more_repeat else None
     if hold_out:
         if cross_session or cross_sources or folds:
             raise click.UsageError("--hold-out trains the served model only: give --folds 0, no protocol")
@@ -670,14 +667,7 @@ def cli(
             protocols["cross-session"] = cross_session_folds(
                 nuaa_crops,
                 _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat),
-                members,
-                epochs,
-                batch_size,
-                seed,
-                aug,
-                net,
-                mirror,
-                nuaa_every,
+                recipe,
             )
         if cross_sources:
             assert more is not None
@@ -687,20 +677,7 @@ def cli(
             if unknown:
                 raise click.BadParameter(f"{unknown} not among replay-more's sources {known}")
             protocols["cross-source"] = cross_source_folds(
-                nuaa_crops,
-                replay,
-                replay_repeat,
-                more,
-                more_repeat,
-                sources,
-                members,
-                epochs,
-                batch_size,
-                seed,
-                aug,
-                net,
-                mirror,
-                nuaa_every,
+                nuaa_crops, replay, replay_repeat, more, more_repeat, sources, recipe
             )
         report["protocols"] = protocols
         report["total_s"] = time.perf_counter() - started
@@ -736,8 +713,7 @@ def cli(
     if final:
         t0 = time.perf_counter()
         extra = _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat)
-        train_set = _training_set(_every(nuaa_crops, nuaa_every), extra)
-        model = train_members(train_set, members, epochs, batch_size, seed, aug, "final", net, EMA, mirror)
+        model, _ = recipe.train(nuaa_crops, extra, "final")
         report["final_train_s"] = time.perf_counter() - t0
         if len(replay):  # on data it was trained on when --replay: a sanity check, not a validation figure
             report["replay_dev_final_model"] = replay_report(predict(model, replay.inputs), replay)

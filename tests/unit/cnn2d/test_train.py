@@ -84,7 +84,7 @@ def test_cross_source_holds_each_replay_more_source_out(tmp_path: Path) -> None:
     from cnn2d.train import cli
 
     args += ["--batch-size", "8", "--threads", "1", "--members", "1", "--cross-source", "all"]
-    result = CliRunner().invoke(cli, [*args, "--replay-more-repeat", "2"])
+    result = CliRunner().invoke(cli, [*args, "--replay-more", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "metrics-cross-source.json").read_text())
     folds = report["protocols"]["cross-source"]
@@ -128,3 +128,8 @@ def test_hold_out_leaves_a_domain_out_of_the_served_model(tmp_path: Path) -> Non
     assert sorted(report["replay_dev_final_model"]["clips"]) == ["r1/live", "r1/spoof"]
     session = CliRunner().invoke(cli, [*args, "--folds", "0", "--hold-out", "nuaa/s02", "--no-replay"])
     assert session.exit_code == 0 and "nuaa/s02: 6 faces left out" in session.output, session.output
+    crossed = CliRunner().invoke(cli, [*args, "--cross-session"])
+    assert crossed.exit_code == 0, crossed.output
+    folds = json.loads((out / "metrics-cross-session.json").read_text())["protocols"]["cross-session"]
+    assert [f["fold"] for f in folds] == ["nuaa/s01", "nuaa/s02"]
+    assert [len(f["scores"]) for f in folds] == [6, 6] and [f["train_faces"] for f in folds] == [6 + 16] * 2
