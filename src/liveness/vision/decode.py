@@ -219,17 +219,13 @@ def decode_frames(
     limits: MediaLimits = DEFAULT_LIMITS,
     *,
     is_clip: bool = True,
-    indexes: Sequence[int] | None = None,
 ) -> Media:
     """Decode a clip: (bytes, timestamp_ms) pairs, timestamps strictly increasing, one frame size.
 
-    `indexes`: the frames are this subsample of a clip that check_clip_timing already passed; messages
-    name the frames by their index in that clip.
+    (A subsample of a clip is checked and decoded by `frames_on_demand`.)
     """
-    if indexes is None:
-        check_clip_timing(frames, limits, is_clip)
-    names = list(indexes) if indexes is not None else list(range(len(frames)))
-    fields = [frame_field(n) for n in names]
+    check_clip_timing(frames, limits, is_clip)
+    fields = [frame_field(i) for i in range(len(frames))]
     if len(frames) < PARALLEL_FROM:
         decoded = [decode_image(data, limits, what=f) for (data, _), f in zip(frames, fields, strict=True)]
     else:
@@ -244,8 +240,7 @@ def decode_frames(
             h0, w0 = decoded[0].shape[:2]
             h, w = decoded[i].shape[:2]
             raise InvalidInput(
-                f"{CLIP_FIELD}: frame {names[i]} is {w}x{h} but frame {names[0]} is {w0}x{h0}; "
-                "all frames must match"
+                f"{CLIP_FIELD}: frame {i} is {w}x{h} but frame 0 is {w0}x{h0}; all frames must match"
             )
     return Media(frames=tuple(decoded), timestamps_ms=tuple(int(t) for _, t in frames), is_clip=is_clip)
 
