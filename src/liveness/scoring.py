@@ -144,9 +144,8 @@ def gateway_scorer(client: Any, frames: int, timeout_s: float) -> Scorer:
         started = time.perf_counter()
         try:
             media = await _media(sample, frames)
-            started = (
-                time.perf_counter()
-            )  # a video's decoding and re-encoding is the client's, not the service's
+            # a video's decoding and re-encoding is the client's, not the service's
+            started = time.perf_counter()
             reply = await client.evaluate(media, timeout_s=timeout_s)
         except (grpc.aio.AioRpcError, InvalidInput, OSError) as exc:
             return _failure(sample, exc, started)
@@ -183,9 +182,8 @@ def test_scorer(client: Any, frames: int, timeout_s: float, threshold: float) ->
         started = time.perf_counter()
         try:
             media = await _media(sample, frames)
-            started = (
-                time.perf_counter()
-            )  # a video's decoding and re-encoding is the client's, not the service's
+            # a video's decoding and re-encoding is the client's, not the service's
+            started = time.perf_counter()
             reply = await client.check(media, timeout_s=timeout_s)
         except (grpc.aio.AioRpcError, InvalidInput, OSError) as exc:
             return _failure(sample, exc, started)
