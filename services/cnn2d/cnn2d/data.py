@@ -33,7 +33,7 @@ from cnn2d.model import CROP_SIZE, PAD, SCALES, preprocess
 from liveness.data.samples import Sample, load_image, nuaa, read_manifest
 from liveness.data.video import iter_frames
 from liveness.types import Box, RGBImage
-from liveness.vision.face import crop, detect_boxes, observe_upright, square_box, turn
+from liveness.vision.face import crop, detect_boxes, square_box, upright_face
 
 log = logging.getLogger(__name__)
 
@@ -245,17 +245,16 @@ def replay_crops(root: Path) -> Crops:
 def replay_more_crops(root: Path) -> Crops:
     """replay-more faces (group = source; clip = the image's path under the data root, as `liveness eval` and
     the fusion's score table name it), found as the gateway finds them for the tests
-    (liveness.vision.face.observe_upright on the image, turned upright when the face lies on its side)."""
+    (liveness.vision.face.upright_face: turned upright when the face lies on its side)."""
     samples = list(read_manifest(root / "manifest.csv", dataset="replay-more"))
     builder = _new_builder()
     for s in tqdm(samples, desc="replay-more faces", unit="img"):
-        image = load_image(s.path)
-        turns, obs = observe_upright(image, with_landmarks=False)
-        if obs.face is None:
+        found = upright_face(load_image(s.path))
+        if found is None:
             builder.missed += 1
             continue
         rel = s.path.relative_to(root).as_posix()
-        builder.add(turn(image, turns), s.is_live, rel.split("/", 1)[0], f"replay-more/{rel}", obs.face.box)
+        builder.add(found[0], s.is_live, rel.split("/", 1)[0], f"replay-more/{rel}", found[1])
     log.info("replay-more: %d faces, %d images without a face", len(builder.live), builder.missed)
     return builder.build()
 

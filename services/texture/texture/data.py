@@ -29,7 +29,7 @@ from liveness.data.protocols import tagged_samples
 from liveness.data.samples import load_image
 from liveness.data.video import iter_frames
 from liveness.types import RGBImage
-from liveness.vision.face import observe_upright, turn
+from liveness.vision.face import upright_face
 from texture.features import CROP_SIZE, face_crop
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,8 @@ class Faces:
 
 def served_crop(image: RGBImage) -> RGBImage | None:
     """The face crop the texture test is served for `image` (the largest face, upright), or None."""
-    turns, obs = observe_upright(image)
-    if obs.face is None:
-        return None
-    return face_crop(turn(image, turns), obs.face.box)
+    found = upright_face(image)
+    return None if found is None else face_crop(*found)
 
 
 def training_crop(image: RGBImage) -> RGBImage | None:

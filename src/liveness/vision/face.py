@@ -321,6 +321,17 @@ def observe_upright(
     return 0, first
 
 
+def upright_face(
+    image: RGBImage, settings: DetectorSettings = DEFAULT_DETECTOR
+) -> tuple[RGBImage, Box] | None:
+    """The image as a face test is served it, turned so its largest face is upright, and that face's box
+    (`observe_upright`, boxes only); None when no turn shows a face."""
+    turns, obs = observe_upright(image, settings=settings, with_landmarks=False)
+    if obs.face is None:
+        return None
+    return turn(image, turns), obs.face.box
+
+
 def observe_media(
     media: Media, settings: DetectorSettings = DEFAULT_DETECTOR, with_landmarks: bool = True
 ) -> list[FaceObservation]:

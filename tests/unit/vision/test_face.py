@@ -142,6 +142,18 @@ def test_a_sideways_frame_is_judged_upright(astronaut: np.ndarray, k: int) -> No
     assert obs.face.box.center == pytest.approx(upright.box.center, abs=3)
 
 
+@pytest.mark.parametrize("k", [0, 1])
+def test_upright_face_is_the_turned_image_and_observe_uprights_box(astronaut: np.ndarray, k: int) -> None:
+    sideways = face.turn(astronaut, -k)
+    found = face.upright_face(sideways)
+    assert found is not None
+    image, box = found
+    turns, obs = face.observe_upright(sideways)
+    assert obs.face is not None and box == obs.face.box
+    assert np.array_equal(image, face.turn(sideways, turns)) and np.array_equal(image, astronaut)
+    assert face.upright_face(np.full((120, 160, 3), 90, np.uint8)) is None
+
+
 def test_no_turn_is_claimed_without_a_face() -> None:
     k, obs = face.observe_upright(np.full((120, 160, 3), 90, np.uint8), frame_index=4)
     assert k == 0 and obs == FaceObservation(frame_index=4, count=0, face=None)
