@@ -628,6 +628,13 @@ def cli(
     replay = cached(cache, "replay-dev", data)
     more_repeat = max(replay_more_repeat, 1) if cross_sources else replay_more_repeat
     more = cached(cache, "replay-more", data) if more_repeat else None
+    sources: list[str] = []
+    if cross_sources and more is not None:  # checked before any training
+        known = sorted(set(more.group.tolist()))
+        sources = known if cross_sources == "all" else cross_sources.split(",")
+        unknown = sorted(set(sources) - set(known))
+        if unknown:
+            raise click.BadParameter(f"{unknown} not among replay-more's sources {known}")
     if hold_out:
         if cross_session or cross_sources or folds:
             raise click.UsageError("--hold-out trains the served model only: give --folds 0, no protocol")
@@ -669,13 +676,7 @@ def cli(
                 _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat),
                 recipe,
             )
-        if cross_sources:
-            assert more is not None
-            known = sorted(set(more.group.tolist()))
-            sources = known if cross_sources == "all" else cross_sources.split(",")
-            unknown = sorted(set(sources) - set(known))
-            if unknown:
-                raise click.BadParameter(f"{unknown} not among replay-more's sources {known}")
+        if more is not None and sources:
             protocols["cross-source"] = cross_source_folds(
                 nuaa_crops, replay, replay_repeat, more, more_repeat, sources, recipe
             )
