@@ -6,11 +6,17 @@ screens from live skin far better than grey-level texture, and that the cue surv
 session better than learned features trained on little data. A recaptured face loses fine chroma detail
 (printer dithering, screen sub-pixels, the second camera's demosaicing) that luminance alone hides.
 
-Beside the LBP histograms, 30 image-distortion measures of the same crop (Wen, Han and Jain 2015, "Face spoof
+Beside the LBP histograms, 19 image-distortion measures of the same crop (Wen, Han and Jain 2015, "Face spoof
 detection with image distortion analysis"; Tan et al. 2010's difference-of-Gaussian bands for NUAA): a
-recaptured face is blurred twice (its fine bands carry less of the energy), often carries the screen's or the
-printer's colour cast (chromatic moments), loses colour diversity, and shows specular glare. The training
-keeps only the measures whose direction agrees across the training domains (texture.train).
+recaptured face is blurred twice (its fine bands carry less of the energy), loses contrast and colour
+diversity, and shows specular glare. The training keeps only the measures whose direction agrees across the
+training domains (texture.train).
+
+No colour-cast statistics (version 2.2.0): the crop's hue angle and the mean, spread and skew of its S, Cr and
+Cb planes say which way a screen or a camera tints the face, and that differs with every screen: the training
+sources' replays are bluer and less saturated than their live faces, one unseen source's pink screen the
+opposite, so with them its replays were accepted whole (leave-one-source-out ACER 50 %; MODEL_CARD.md,
+"Selection"). The colour LBP histograms keep the chroma planes' texture, which a uniform cast hardly moves.
 
 The crop is the face box only (scale 1.0, no background), so the room, the paper edge and the screen bezel,
 which change with every session and source, are not part of the evidence.
@@ -40,10 +46,10 @@ N_BINS = LBP_POINTS * (LBP_POINTS - 1) + 3
 CHANNELS = ("H", "S", "V", "Y", "Cb", "Cr")
 N_LBP = len(CHANNELS) * len(LBP_RADII) * N_BINS
 DOG_SIGMAS = (0.5, 1.0, 2.0, 4.0)
+MOMENT_PLANES = ("V", "Y")
+"""The planes whose mean, spread and skew are measures: brightness and contrast, not colour casts."""
 DISTORTION_NAMES = (
-    "hue_cos",
-    "hue_sin",
-    *(f"{plane}_{moment}" for plane in ("S", "V", "Y", "Cr", "Cb") for moment in ("mean", "std", "skew")),
+    *(f"{plane}_{moment}" for plane in MOMENT_PLANES for moment in ("mean", "std", "skew")),
     "specular",
     "sharpness",
     "fine_detail",
@@ -169,14 +175,13 @@ def _log_sharpness(plane: FloatArray) -> float:
 
 
 def distortion(face: RGBImage) -> FloatArray:
-    """The 30 image-distortion measures of DISTORTION_NAMES, in that order: float64 (30,)."""
+    """The image-distortion measures of DISTORTION_NAMES, in that order: float64 (19,)."""
     _check_crop(face)
     hsv = cv2.cvtColor(face, cv2.COLOR_RGB2HSV).astype(np.float64)
     ycrcb = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb).astype(np.float64)
-    hue = hsv[..., 0] * (np.pi / 90.0)  # OpenCV's 0-179 hue as an angle
     y = ycrcb[..., 0]
-    out = [float(np.cos(hue).mean()), float(np.sin(hue).mean())]
-    for plane in (hsv[..., 1], hsv[..., 2], y, ycrcb[..., 1], ycrcb[..., 2]):
+    out: list[float] = []
+    for plane in (hsv[..., 2], y):  # MOMENT_PLANES
         out += _moments(plane)
     out.append(float(((hsv[..., 2] >= SPECULAR_V) & (hsv[..., 1] < SPECULAR_MAX_S)).mean()))
     out.append(_log_sharpness(y))
