@@ -129,8 +129,8 @@ class TextureModel:
             face_box_only=True,  # reads the face box only, never the landmarks
             model_card=(
                 "Colour texture: uniform LBP histograms (8 points, radius 1 and 2) of the face box in H, S, "
-                "V, Y, Cb and Cr and 19 image-distortion measures (blur bands, brightness moments, glare; no colour "
-                "cast statistics), "
+                "V, Y, Cb and Cr and 19 image-distortion measures (blur bands, brightness moments, glare; "
+                "no colour-cast statistics), "
                 "logistic regression on the cues whose direction agrees across training domains, "
                 "calibrated on held-out sessions and sources. Clips: "
                 f"mean of up to {settings.max_frames} frames. Research-grade (NUAA, replay-dev, replay-more)."
