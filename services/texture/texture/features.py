@@ -180,9 +180,10 @@ def distortion(face: RGBImage) -> FloatArray:
     hsv = cv2.cvtColor(face, cv2.COLOR_RGB2HSV).astype(np.float64)
     ycrcb = cv2.cvtColor(face, cv2.COLOR_RGB2YCrCb).astype(np.float64)
     y = ycrcb[..., 0]
+    planes = {"V": hsv[..., 2], "Y": y}
     out: list[float] = []
-    for plane in (hsv[..., 2], y):  # MOMENT_PLANES
-        out += _moments(plane)
+    for name in MOMENT_PLANES:
+        out += _moments(planes[name])
     out.append(float(((hsv[..., 2] >= SPECULAR_V) & (hsv[..., 1] < SPECULAR_MAX_S)).mean()))
     out.append(_log_sharpness(y))
     detail = np.abs(y - cv2.GaussianBlur(y, (0, 0), 1.5)).mean()

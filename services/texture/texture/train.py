@@ -40,10 +40,11 @@ VERSION = "2.2.0"
 THRESHOLD = 0.5
 C = 0.003
 """Inverse L2 strength of the logistic regression, chosen with the features (MODEL_CARD.md, "Selection") on
-the fused decision each held-out domain gets (`liveness calibrate`'s leave-one-domain-out figures): without
-the colour-cast statistics, C = 0.0003 / 0.001 / 0.003 / 0.01 / 0.03 gave a held-out mean fused ACER of
-11.5 / 10.0 / 10.2 / 11.5 / 12.9 %, and aksultan's fused AUC rises with C (0.71 / 0.80 / 0.83 / 0.85 /
-0.86)."""
+the fused decision each held-out domain gets (`liveness calibrate`'s leave-one-domain-out figures, fusion
+targets 3 % / 3 %): without the hue angle and every plane's moments, C = 0.0003 / 0.001 / 0.003 / 0.01 /
+0.03 gave a held-out mean fused ACER of 11.5 / 10.0 / 10.2 / 11.5 / 12.9 %, and aksultan's fused AUC rises
+with C (0.713 / 0.802 / 0.833 / 0.847 / 0.849); with the V and Y moments kept (the served features), C =
+0.003 / 0.01 gave 9.9 / 12.3 %."""
 AGREE = 0.8
 MIN_EFFECT = 0.2
 """A feature is used when, in at least AGREE of the training domains, live and attack faces differ in it by
