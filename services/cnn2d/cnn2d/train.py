@@ -257,11 +257,22 @@ class Recipe:
     def train(self, nuaa_part: Crops, extra: Crops | None, desc: str) -> tuple[Any, int]:
         """A model trained on every `nuaa_every`-th NUAA face and `extra`; and how many faces it saw."""
         train_set = _training_set(_every(nuaa_part, self.nuaa_every), extra)
-        net, aug = self.net, self.aug
-        model = train_members(
-            train_set, self.members, self.epochs, self.batch_size, self.seed, aug, desc, net, EMA, self.mirror
+        return self.train_on(train_set, desc), len(train_set)
+
+    def train_on(self, train_set: Crops, desc: str) -> Any:
+        """A model trained on exactly `train_set`."""
+        return train_members(
+            train_set,
+            self.members,
+            self.epochs,
+            self.batch_size,
+            self.seed,
+            self.aug,
+            desc,
+            self.net,
+            EMA,
+            self.mirror,
         )
-        return model, len(train_set)
 
 
 def cross_session_folds(nuaa_crops: Crops, extra: Crops | None, recipe: Recipe) -> list[dict[str, Any]]:
@@ -300,7 +311,7 @@ def cross_source_folds(
         held = more.group == source
         if not held.any():
             raise InvalidInput(f"replay-more holds no face of source {source!r}")
-        extra = Crops.concat(_repeat(replay, replay_repeat), _repeat(more.take(~held), more_repeat))
+        extra = _replay_faces(replay, replay_repeat, more.take(~held), more_repeat)
         desc = f"replay-more/{source}"
         model, seen = recipe.train(nuaa_crops, extra, desc)
         test = more.take(held)
@@ -413,13 +424,7 @@ def validate_folds(
     replay_repeat: int,
     more: Crops | None,
     more_repeat: int,
-    members: int,
-    epochs: int,
-    batch_size: int,
-    seed: int,
-    aug: AugmentSettings,
-    net: NetSettings,
-    mirror: bool,
+    recipe: Recipe,
     on_fold: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """The recipe's subject-disjoint validation, into `report` (nuaa_folds, their means, the pooled
@@ -432,7 +437,7 @@ def validate_folds(
     sources = sorted(set(replay.group.tolist()))
     fold_rows = []
     replay_scores = np.full(len(replay), np.nan)
-    for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, seed)):
+    for i, (subjects, val_mask) in enumerate(_nuaa_fold_masks(data, nuaa_crops, folds, recipe.seed)):
         if fold_only is not None and i != fold_only:
             continue
         held_source = sources[i % len(sources)]
@@ -450,7 +455,7 @@ def validate_folds(
             _replay_faces(replay.take(~held) if use_replay else None, replay_repeat, more, more_repeat),
         )
         desc = f"fold {i + 1}/{folds}"
-        model = train_members(train_set, members, epochs, batch_size, seed, aug, desc, net, EMA, mirror)
+        model = recipe.train_on(train_set, desc)
         val = nuaa_crops.take(val_mask)
         row: dict[str, Any] = {
             "fold": i,
@@ -737,13 +742,7 @@ def cli(
             replay_repeat=replay_repeat,
             more=more,
             more_repeat=more_repeat,
-            members=members,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            aug=aug,
-            net=net,
-            mirror=mirror,
+            recipe=recipe,
             on_fold=fold_done,
         )
     write()
