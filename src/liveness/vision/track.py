@@ -15,8 +15,11 @@ middle frame, which the gateway's image tests score) and followed from there in 
 
 The track is lost, and the frame is detected afresh, when fewer than `min_good` of the points survive, when
 the face's spread (scale) jumps by more than `max_scale_step` between frames, or when the box leaves the
-frame. A lost track that detection cannot pick up again gives NO_FACE frames; each direction spends at most
-`max_detections` detections, so a clip without a face costs a bounded number of detections.
+frame. A lost track that detection cannot pick up again gives NO_FACE frames. Each direction may spend
+`max_detections` detections that find no face; a detection that finds the face restarts the track and costs
+nothing from that allowance, so a clip without a face costs a bounded number of detections, and a sparse clip
+(frames a second apart, as `liveness eval` samples a long video) is detected wherever tracking cannot follow,
+as each frame would be without tracking.
 
 A tracked frame keeps the face count of the detection it descends from (MULTIPLE_FACES stays so until a
 re-detection says otherwise).
@@ -56,7 +59,7 @@ class TrackSettings:
     )
     min_inside: float = 0.6  # fraction of the tracked box that must lie inside the frame
     refine: bool = True  # refit the 68 landmarks with the shape predictor inside the tracked box
-    max_detections: int = 3  # re-detections each direction may spend after losing the face
+    max_detections: int = 3  # re-detections finding no face each direction may spend after losing the face
 
     def __post_init__(self) -> None:
         if (
@@ -158,8 +161,9 @@ class Tracker:
                 if budget <= 0:
                     obs = FaceObservation(frame_index=index, count=0, face=None)
                 else:
-                    budget -= 1
                     obs = self.detect(index)
+                    if obs.face is None:
+                        budget -= 1
                 state = _fresh(obs)
             yield obs
 

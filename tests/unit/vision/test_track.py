@@ -85,6 +85,20 @@ def test_the_track_is_found_again_after_a_cut(astronaut: np.ndarray, monkeypatch
     assert observations[11].face is not None and observations[11].face.box.center[0] > 300
 
 
+def test_a_face_found_again_costs_nothing_from_the_allowance(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sparse clip: the face jumps 150 px between every two frames, so every frame loses the track and
+    # is detected afresh. Those detections find the face, so the allowance of one failed try is never spent.
+    frames = _moving(astronaut, [(-75.0, 0.0), (75.0, 0.0)] * 4)
+    calls = _counting(monkeypatch)
+    observations = track.track(frames, keyframe=0, settings=track.TrackSettings(max_detections=1))
+    assert all(o.status is Status.OK for o in observations)
+    assert sorted(calls) == list(range(8))
+    for obs, (dx, _) in zip(observations, [(-75.0, 0.0), (75.0, 0.0)] * 4, strict=True):
+        assert obs.face is not None and (obs.face.box.center[0] > 300) == (dx > 0)
+
+
 def test_frames_without_a_face_cost_a_bounded_number_of_detections(
     astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
