@@ -19,6 +19,7 @@ from liveness import healthcheck
 from liveness.runtime.config import ServerSettings
 from liveness.runtime.testing import serve_model
 from liveness.stack import free_port
+from tests.bash_scripts import check_bash_script
 from tests.deploy.conftest import REPO, SERVICES, TESTS, tracked_files
 from tests.doubles import DoubleModel
 
@@ -218,13 +219,7 @@ def test_healthcheck_fails_when_nothing_listens(capsys: pytest.CaptureFixture[st
     ["deploy/verify.sh", "deploy/build-images.sh", "deploy/base-image/build.sh", "deploy/k8s/gen-secrets.sh"],
 )
 def test_deploy_scripts_parse_and_document_their_usage(script: str) -> None:
-    path = REPO / script
-    assert path.stat().st_mode & 0o111, f"{script} is not executable"
-    subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
-    text = path.read_text()
-    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
-    machine_dirs = [f"/{d}/" for d in ("work", "home", "root")]
-    assert not any(d in text for d in machine_dirs), "no absolute machine paths"
+    check_bash_script(REPO / script)
 
 
 def _module_file(module: str) -> Path | None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bash_scripts import check_bash_script
+
 REPO = Path(__file__).resolve().parents[3]
 DATA_SCRIPTS = ("scripts/fit_fusion.sh", "scripts/eval_replay_dev.sh")
 
@@ -15,10 +17,7 @@ DATA_SCRIPTS = ("scripts/fit_fusion.sh", "scripts/eval_replay_dev.sh")
 @pytest.mark.parametrize("script", DATA_SCRIPTS)
 def test_data_script_parses_and_refuses_to_run_without_a_data_folder(script: str, tmp_path: Path) -> None:
     path = REPO / script
-    assert path.stat().st_mode & 0o111, f"{script} is not executable"
-    text = path.read_text()
-    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
-    subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
+    check_bash_script(path)
     # BIN points nowhere: should the usage check ever go, the script fails on a missing command instead of
     # starting a training run.
     done = subprocess.run(
