@@ -257,11 +257,7 @@ class Recipe:
     def train(self, nuaa_part: Crops, extra: Crops | None, desc: str) -> tuple[Any, int]:
         """A model trained on every `nuaa_every`-th NUAA face and `extra`; and how many faces it saw."""
         train_set = _training_set(_every(nuaa_part, self.nuaa_every), extra)
-        return self.train_on(train_set, desc), len(train_set)
-
-    def train_on(self, train_set: Crops, desc: str) -> Any:
-        """A model trained on exactly `train_set`."""
-        return train_members(
+        model = train_members(
             train_set,
             self.members,
             self.epochs,
@@ -273,6 +269,7 @@ class Recipe:
             EMA,
             self.mirror,
         )
+        return model, len(train_set)
 
 
 def cross_session_folds(nuaa_crops: Crops, extra: Crops | None, recipe: Recipe) -> list[dict[str, Any]]:
@@ -296,16 +293,17 @@ def cross_session_folds(nuaa_crops: Crops, extra: Crops | None, recipe: Recipe) 
 
 def cross_source_folds(
     nuaa_crops: Crops,
-    replay: Crops,
+    replay: Crops | None,
     replay_repeat: int,
     more: Crops,
     more_repeat: int,
     sources: Sequence[str],
     recipe: Recipe,
 ) -> list[dict[str, Any]]:
-    """Leave one replay-more source out: a model trained on NUAA, replay-dev and the other replay-more
-    sources scores the held-out source (its own camera, screen and room) at the fixed threshold; each
-    fold's ISO figures with counts and its per-face scores, keyed by the image's path under the data root."""
+    """Leave one replay-more source out: a model trained on NUAA, replay-dev (None: not) and the other
+    replay-more sources scores the held-out source (its own camera, screen and room) at the fixed
+    threshold; each fold's ISO figures with counts and its per-face scores, keyed by the image's path under
+    the data root."""
     rows = []
     for source in sources:
         held = more.group == source
@@ -450,16 +448,13 @@ def validate_folds(
             _fold_summary(report, fold_rows, replay_scores, replay, use_replay)
             continue
         t0 = time.perf_counter()
-        train_set = _training_set(
-            nuaa_crops.take(~val_mask),
-            _replay_faces(replay.take(~held) if use_replay else None, replay_repeat, more, more_repeat),
-        )
-        desc = f"fold {i + 1}/{folds}"
-        model = recipe.train_on(train_set, desc)
+        extra = _replay_faces(replay.take(~held) if use_replay else None, replay_repeat, more, more_repeat)
+        model, seen = recipe.train(nuaa_crops.take(~val_mask), extra, f"fold {i + 1}/{folds}")
         val = nuaa_crops.take(val_mask)
         row: dict[str, Any] = {
             "fold": i,
             "val_subjects": subjects,
+            "train_faces": seen,
             "train_s": time.perf_counter() - t0,
             **_summary(predict(model, val.inputs), val.live, "print"),
         }
@@ -683,7 +678,7 @@ def cli(
             )
         if more is not None and sources:
             protocols["cross-source"] = cross_source_folds(
-                nuaa_crops, replay, replay_repeat, more, more_repeat, sources, recipe
+                nuaa_crops, replay if use_replay else None, replay_repeat, more, more_repeat, sources, recipe
             )
         report["protocols"] = protocols
         report["total_s"] = time.perf_counter() - started
