@@ -645,6 +645,7 @@ def cli(
         nuaa_crops, replay = without(nuaa_crops, "nuaa", hold_out), without(replay, "replay-dev", hold_out)
         more = None if more is None else without(more, "replay-more", hold_out)
         click.echo(f"--hold-out {hold_out}: {held} faces left out")
+    trained_replay = replay if use_replay else None  # replay-dev as the protocol and final models see it
     report: dict[str, Any] = {
         "version": VERSION,
         "seed": seed,
@@ -673,12 +674,12 @@ def cli(
         if cross_session:
             protocols["cross-session"] = cross_session_folds(
                 nuaa_crops,
-                _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat),
+                _replay_faces(trained_replay, replay_repeat, more, more_repeat),
                 recipe,
             )
         if more is not None and sources:
             protocols["cross-source"] = cross_source_folds(
-                nuaa_crops, replay if use_replay else None, replay_repeat, more, more_repeat, sources, recipe
+                nuaa_crops, trained_replay, replay_repeat, more, more_repeat, sources, recipe
             )
         report["protocols"] = protocols
         report["total_s"] = time.perf_counter() - started
@@ -713,7 +714,7 @@ def cli(
 
     if final:
         t0 = time.perf_counter()
-        extra = _replay_faces(replay if use_replay else None, replay_repeat, more, more_repeat)
+        extra = _replay_faces(trained_replay, replay_repeat, more, more_repeat)
         model, _ = recipe.train(nuaa_crops, extra, "final")
         report["final_train_s"] = time.perf_counter() - t0
         if len(replay):  # on data it was trained on when --replay: a sanity check, not a validation figure

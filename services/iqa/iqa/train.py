@@ -73,6 +73,8 @@ LOG_FEATURES = True
 # is applied (version 4's VIF was NaN, read as 0, on 19 of NUAA's 3491 images). 6: the central part of
 # the image (CENTRE) instead of the whole.
 FEATURE_VERSION = "6"
+CACHE_TAG = f"v{FEATURE_VERSION}_centre{CENTRE}"
+"""Names the raw-feature caches: features depend on the metric definitions and on the share scored."""
 BIQI_IMAGES = (
     "astronaut", "camera", "chelsea", "coffee", "coins", "rocket", "brick", "grass", "gravel", "moon",
     "hubble_deep_field", "immunohistochemistry", "retina", "stereo_motorcycle", "cell", "clock",
@@ -264,7 +266,7 @@ def _item(sample: Sample, key: str) -> Item:
 
 
 def nuaa_raw(root: Path, cache: Path, jobs: int) -> tuple[list[Item], list[quality.RawFeatures]]:
-    store = _Cache(cache / f"raw_nuaa_v{FEATURE_VERSION}_centre{CENTRE}.npz")
+    store = _Cache(cache / f"raw_nuaa_{CACHE_TAG}.npz")
     cached = store.load()
     if cached is not None:
         return cached
@@ -305,7 +307,7 @@ def _replay_pictures(root: Path, video_every: int) -> Iterator[tuple[Sample, str
 
 
 def replay_raw(root: Path, cache: Path, video_every: int) -> tuple[list[Item], list[quality.RawFeatures]]:
-    store = _Cache(cache / f"raw_replay-dev_every{video_every}_v{FEATURE_VERSION}_centre{CENTRE}.npz")
+    store = _Cache(cache / f"raw_replay-dev_every{video_every}_{CACHE_TAG}.npz")
     cached = store.load()
     if cached is not None:
         return cached
