@@ -6,6 +6,7 @@ Subcommands that need heavy imports (training, evaluation) are loaded only when 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -192,7 +193,16 @@ def _table_row(line: dict[str, Any]) -> str:
     )
 
 
-async def _check_all(address: str, paths: list[Path], frames: int, as_json: bool, timeout_s: float) -> int:
+async def _check_all(
+    address: str,
+    paths: list[Path],
+    frames: int,
+    as_json: bool,
+    timeout_s: float,
+    warm_up: Path | None = None,
+) -> int:
+    """Print each path's decision; `warm_up`: a path sent first with its answer thrown away (a stack started
+    for the command, liveness.stack.warm_up_index)."""
     import grpc
 
     from liveness.client import GatewayClient, media_from_path
@@ -200,6 +210,9 @@ async def _check_all(address: str, paths: list[Path], frames: int, as_json: bool
 
     failures = 0
     async with GatewayClient(address) as client:
+        if warm_up is not None:
+            with contextlib.suppress(grpc.aio.AioRpcError, InvalidInput, OSError):  # reported on its turn
+                await client.evaluate(media_from_path(warm_up, frames=frames), timeout_s=timeout_s)
         if not as_json:
             click.echo(f"{'path':<40} {'decision':<9} {'score':<6} {'elapsed':>10}  tests")
         for path in paths:
@@ -234,8 +247,12 @@ def check(paths: tuple[Path, ...], address: str | None, as_json: bool, frames: i
     if address:
         failures = asyncio.run(_check_all(address, files, frames, as_json, timeout_s))
     else:
-        from liveness.stack import LocalStack
+        from liveness.data.samples import VIDEO_SUFFIXES
+        from liveness.stack import LocalStack, warm_up_index
 
+        warm = files[
+            warm_up_index(["video" if p.suffix.lower() in VIDEO_SUFFIXES else "image" for p in files])
+        ]
         with LocalStack() as stack:
-            failures = asyncio.run(_check_all(stack.gateway_address, files, frames, as_json, timeout_s))
+            failures = asyncio.run(_check_all(stack.gateway_address, files, frames, as_json, timeout_s, warm))
     sys.exit(1 if failures else 0)

@@ -5,6 +5,8 @@ scored per video). The decision rules, written once here so every report reads t
 - gateway: a presentation is accepted only when the decision is LIVE; UNCERTAIN, a failed call and an
   unreadable file all count as rejections. Score metrics use the fused score of conclusive answers.
 - one test: accepted when the status is OK and score >= threshold; score metrics use OK answers only.
+A local stack started for the call is first sent one request that is not scored (liveness.stack.warm_up_index
+says which, and why).
 
 Library code: bad arguments raise liveness.errors (InvalidInput, Unavailable); the commands turn them into
 command-line errors. Used by `liveness eval` (liveness.evaluate), its protocols and `liveness calibrate`.
@@ -205,6 +207,7 @@ async def _evaluate(
     samples: Sequence[Sample],
     *,
     address: str,
+    warm_up: Sample | None = None,
     test: str | None,
     frames: int,
     concurrency: int,
@@ -226,11 +229,16 @@ async def _evaluate(
                 "threshold_source": source,
             }
             scorer = test_scorer(client, frames, timeout_s, chosen)
+            if warm_up is not None:
+                await scorer(warm_up)
             return await score_all(samples, scorer, concurrency, progress), target, chosen
     async with GatewayClient(address) as gw:
         chosen = 0.5 if threshold is None else threshold
         source = "0.5 on the fused score" if threshold is None else "--threshold"
-        outcomes = await score_all(samples, gateway_scorer(gw, frames, timeout_s), concurrency, progress)
+        scorer = gateway_scorer(gw, frames, timeout_s)
+        if warm_up is not None:
+            await scorer(warm_up)
+        outcomes = await score_all(samples, scorer, concurrency, progress)
         return outcomes, {"kind": "gateway", "name": "gateway", "threshold_source": source}, chosen
 
 
@@ -260,7 +268,7 @@ def run_scoring(
     running = gateway or address
     if running:
         return asyncio.run(_evaluate(samples, address=running, **kwargs))
-    from liveness.stack import LocalStack
+    from liveness.stack import LocalStack, warm_up_index
 
     log.info("starting a local stack (%s)", test or "all tests")
     try:
@@ -273,4 +281,5 @@ def run_scoring(
         except (RuntimeError, TimeoutError) as exc:
             raise Unavailable(f"local stack: {exc}") from None
         where = stack.addresses[test] if test else stack.gateway_address
-        return asyncio.run(_evaluate(samples, address=where, **kwargs))
+        warm = samples[warm_up_index([s.kind for s in samples])] if samples else None
+        return asyncio.run(_evaluate(samples, address=where, warm_up=warm, **kwargs))

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -30,6 +31,19 @@ HOST = "127.0.0.1"
 RESTART_MIN_S = 0.5  # the first restart's delay; it doubles while the child keeps failing
 RESTART_MAX_S = 10.0
 STABLE_S = 30.0  # a child that ran this long before exiting starts again after RESTART_MIN_S
+
+
+def warm_up_index(kinds: Sequence[str]) -> int:
+    """Which input (by its kind, "image" or "video") a stack started for one command is sent first, with its
+    answer thrown away: the first video (a clip is the heaviest request), else the first input.
+
+    A freshly started process pays for the memory it touches for the first time, which can push a large clip
+    past the gateway's budget: replay-dev's 1080p live clip as the first request of a fresh stack on the
+    2-core dev machine took 1,959-1,968 ms and every face test answered TIMEOUT (UNCERTAIN); sent again, it
+    took 1,126-1,454 ms and was decided (three runs each). A 640x480 clip first did not warm it enough
+    (1,961 ms, then 1,736 ms).
+    """
+    return next((i for i, kind in enumerate(kinds) if kind == "video"), 0)
 
 
 def restart_delay(failures: int) -> float:

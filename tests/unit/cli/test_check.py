@@ -7,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from liveness.cli import main
+from liveness.stack import warm_up_index
 from tests.doubles import DoubleModel
 from tests.integration.test_gateway import gateway
 
@@ -64,3 +66,21 @@ def test_help_lists_commands() -> None:
     assert result.exit_code == 0
     for command in ("check", "serve", "up", "train"):
         assert command in result.output
+
+
+async def test_a_warm_up_input_is_sent_first_and_not_printed(
+    tmp_path: Path, astronaut_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from liveness.cli import _check_all
+
+    (tmp_path / "a.jpg").write_bytes(astronaut_jpeg)
+    model = DoubleModel("iqa", score=0.2)
+    async with gateway([model]) as address:
+        failures = await _check_all(address, [tmp_path / "a.jpg"], 16, True, 10.0, warm_up=tmp_path / "a.jpg")
+    assert failures == 0 and len(model.calls) == 2  # the warm-up, then the input
+    assert [json.loads(line)["decision"] for line in capsys.readouterr().out.splitlines()] == ["spoof"]
+
+
+def test_the_warm_up_is_the_first_video_else_the_first_input() -> None:
+    assert warm_up_index(["image", "video", "image", "video"]) == 1
+    assert warm_up_index(["image", "image"]) == 0
