@@ -390,13 +390,13 @@ async def test_a_keyframe_late_past_the_cutoff_is_a_timeout_not_unspecified(
 ) -> None:
     from liveness.vision import face
 
-    real = face.observe_upright
+    real = face.observe
 
     def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(0.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(face, "observe_upright", slow)
+    monkeypatch.setattr(face, "observe", slow)
     face_test = DoubleModel("cnn2d", needs_face=True)
     async with (
         gateway([DoubleModel("iqa", score=0.9), face_test], budget_ms=600) as address,

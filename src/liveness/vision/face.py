@@ -314,11 +314,22 @@ def observe_upright(
     first = observe(image, frame_index, settings, with_landmarks)
     if first.face is not None:
         return 0, first
+    return observe_turned(image, frame_index, settings, with_landmarks) or (0, first)
+
+
+def observe_turned(
+    image: RGBImage,
+    frame_index: int = 0,
+    settings: DetectorSettings = DEFAULT_DETECTOR,
+    with_landmarks: bool = True,
+) -> tuple[int, FaceObservation] | None:
+    """The turns of `observe_upright` after the upright one: (k, the observation of turn(image, k)) for the
+    first quarter turn that shows a face, or None."""
     for k in TURNS[1:]:
         obs = observe(turn(image, k), frame_index, settings, with_landmarks)
         if obs.face is not None:
             return k, obs
-    return 0, first
+    return None
 
 
 def upright_face(

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from gateway.faces import FaceJob
 from liveness.runtime import convert
@@ -47,3 +48,34 @@ async def test_tracking_stops_at_the_cutoff_and_the_keyframe_still_counts(astron
     with ThreadPoolExecutor(2) as executor:  # without the cutoff the same clip is followed to both ends
         whole = FaceJob(media, range(12), 6, executor)
         assert sorted(await whole.wait(range(12), time.monotonic() + 30.0)) == list(range(12))
+
+
+async def test_a_clip_keyframe_without_a_face_gives_way_to_the_frame_beside_it(
+    astronaut: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One faceless frame at the keyframe (a hand, motion blur) costs a search of the frame beside it, not
+    the two turned searches of the keyframe; the tracking still answers the old keyframe."""
+    from liveness.vision import face
+
+    turned: list[int] = []
+    real = face.observe_turned
+
+    def counted(image, frame_index=0, *args, **kwargs):  # type: ignore[no-untyped-def]
+        turned.append(frame_index)
+        return real(image, frame_index, *args, **kwargs)
+
+    monkeypatch.setattr(face, "observe_turned", counted)
+    frames = [np.ascontiguousarray(np.roll(astronaut, 2 * i, axis=1)) for i in range(7)]
+    frames[3] = np.zeros_like(astronaut)
+    media = Media(tuple(frames), tuple(40 * i for i in range(7)), is_clip=True)
+    with ThreadPoolExecutor(2) as executor:
+        job = FaceJob(media, range(7), 3, executor)
+        ready = await job.wait(range(7), time.monotonic() + 30.0)
+    assert turned == [] and job.keyframe == 2 and job.turns == 0
+    assert sorted(ready) == list(range(7)) and ready[2].status is Status.OK
+    # A clip with no face anywhere still tries the keyframe's turns after the frames beside it.
+    blank = Media(tuple(np.zeros_like(astronaut) for _ in range(5)), tuple(range(5)), is_clip=True)
+    with ThreadPoolExecutor(2) as executor:
+        none = FaceJob(blank, range(5), 2, executor)
+        await none.wait(range(5), time.monotonic() + 30.0)
+    assert turned == [2] and none.keyframe == 2 and none.status(2) is Status.NO_FACE
