@@ -204,9 +204,14 @@ def _ref_niqe(img: np.ndarray, model: quality.NiqeModel) -> float:
 
 
 def reference_features(
-    grey: np.ndarray, biqi: quality.BiqiModel, niqe: quality.NiqeModel, timings: dict[str, float]
+    grey: np.ndarray,
+    biqi: quality.BiqiModel,
+    niqe: quality.NiqeModel | None,
+    timings: dict[str, float],
+    names: tuple[str, ...] = quality.METRICS,
 ) -> np.ndarray:
-    """All 25 features, seed style; `timings` collects ms per metric."""
+    """The features `names`, seed style (every one is computed, NIQE only with its model); `timings` collects
+    ms per metric."""
     ref = grey.astype(np.float64)
     test = cv2.GaussianBlur(ref, (5, 5), 0)
     out: dict[str, float] = {}
@@ -314,8 +319,9 @@ def reference_features(
 
     out["HLFI"] = timed("HLFI", hlfi)
     out["BIQI"] = timed("BIQI", lambda: _ref_biqi(ref, biqi))
-    out["NIQE"] = timed("NIQE", lambda: _ref_niqe(ref, niqe))
-    return np.array([out[name] for name in quality.METRICS], dtype=np.float64)
+    if niqe is not None:
+        out["NIQE"] = timed("NIQE", lambda: _ref_niqe(ref, niqe))
+    return np.array([out[name] for name in names], dtype=np.float64)
 
 
 # --- seed 001's own code: its definitions, run the way it runs them ---------------------------------------
@@ -552,7 +558,7 @@ def _images(data: Path | None, n: int) -> list[bytes]:
 
 
 def reference_run(
-    jpegs: list[bytes], biqi: quality.BiqiModel, niqe: quality.NiqeModel
+    jpegs: list[bytes], biqi: quality.BiqiModel, niqe: quality.NiqeModel | None, names: tuple[str, ...]
 ) -> tuple[list[float], list[float], dict[str, float], list[np.ndarray]]:
     """Decode and compute the reference features of every image: wall ms, CPU ms, per-metric ms, features."""
     cv2.setNumThreads(1)
@@ -561,7 +567,7 @@ def reference_run(
     for data in jpegs:
         t0, c0 = time.perf_counter(), time.process_time()
         grey = cv2.cvtColor(decode_image(data), cv2.COLOR_RGB2GRAY)
-        feats.append(reference_features(grey, biqi, niqe, timings))
+        feats.append(reference_features(grey, biqi, niqe, timings, names))
         wall.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
     return wall, cpu, timings, feats
@@ -571,8 +577,9 @@ def reference_run(
 
 
 def features_worker(data: Path, n: int, out: Path) -> None:
-    """(--worker) The 25 features, P(live) and CPU ms per image of `n` images of `data`, computed by the iqa
-    package on PYTHONPATH with its own served model, saved to `out` (.npz). Decoding is not timed."""
+    """(--worker) The served model's features (and their names), P(live) and CPU ms per image of `n` images
+    of `data`, computed by the iqa package on PYTHONPATH with its own served model, saved to `out` (.npz).
+    Decoding is not timed."""
     model = IqaModel(IqaSettings(threads=1))
     model.warmup()
     feats, scores, cpu_ms = [], [], []
@@ -587,6 +594,7 @@ def features_worker(data: Path, n: int, out: Path) -> None:
     np.savez(
         out,
         features=np.array(feats),
+        names=np.array(model.artifact.feature_names),
         scores=np.array(scores),
         cpu_ms=np.array(cpu_ms),
         threshold=np.array(model.artifact.threshold),
@@ -620,13 +628,19 @@ def compare_with_baseline(rev: str, data: Path, n: int, rounds: int) -> None:
                 print(f"round {r + 1}/{rounds} {side}: median {median:.1f} ms CPU", flush=True)
     base, ours = runs[rev][0], runs["this tree"][0]
     a, b = ours["features"], base["features"]
+    a_names, b_names = [str(n) for n in ours["names"]], [str(n) for n in base["names"]]
     print(f"\n{a.shape[0]} images of {data.name}; this tree against {rev}")
     print(f"{'feature':8s}{'max |diff|':>12s}{'max rel':>10s}{'images changed':>16s}{'median value':>14s}")
-    for i, name in enumerate(quality.METRICS):
-        diff = np.abs(a[:, i] - b[:, i])
-        rel = diff / np.maximum(np.abs(b[:, i]), 1e-12)  # huge where the baseline's value was 0
+    for name in quality.METRICS:
+        if name not in a_names or name not in b_names:
+            side = rev if name in b_names else "this tree" if name in a_names else "neither side"
+            print(f"{name:8s}  read by {side} only")
+            continue
+        x, y = a[:, a_names.index(name)], b[:, b_names.index(name)]
+        diff = np.abs(x - y)
+        rel = diff / np.maximum(np.abs(y), 1e-12)  # huge where the baseline's value was 0
         changed = int(np.count_nonzero(diff))
-        print(f"{name:8s}{diff.max():12.2e}{rel.max():10.1e}{changed:16d}{np.median(b[:, i]):14.6g}")
+        print(f"{name:8s}{diff.max():12.2e}{rel.max():10.1e}{changed:16d}{np.median(y):14.6g}")
     threshold = float(base["threshold"])
     flips = int(np.sum((ours["scores"] >= threshold) != (base["scores"] >= threshold)))
     print(
@@ -689,8 +703,8 @@ def main() -> None:
         image = decode_image(data)
         grey = preprocess(image, art.max_side, art.centre)
         t1 = time.perf_counter()
-        raw = quality.raw_features(grey, timings, clock=time.process_time)
-        feats = quality.combine(raw, art.biqi, art.niqe)
+        raw = quality.raw_features(grey, timings, clock=time.process_time, measures=art.feature_names)
+        feats = quality.combine(raw, art.biqi, art.niqe, art.feature_names)
         t2 = time.perf_counter()
         art.classifier.proba(feats)
         t3 = time.perf_counter()
@@ -710,19 +724,19 @@ def main() -> None:
     ref_jpegs = jpegs[: args.reference_images]
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         ref_wall, ref_cpu, ref_timings, ref_all = pool.submit(
-            reference_run, ref_jpegs, art.biqi, art.niqe
+            reference_run, ref_jpegs, art.biqi, art.niqe, art.feature_names
         ).result()
         seed_wall, seed_cpu, seed_timings = pool.submit(seed_run, ref_jpegs).result()
-    worst = np.zeros(len(quality.METRICS))
+    worst = np.zeros(len(art.feature_names))
     for data, ref_feats in zip(ref_jpegs, ref_all, strict=True):
         grey = cv2.cvtColor(decode_image(data), cv2.COLOR_RGB2GRAY)
-        fast = quality.features(grey.astype(np.float32), art.biqi, art.niqe)
+        fast = quality.features(grey.astype(np.float32), art.biqi, art.niqe, art.feature_names)
         worst = np.maximum(worst, np.abs(fast - ref_feats) / np.maximum(np.abs(ref_feats), 1e-9))
     m = len(ref_wall)
     print(
         f"\n{'metric':6s} {'iqa CPU ms':>10s} {'seed-style ms':>13s} {'rel. diff':>10s} {'seed 001 ms':>12s}"
     )
-    for i, name in enumerate(quality.METRICS):
+    for i, name in enumerate(art.feature_names):
         seed_ms = f"{seed_timings[name] / m:12.1f}" if name in seed_timings else f"{'-':>12s}"
         print(
             f"{name:6s} {timings[name] / n:10.2f} {ref_timings.get(name, 0.0) / m:13.1f} "

@@ -1,4 +1,5 @@
-"""Whole-image quality test: 25 Galbally quality measures -> standardise -> shrinkage LDA -> P(live).
+"""Whole-image quality test: Galbally quality measures (23 of the 25 since 1.6.0) -> standardise -> shrinkage
+LDA -> P(live).
 
 Pure numpy/OpenCV: the classifier, BIQI's and NIQE's parameters are plain arrays in one .npz (no pickle),
 and the score is computed here with numpy. No face box is used, as in seed 001, so the gateway can start
@@ -161,12 +162,16 @@ class LdaClassifier:
 
 @dataclass(frozen=True, slots=True)
 class IqaArtifact:
-    """Everything the service loads: the classifier, BIQI and NIQE parameters, and how to preprocess."""
+    """Everything the service loads: the classifier, BIQI and NIQE parameters, and how to preprocess.
+
+    `feature_names`: the measures the classifier reads, some of quality.METRICS in its order (all 25 before
+    1.6.0); only those are computed. `niqe` is None when NIQE is not among them.
+    """
 
     version: str
     classifier: LdaClassifier
     biqi: quality.BiqiModel
-    niqe: quality.NiqeModel
+    niqe: quality.NiqeModel | None
     max_side: int
     threshold: float
     feature_names: tuple[str, ...] = quality.METRICS
@@ -176,6 +181,14 @@ class IqaArtifact:
         if not 0.0 < self.centre <= 1.0 or self.max_side < 1:
             raise ValueError(
                 f"iqa artifact: centre {self.centre} not in (0, 1] or max_side {self.max_side} < 1"
+            )
+        quality.check_feature_names(self.feature_names)
+        if ("NIQE" in self.feature_names) != (self.niqe is not None):
+            raise ValueError("iqa artifact: a NIQE model goes with the NIQE feature, and only with it")
+        if self.classifier.coef.shape != (len(self.feature_names),):
+            raise ValueError(
+                f"iqa artifact: {self.classifier.coef.shape[0]} LDA weights for "
+                f"{len(self.feature_names)} features"
             )
 
     def arrays(self) -> dict[str, npt.NDArray[np.generic]]:
@@ -193,7 +206,7 @@ class IqaArtifact:
             "lda_platt_slope": np.array(self.classifier.platt_slope),
             "lda_platt_offset": np.array(self.classifier.platt_offset),
             **self.biqi.arrays(),
-            **self.niqe.arrays(),
+            **(self.niqe.arrays() if self.niqe is not None else {}),
         }
 
     def save(self, path: Path) -> None:
@@ -207,8 +220,10 @@ class IqaArtifact:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         names = tuple(str(n) for n in arrays.get("feature_names", ()))
-        if names != quality.METRICS:
-            raise ValueError(f"{path.name}: feature names {names} do not match this code's {quality.METRICS}")
+        try:
+            quality.check_feature_names(names)
+        except ValueError as exc:
+            raise ValueError(f"{path.name}: {exc}") from None
         return cls(
             version=str(arrays["version"]),
             classifier=LdaClassifier(
@@ -221,7 +236,7 @@ class IqaArtifact:
                 platt_offset=float(arrays["lda_platt_offset"]) if "lda_platt_offset" in arrays else 0.0,
             ),
             biqi=quality.BiqiModel.from_arrays(arrays),
-            niqe=quality.NiqeModel.from_arrays(arrays),
+            niqe=quality.NiqeModel.from_arrays(arrays) if "NIQE" in names else None,
             max_side=int(arrays["max_side"]),
             threshold=float(arrays["threshold"]),
             feature_names=names,
@@ -273,7 +288,8 @@ class IqaModel:
             recommended_threshold=self._artifact.threshold,
             needs_face=False,
             model_card=(
-                "Whole-image quality: 25 Galbally et al. (2014) measures of the grey image (its central "
+                f"Whole-image quality: {len(self._artifact.feature_names)} of the 25 Galbally et al. (2014) "
+                "measures of the grey image (its central "
                 f"{self._artifact.centre:.0%} of each side) against its 5x5 Gaussian blur, shrinkage LDA, "
                 "Platt-calibrated on held-out subjects. Clips: mean of up to "
                 f"{settings.clip_frames} evenly spaced frames. Research-grade (NUAA, replay-dev)."
@@ -289,9 +305,10 @@ class IqaModel:
         return self._artifact
 
     def features(self, image: RGBImage) -> tuple[FloatArray, float]:
-        """The 25 features of one RGB image and its grey standard deviation."""
+        """The artifact's features of one RGB image and its grey standard deviation."""
         grey = preprocess(image, self._artifact.max_side, self._artifact.centre)
-        feats = quality.features(grey, self._artifact.biqi, self._artifact.niqe)
+        art = self._artifact
+        feats = quality.features(grey, art.biqi, art.niqe, art.feature_names)
         return feats, grey_std(grey)
 
     def score_image(self, image: RGBImage) -> tuple[float, float]:

@@ -14,7 +14,7 @@ Where the paper leaves a detail open, the choice is written next to the metric.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from time import perf_counter
@@ -228,6 +228,10 @@ class BiqiModel:
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, npt.NDArray[np.float64]], prefix: str = "biqi_") -> BiqiModel:
         return cls(**{k: np.asarray(arrays[prefix + k], np.float64) for k in cls.__slots__})
+
+
+NIQE_FEATURES = 36
+"""Features per NIQE patch: 18 at each of two scales."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1055,39 +1059,70 @@ class RawFeatures:
 
 
 def raw_features(
-    grey: Grey, timings_ms: dict[str, float] | None = None, clock: Callable[[], float] = perf_counter
+    grey: Grey,
+    timings_ms: dict[str, float] | None = None,
+    clock: Callable[[], float] = perf_counter,
+    measures: Collection[str] = METRICS,
 ) -> RawFeatures:
-    """All per-image computation; with `timings_ms`, each metric's cost (by `clock`, in seconds: wall
-    time by default, time.process_time for CPU time) is added under its name in ms.
+    """The per-image computation of `measures` (default: every one of METRICS); with `timings_ms`, each
+    metric's cost (by `clock`, in seconds: wall time by default, time.process_time for CPU time) is added
+    under its name in ms.
 
+    A model-free measure left out is NaN in `model_free`; without BIQI or NIQE their statistics are empty.
     Shared intermediates are charged to the first metric that needs them.
     """
     pair = _Pair(grey, blur(grey))
     values = []
     for name, fn in _FULL_REFERENCE.items():
+        if name not in measures:
+            values.append(math.nan)
+            continue
         start = clock()
         values.append(fn(pair))
         if timings_ms is not None:
             timings_ms[name] = timings_ms.get(name, 0.0) + (clock() - start) * 1e3
     start = clock()
-    biqi = biqi_features(grey, pair.ref_bands)
+    biqi = biqi_features(grey, pair.ref_bands) if "BIQI" in measures else np.zeros(0)
     mid = clock()
-    patches, sharpness = niqe_patch_features(grey)
+    patches, sharpness = (
+        niqe_patch_features(grey) if "NIQE" in measures else (np.zeros((0, NIQE_FEATURES)), np.zeros(0))
+    )
     end = clock()
     if timings_ms is not None:
-        timings_ms["BIQI"] = timings_ms.get("BIQI", 0.0) + (mid - start) * 1e3
-        timings_ms["NIQE"] = timings_ms.get("NIQE", 0.0) + (end - mid) * 1e3
+        for name, ms in (("BIQI", (mid - start) * 1e3), ("NIQE", (end - mid) * 1e3)):
+            if name in measures:
+                timings_ms[name] = timings_ms.get(name, 0.0) + ms
     return RawFeatures(np.asarray(values, np.float64), biqi, patches, sharpness)
 
 
-def combine(raw: RawFeatures, biqi_model: BiqiModel, niqe_model: NiqeModel) -> FloatArray:
-    """The 25 features in METRICS order, finite (non-finite values become 0; none is expected)."""
-    feats = np.concatenate(
-        [raw.model_free, [biqi_model.score(raw.biqi), niqe_model.distance(raw.niqe_patches)]]
-    )
+def combine(
+    raw: RawFeatures,
+    biqi_model: BiqiModel,
+    niqe_model: NiqeModel | None,
+    names: Sequence[str] = METRICS,
+) -> FloatArray:
+    """The features `names` (METRICS, or some of them in METRICS order), finite (non-finite values become 0;
+    none is expected). `niqe_model` may be None when NIQE is not among them."""
+    values = dict(zip(MODEL_FREE, raw.model_free.tolist(), strict=True))
+    if "BIQI" in names:
+        values["BIQI"] = biqi_model.score(raw.biqi)
+    if "NIQE" in names:
+        if niqe_model is None:
+            raise ValueError("NIQE is among the features but no NIQE model was given")
+        values["NIQE"] = niqe_model.distance(raw.niqe_patches)
+    feats = np.array([values[n] for n in names], np.float64)
     return np.nan_to_num(feats, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def features(grey: Grey, biqi_model: BiqiModel, niqe_model: NiqeModel) -> FloatArray:
-    """The 25 Galbally features of one grey image, in METRICS order."""
-    return combine(raw_features(grey), biqi_model, niqe_model)
+def features(
+    grey: Grey, biqi_model: BiqiModel, niqe_model: NiqeModel | None, names: Sequence[str] = METRICS
+) -> FloatArray:
+    """The Galbally features `names` of one grey image (all 25 by default), in METRICS order; only those
+    are computed."""
+    return combine(raw_features(grey, measures=names), biqi_model, niqe_model, names)
+
+
+def check_feature_names(names: Sequence[str]) -> None:
+    """ValueError unless `names` are some of METRICS, each once, in METRICS order."""
+    if not names or tuple(m for m in METRICS if m in names) != tuple(names):
+        raise ValueError(f"feature names {tuple(names)} are not some of {METRICS} in that order")

@@ -62,8 +62,15 @@ MAX_SIDE = 640
 # 0.993 (sides rounded plainly); with DFT-friendly sides 0.6 / 0.7 / 0.8: 8.3 % / 0.988 (session 01 AUC
 # 0.978), 6.6 % / 0.992, 2.3 % / 0.998. 0.7 is the smallest share with both sessions' AUC >= 0.98.
 CENTRE = 0.7
+# The measures the classifier reads: all but NIQE and VIF, the two costliest (3.7 and 4.3 of 20.0 ms CPU per
+# 640x480 image, 50 NUAA images, one thread), for issue 25's CPU per image decision; iqa holds fusion weight
+# 0. NUAA cross-session mean ACER / AUC (session 01 / 02 AUC), the served recipe: all 25 (1.5.0) 6.6 % /
+# 0.992 (0.987 / 0.998); without NIQE 2.4 % / 0.997 (0.998 / 0.997); without VIF 16.0 % / 0.980 (0.963 /
+# 0.997); without both 6.7 % / 0.994 (0.992 / 0.997). replay-more, never trained on (AUC over 1,345 images):
+# 0.707, 0.600 and 0.671 for all 25, without NIQE and without both. HISTORY.md, 1.6.0.
+FEATURES: tuple[str, ...] = tuple(m for m in quality.METRICS if m not in ("NIQE", "VIF"))
 THRESHOLD = 0.5
-VERSION = "1.5.0"
+VERSION = "1.6.0"
 INNER_FOLDS = 3
 """Subject-disjoint inner folds of the training subjects whose out-of-fold LDA scores fit the calibration."""
 # Log-compress the features before standardising: on the subject-disjoint NUAA folds mean ACER went from
@@ -333,9 +340,10 @@ def fit_niqe(raws: Sequence[quality.RawFeatures], live: Sequence[bool]) -> quali
 
 
 def feature_matrix(
-    raws: Sequence[quality.RawFeatures], biqi: quality.BiqiModel, niqe: quality.NiqeModel
+    raws: Sequence[quality.RawFeatures], biqi: quality.BiqiModel, niqe: quality.NiqeModel | None
 ) -> FloatArray:
-    return np.stack([quality.combine(r, biqi, niqe) for r in raws])
+    """The FEATURES of each raw row (the cache holds every measure)."""
+    return np.stack([quality.combine(r, biqi, niqe, FEATURES) for r in raws])
 
 
 def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_], log_features: bool = LOG_FEATURES) -> LdaClassifier:
@@ -358,8 +366,8 @@ def fit_lda(x: FloatArray, y: npt.NDArray[np.bool_], log_features: bool = LOG_FE
 
 def fit(
     raws: Sequence[quality.RawFeatures], live: npt.NDArray[np.bool_], biqi: quality.BiqiModel
-) -> tuple[LdaClassifier, quality.NiqeModel]:
-    niqe = fit_niqe(raws, list(live))
+) -> tuple[LdaClassifier, quality.NiqeModel | None]:
+    niqe = fit_niqe(raws, list(live)) if "NIQE" in FEATURES else None
     return fit_lda(feature_matrix(raws, biqi, niqe), live), niqe
 
 
@@ -406,7 +414,7 @@ def fit_calibrated(
     live: npt.NDArray[np.bool_],
     train_idx: npt.NDArray[np.intp],
     biqi: quality.BiqiModel,
-) -> tuple[LdaClassifier, quality.NiqeModel, dict[str, float]]:
+) -> tuple[LdaClassifier, quality.NiqeModel | None, dict[str, float]]:
     """LDA on train_idx, its decision Platt-calibrated on inner subject folds of the same training items.
 
     LDA's own probabilities are far too confident across people (a fold's EER threshold ranged from
@@ -684,6 +692,7 @@ def cli(
         classifier=clf,
         biqi=biqi,
         niqe=niqe,
+        feature_names=FEATURES,
         max_side=MAX_SIDE,
         threshold=THRESHOLD,
         centre=CENTRE,
@@ -693,7 +702,8 @@ def cli(
     report.update(
         n_train={"nuaa": by_dataset["nuaa"], "replay-dev": by_dataset["replay-dev"], "live": int(live.sum()),
                  "spoof": int((~live).sum())},
-        lda_coef=dict(zip(quality.METRICS, clf.uncalibrated().coef.round(4).tolist(), strict=True)),
+        features=list(FEATURES),
+        lda_coef=dict(zip(FEATURES, clf.uncalibrated().coef.round(4).tolist(), strict=True)),
         artifacts=training.digests(out / ARTIFACT),
         train_seconds=round(time.perf_counter() - started, 1),
         python=platform.python_version(),

@@ -25,7 +25,7 @@ from iqa.model import (
     log_compress,
     preprocess,
 )
-from iqa.train import fit_lda
+from iqa.train import FEATURES, fit_lda
 from liveness.types import CheckOptions, Media, Status
 
 
@@ -55,10 +55,25 @@ def test_committed_artifact_loads_without_pickle() -> None:
     if not settings.model_path.is_file():
         pytest.skip(f"{settings.model_path.name} not trained yet")
     artifact = IqaArtifact.load(settings.model_path)
-    assert artifact.feature_names == quality.METRICS
-    assert artifact.classifier.coef.shape == (25,) and np.isfinite(artifact.classifier.coef).all()
-    assert artifact.niqe.cov.shape == (36, 36) and artifact.biqi.class_coef.shape[1] == 18
+    assert artifact.feature_names == FEATURES  # since 1.6.0 all but NIQE and VIF
+    assert artifact.classifier.coef.shape == (23,) and np.isfinite(artifact.classifier.coef).all()
+    assert artifact.niqe is None and artifact.biqi.class_coef.shape[1] == 18
     assert 0.0 < artifact.threshold < 1.0
+
+
+def test_a_model_reads_only_its_features_and_computes_only_those(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serving computes the artifact's measures alone, and they equal those of the whole computation the
+    training caches; NIQE and VIF, left out of 1.6.0, are never computed."""
+    grey = preprocess(np.random.default_rng(3).integers(0, 256, (120, 160, 3), dtype=np.uint8), 640, 0.7)
+    biqi = IqaArtifact.load(IqaSettings().model_path).biqi
+    whole = quality.combine(quality.raw_features(grey), biqi, None, FEATURES)
+    timings: dict[str, float] = {}
+    part = quality.raw_features(grey, timings, measures=FEATURES)
+    assert set(timings) == set(FEATURES)
+    np.testing.assert_array_equal(quality.combine(part, biqi, None, FEATURES), whole)
+    np.testing.assert_array_equal(quality.features(grey, biqi, None, FEATURES), whole)
+    with pytest.raises(ValueError, match="no NIQE model"):
+        quality.combine(part, biqi, None)  # all 25 need NIQE's model
 
 
 def test_artifact_round_trip(tiny_artifact_path: Path, tmp_path: Path) -> None:
@@ -258,3 +273,14 @@ def test_keep_freed_memory_reuses_freed_maps() -> None:
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     # Fresh memory would fault once per 4 kB page: 5 x 8 x 300 = 12000 faults.
     assert faults < 1000
+
+
+def test_an_artifact_whose_parts_disagree_is_refused(tiny_artifact_path: Path) -> None:
+    artifact = IqaArtifact.load(tiny_artifact_path)  # all 25 measures, with NIQE's model
+    some = tuple(m for m in quality.METRICS if m != "NIQE")
+    with pytest.raises(ValueError, match="NIQE model"):
+        replace(artifact, feature_names=some)  # a NIQE model without the NIQE feature
+    with pytest.raises(ValueError, match="25 LDA weights for 24 features"):
+        replace(artifact, feature_names=some, niqe=None)
+    with pytest.raises(ValueError, match="not some of"):
+        replace(artifact, feature_names=("VIF", "MSE"))  # out of METRICS order
