@@ -204,6 +204,9 @@ class TestInfo:
     supported_actions: tuple[Action, ...] = field(default_factory=tuple)
     # Reads only the face boxes and counts, never the landmarks: callers need not fit or send them.
     face_box_only: bool = False
+    # With face_box_only: still reads the landmarks of a clip's frames (a clip's are fitted anyway, to track
+    # the face); an image gets boxes alone.
+    clip_landmarks: bool = False
 
     def accepts(self, media: Media) -> bool:
         """Whether this test can say anything about `media` (frame count inside its range)."""

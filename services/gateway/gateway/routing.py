@@ -11,7 +11,7 @@
   frame of that set nearest the chosen one.
 - Landmarks are fitted for a clip (tracking follows them) and for an image one of whose face tests reads
   them; an image whose face tests all say `face_box_only` gets boxes alone, and so does every call to such a
-  test.
+  test, except a clip's to a test that also says `clip_landmarks`.
 
 Pure: no gRPC, no protobuf, no clock.
 """
@@ -87,7 +87,7 @@ def plan(
                     True,
                     info.needs_face,
                     info.min_frames,
-                    not info.face_box_only,
+                    not info.face_box_only or info.clip_landmarks,
                 )
             )
         elif info.accepts_image:

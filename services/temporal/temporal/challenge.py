@@ -22,7 +22,7 @@ class ChallengeSettings:
     """Evidence thresholds per action kind."""
 
     expression_threshold: float = 0.6  # P(happy) for SMILE, P(surprise) for SURPRISE
-    turn_threshold: float = 0.25  # |yaw| proxy (see motion.yaw) for TURN_LEFT / TURN_RIGHT
+    turn_threshold: float = 0.25  # |yaw| proxy (see liveness.vision.face.yaw) for TURN_LEFT / TURN_RIGHT
     blink_threshold: float = 0.2  # blink depth (1 - EAR_min / baseline); detect_blinks already gates it
 
     def threshold(self, action: Action) -> float:

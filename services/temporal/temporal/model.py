@@ -40,7 +40,7 @@ from temporal.blink import BlinkSettings, detect_blinks, ear_track
 from temporal.challenge import ChallengeSettings, match_in_order
 from temporal.expression import EXPRESSIONS, ExpressionClassifier
 from temporal.identity import Encoder, IdentityChecker, IdentityResult, face_recognition_encoder
-from temporal.motion import MotionSummary, summarise, yaw
+from temporal.motion import MotionSummary, summarise
 from temporal.sequence import SEQ_LEN, SequenceClassifier, sequence_input, spread_indices
 
 NAME = "temporal"
@@ -238,7 +238,7 @@ class TemporalModel:
             yaws = np.full(n, np.nan)
             for i, lm in enumerate(track.landmarks):
                 if lm is not None:
-                    yaws[i] = yaw(lm)
+                    yaws[i] = facelib.yaw(lm)
             evidence[Action.TURN_LEFT] = yaws
             evidence[Action.TURN_RIGHT] = -yaws
         return evidence

@@ -67,16 +67,3 @@ def summarise(landmarks: Sequence[npt.NDArray[np.float32] | None]) -> MotionSumm
         if disp > best_disp:
             best_disp, best_res = disp, res
     return MotionSummary(best_disp, best_res, len(tracks))
-
-
-def yaw(landmarks: npt.NDArray[np.float32]) -> float:
-    """Head yaw proxy in [-1, 1] from where the nose tip sits between the jaw ends (points 0 and 16).
-
-    0 is frontal. Positive when the nose tip moves toward the image's right, which in an unmirrored camera
-    frame is the subject turning to their own left.
-    """
-    left, right, nose = landmarks[0, 0], landmarks[16, 0], landmarks[30, 0]
-    width = right - left
-    if width <= 0:
-        return 0.0
-    return float(np.clip(((nose - left) - (right - nose)) / width, -1.0, 1.0))

@@ -97,16 +97,21 @@ class TextureSettings:
     """Configuration of the texture test; `from_env` reads TEXTURE_* variables."""
 
     model_path: Path = Path(__file__).resolve().parents[1] / "models" / ARTIFACT
-    max_frames: int = 8  # frames of a clip that are scored (the runtime keeps this many, evenly spaced)
+    max_frames: int = 8  # frames of a clip that are scored: the most frontal of the candidates
+    # Frames of a clip the scored ones are chosen from (the runtime keeps this many, evenly spaced, and
+    # decodes only those scored). The score falls on a turned face, for live faces and attacks alike (see
+    # MODEL_CARD.md, "Clips"), and the model was fitted on still images that are mostly frontal.
+    candidate_frames: int = 16
 
     def __post_init__(self) -> None:
-        if self.max_frames < 1:
+        if self.max_frames < 1 or self.candidate_frames < self.max_frames:
             raise ValueError(f"invalid texture settings: {self}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TextureSettings:
-        """TEXTURE_MODEL_PATH, TEXTURE_MAX_FRAMES; bad values raise ValueError."""
-        return cls(**from_env_fields(cls, env, "TEXTURE_", {"max_frames": (1, None)}))
+        """TEXTURE_MODEL_PATH, TEXTURE_MAX_FRAMES, TEXTURE_CANDIDATE_FRAMES; bad values raise ValueError."""
+        bounds = {"max_frames": (1, None), "candidate_frames": (1, None)}
+        return cls(**from_env_fields(cls, env, "TEXTURE_", bounds))
 
 
 class TextureModel:
@@ -123,17 +128,19 @@ class TextureModel:
             accepts_image=True,
             accepts_clip=True,
             min_frames=1,
-            max_frames=settings.max_frames,
+            max_frames=settings.candidate_frames,
             recommended_threshold=self._artifact.threshold,
             needs_face=True,
-            face_box_only=True,  # reads the face box only, never the landmarks
+            face_box_only=True,  # scores the face box only
+            clip_landmarks=True,  # a clip's landmarks say which frames are frontal
             model_card=(
                 "Colour texture: uniform LBP histograms (8 points, radius 1 and 2) of the face box in H, S, "
                 "V, Y, Cb and Cr and 19 image-distortion measures (blur bands, brightness moments, glare; "
                 "no colour-cast statistics), "
                 "logistic regression on the cues whose direction agrees across training domains, "
-                "calibrated on held-out sessions and sources. Clips: "
-                f"mean of up to {settings.max_frames} frames. Research-grade (NUAA, replay-dev, replay-more)."
+                "calibrated on held-out sessions and sources. Clips: mean of the "
+                f"{settings.max_frames} most frontal of up to {settings.candidate_frames} frames. "
+                "Research-grade (NUAA, replay-dev, replay-more)."
             ),
         )
 
@@ -146,8 +153,9 @@ class TextureModel:
         return self._artifact
 
     def check(self, media: Media, faces: Sequence[FaceObservation], options: CheckOptions) -> TestResult:
-        """Mean calibrated P(live) over the frames with one face; NO_FACE / MULTIPLE_FACES otherwise."""
-        usable, refusal = single_face_frames(faces, len(media), self._settings.max_frames)
+        """Mean calibrated P(live) over the most frontal `max_frames` frames with one face (every such frame
+        when there are no more); NO_FACE / MULTIPLE_FACES otherwise."""
+        usable, refusal = single_face_frames(faces, len(media), self._settings.max_frames, frontal=True)
         if refusal is not None:
             return refusal
         feats = np.stack(

@@ -225,6 +225,7 @@ def info_to_proto(info: TestInfo) -> pb.TestInfo:
         model_card=info.model_card,
         supported_actions=[action_to_proto(a) for a in info.supported_actions],
         face_box_only=info.face_box_only,
+        clip_landmarks=info.clip_landmarks,
     )
 
 
@@ -243,4 +244,5 @@ def info_from_proto(msg: pb.TestInfo) -> TestInfo:
             Action[pb.Action.Name(a).removeprefix("ACTION_")] for a in msg.supported_actions if a
         ),
         face_box_only=msg.face_box_only,
+        clip_landmarks=msg.clip_landmarks,
     )

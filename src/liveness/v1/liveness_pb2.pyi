@@ -182,7 +182,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class TestInfo(_message.Message):
-    __slots__ = ("name", "version", "accepts_image", "accepts_clip", "min_frames", "max_frames", "recommended_threshold", "needs_face", "model_card", "supported_actions", "face_box_only")
+    __slots__ = ("name", "version", "accepts_image", "accepts_clip", "min_frames", "max_frames", "recommended_threshold", "needs_face", "model_card", "supported_actions", "face_box_only", "clip_landmarks")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ACCEPTS_IMAGE_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +194,7 @@ class TestInfo(_message.Message):
     MODEL_CARD_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_ACTIONS_FIELD_NUMBER: _ClassVar[int]
     FACE_BOX_ONLY_FIELD_NUMBER: _ClassVar[int]
+    CLIP_LANDMARKS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     accepts_image: bool
@@ -205,7 +206,8 @@ class TestInfo(_message.Message):
     model_card: str
     supported_actions: _containers.RepeatedScalarFieldContainer[Action]
     face_box_only: bool
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., accepts_image: _Optional[bool] = ..., accepts_clip: _Optional[bool] = ..., min_frames: _Optional[int] = ..., max_frames: _Optional[int] = ..., recommended_threshold: _Optional[float] = ..., needs_face: _Optional[bool] = ..., model_card: _Optional[str] = ..., supported_actions: _Optional[_Iterable[_Union[Action, str]]] = ..., face_box_only: _Optional[bool] = ...) -> None: ...
+    clip_landmarks: bool
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., accepts_image: _Optional[bool] = ..., accepts_clip: _Optional[bool] = ..., min_frames: _Optional[int] = ..., max_frames: _Optional[int] = ..., recommended_threshold: _Optional[float] = ..., needs_face: _Optional[bool] = ..., model_card: _Optional[str] = ..., supported_actions: _Optional[_Iterable[_Union[Action, str]]] = ..., face_box_only: _Optional[bool] = ..., clip_landmarks: _Optional[bool] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("request_id", "media", "challenge", "reference", "session_id", "nonce")

@@ -350,11 +350,27 @@ def observe_media(
     return [observe(frame, i, settings, with_landmarks) for i, frame in enumerate(media.frames)]
 
 
+def yaw(landmarks: npt.NDArray[np.float32]) -> float:
+    """Head yaw proxy in [-1, 1] from where the nose tip sits between the jaw ends (points 0 and 16).
+
+    0 is frontal. Positive when the nose tip moves toward the image's right, which in an unmirrored camera
+    frame is the subject turning to their own left.
+    """
+    left, right, nose = landmarks[0, 0], landmarks[16, 0], landmarks[30, 0]
+    width = right - left
+    if width <= 0:
+        return 0.0
+    return float(np.clip(((nose - left) - (right - nose)) / width, -1.0, 1.0))
+
+
 def single_face_frames(
-    faces: Sequence[FaceObservation], n_frames: int, limit: int
+    faces: Sequence[FaceObservation], n_frames: int, limit: int, frontal: bool = False
 ) -> tuple[list[int], TestResult | None]:
     """The frames a face test scores: up to `limit` of those with exactly one face, evenly spaced (first and
     last included), or the answer when there are none.
+
+    `frontal`: the `limit` frames whose face is nearest frontal instead (smallest |yaw|, the earlier frame on
+    ties), in frame order, when every usable frame has landmarks; evenly spaced when one has none.
 
     Any frame with several faces makes the answer MULTIPLE_FACES: a second face may be the presented photo
     or screen, so scoring only the largest one could pass an attack. No frame with a face: NO_FACE.
@@ -365,6 +381,12 @@ def single_face_frames(
     usable = [i for i, obs in enumerate(faces) if obs.status is Status.OK and i < n_frames]
     if not usable:
         return [], TestResult(score=0.0, status=Status.NO_FACE, detail="no face found")
+    found = (faces[i].face for i in usable)
+    marks = [f.landmarks for f in found if f is not None and f.landmarks is not None]
+    if frontal and len(usable) > limit and len(marks) == len(usable):
+        turn = [abs(yaw(lm)) for lm in marks]
+        nearest = sorted(range(len(usable)), key=lambda k: (turn[k], k))[:limit]
+        return [usable[k] for k in sorted(nearest)], None
     return [usable[i] for i in evenly_spaced(len(usable), limit)], None
 
 

@@ -196,5 +196,13 @@ def test_landmarks_are_fitted_only_where_a_test_reads_them() -> None:
     # A clip always fits them: tracking follows the landmarks from the keyframe.
     clip_box_only = Candidate("boxclip", replace(_info("boxclip", False, True, 2, 4), face_box_only=True))
     assert plan((clip_box_only,), 6, True).landmarks
+    # A box-only test that reads a clip's landmarks (texture picks frontal frames) gets them with a clip,
+    # and boxes alone with an image.
+    frontal = Candidate(
+        "texture", replace(_info("texture", True, True, 1, 4), face_box_only=True, clip_landmarks=True)
+    )
+    assert [c.landmarks for c in plan((frontal, clip_box_only), 6, True).calls] == [True, False]
+    got = plan((IQA, frontal), 1, False)
+    assert not got.landmarks and [c.landmarks for c in got.calls] == [True, False]
     # A test that needs no face asks for no landmarks either.
     assert not plan((IQA,), 1, False).landmarks

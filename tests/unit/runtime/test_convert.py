@@ -77,9 +77,13 @@ def test_test_info_and_box_only_face_regions_round_trip() -> None:
 
     from liveness.types import Box, Face, FaceObservation
 
-    info = TestInfo("texture", "t-2", True, False, face_box_only=True, supported_actions=(Action.BLINK,))
+    actions = (Action.BLINK,)
+    info = TestInfo(
+        "texture", "t-2", True, False, face_box_only=True, clip_landmarks=True, supported_actions=actions
+    )
     assert convert.info_from_proto(convert.info_to_proto(info)) == info
-    assert convert.info_from_proto(pb.TestInfo(name="old")).face_box_only is False  # a test before the field
+    old = convert.info_from_proto(pb.TestInfo(name="old"))  # a test before the fields
+    assert (old.face_box_only, old.clip_landmarks) == (False, False)
     obs = [FaceObservation(0, 1, Face(Box(1.0, 2.0, 3.0, 4.0), np.ones((68, 2), np.float32)))]
     (full,) = convert.faces_to_proto(obs)
     (boxes,) = convert.faces_to_proto(obs, landmarks=False)

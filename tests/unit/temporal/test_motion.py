@@ -1,13 +1,12 @@
-"""Rigid planar motion versus non-rigid face motion, and the yaw proxy, on real astronaut landmarks."""
+"""Rigid planar motion versus non-rigid face motion, on real astronaut landmarks."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
 from liveness.types import Face
-from temporal.motion import homography_residual, inter_ocular, summarise, yaw
+from temporal.motion import homography_residual, inter_ocular, summarise
 
 
 def _warp(points: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -46,15 +45,3 @@ def test_homography_residual_is_zero_for_a_projective_copy(astronaut_face: Face)
     assert lm is not None
     h = np.array([[0.9, 0.1, 3.0], [0.05, 1.1, -4.0], [2e-4, -1e-4, 1.0]])
     assert homography_residual(lm[17:], _warp(lm[17:], h)) < 1e-2
-
-
-@pytest.mark.parametrize(("nose_shift", "sign"), [(0.0, 0), (0.3, 1), (-0.3, -1)])
-def test_yaw_sign_follows_the_nose(astronaut_face: Face, nose_shift: float, sign: int) -> None:
-    lm = astronaut_face.landmarks
-    assert lm is not None
-    frontal = lm.copy()
-    centre = (frontal[0, 0] + frontal[16, 0]) / 2
-    frontal[30, 0] = centre + nose_shift * (frontal[16, 0] - frontal[0, 0]) / 2
-    value = yaw(frontal)
-    assert np.sign(round(value, 6)) == sign
-    assert abs(value) == pytest.approx(abs(nose_shift), abs=1e-5)

@@ -1,4 +1,5 @@
-"""TextureModel and its artifact: statuses, scoring the face box, clip pooling, the committed artifact."""
+"""TextureModel and its artifact: statuses, scoring the face box, clip pooling over frontal frames, the
+committed artifact."""
 
 from __future__ import annotations
 
@@ -92,11 +93,34 @@ def test_clip_is_the_mean_of_at_most_max_frames_faces(model: TextureModel) -> No
     assert "2 of 5 frames" in result.detail
 
 
+def _landmarks(turn: float) -> np.ndarray:
+    """68 points inside BOX whose nose tip (point 30) sits `turn` of the half jaw width off the centre."""
+    lm = np.zeros((68, 2), np.float32)
+    lm[:, 0], lm[:, 1] = 80.0, 70.0
+    lm[0, 0], lm[16, 0] = 45.0, 115.0
+    lm[30, 0] = 80.0 + turn * 35.0
+    return lm
+
+
+def test_clip_is_scored_on_its_most_frontal_faces(model: TextureModel) -> None:
+    frames = tuple(_frame(i) for i in range(5))
+    media = Media(frames, tuple(range(0, 500, 100)), True)
+    turns = (0.6, 0.05, -0.7, -0.02, 0.3)  # frames 1 and 3 face the camera
+    obs = [FaceObservation(i, 1, Face(BOX, _landmarks(t))) for i, t in enumerate(turns)]
+    result = model.check(media, obs, CheckOptions())
+    scores = [model.artifact.proba(features(face_crop(frames[i], BOX)))[0] for i in (1, 3)]
+    assert result.score == pytest.approx(float(np.mean(scores)), rel=1e-9)
+    assert model.info.max_frames == 16 and model.info.face_box_only and model.info.clip_landmarks
+
+
 def test_settings_from_env() -> None:
     s = TextureSettings.from_env({"TEXTURE_MODEL_PATH": "m.npz", "TEXTURE_MAX_FRAMES": "3"})
-    assert (s.model_path.name, s.max_frames) == ("m.npz", 3)
+    assert (s.model_path.name, s.max_frames, s.candidate_frames) == ("m.npz", 3, 16)
+    assert TextureSettings.from_env({"TEXTURE_CANDIDATE_FRAMES": "24"}).candidate_frames == 24
     with pytest.raises(ValueError):
         TextureSettings.from_env({"TEXTURE_MAX_FRAMES": "0"})
+    with pytest.raises(ValueError, match="invalid texture settings"):
+        TextureSettings(max_frames=8, candidate_frames=4)  # fewer to choose from than it scores
 
 
 def test_committed_artifact_loads_and_answers() -> None:

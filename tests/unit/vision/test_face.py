@@ -205,3 +205,36 @@ def test_a_small_face_falls_back_to_the_whole_pyramid(
 def test_coarse_level_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="invalid detector settings"):
         face.DetectorSettings(coarse_level=-1)
+
+
+@pytest.mark.parametrize(("nose_shift", "sign"), [(0.0, 0), (0.3, 1), (-0.3, -1)])
+def test_yaw_sign_follows_the_nose(astronaut: np.ndarray, nose_shift: float, sign: int) -> None:
+    obs = face.observe(astronaut)
+    assert obs.face is not None and obs.face.landmarks is not None
+    frontal = obs.face.landmarks.copy()
+    centre = (frontal[0, 0] + frontal[16, 0]) / 2
+    frontal[30, 0] = centre + nose_shift * (frontal[16, 0] - frontal[0, 0]) / 2
+    value = face.yaw(frontal)
+    assert np.sign(round(value, 6)) == sign
+    assert abs(value) == pytest.approx(abs(nose_shift), abs=1e-5)
+
+
+def _turned(index: int, turn: float | None) -> FaceObservation:
+    """One face with its nose tip `turn` of the half jaw width off centre (None: a box without landmarks)."""
+    lm = None
+    if turn is not None:
+        lm = np.zeros((68, 2), np.float32)
+        lm[0, 0], lm[16, 0], lm[30, 0] = 0.0, 100.0, 50.0 + 50.0 * turn
+    return FaceObservation(index, 1, Face(Box(0.0, 0.0, 100.0, 100.0), lm))
+
+
+def test_frontal_frames_are_the_least_turned_in_frame_order() -> None:
+    turns = [0.5, 0.0, -0.8, 0.1, None, -0.1, 0.9]
+    faces = [_turned(i, t) if t is not None else FaceObservation(i, 0, None) for i, t in enumerate(turns)]
+    # Frame 4 has no face; of the rest, 1, 3 and 5 are the least turned (3 and 5 tie, both kept).
+    assert face.single_face_frames(faces, 7, 3, frontal=True) == ([1, 3, 5], None)
+    assert face.single_face_frames(faces, 7, 3) == ([0, 2, 6], None)  # evenly spaced without `frontal`
+    assert face.single_face_frames(faces, 7, 2, frontal=True) == ([1, 3], None)  # the earlier on a tie
+    # A frame without landmarks (a box-only region) leaves no way to rank them: evenly spaced.
+    faces[0] = _turned(0, None)
+    assert face.single_face_frames(faces, 7, 3, frontal=True) == ([0, 2, 6], None)
