@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from iqa.model import ARTIFACT, IqaArtifact
-from iqa.train import cli
+from iqa.train import FEATURES, cli
 
 
 def _picture(rng: np.random.Generator, live: bool) -> np.ndarray:
@@ -57,7 +57,7 @@ def test_train_cli_writes_artifact_and_metrics(data_dir: Path, tmp_path: Path) -
         ARTIFACT: {"bytes": len(written), "sha256": hashlib.sha256(written).hexdigest()}
     }
     artifact = IqaArtifact.load(out / ARTIFACT)
-    assert artifact.classifier.coef.shape == (25,)
+    assert artifact.feature_names == FEATURES and artifact.classifier.coef.shape == (len(FEATURES),)
     # A second run reads the cached features and gives the same model.
     again = CliRunner().invoke(cli, [*args[:3], str(tmp_path / "out2"), *args[4:]])
     assert again.exit_code == 0, again.output
