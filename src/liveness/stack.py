@@ -39,9 +39,9 @@ def warm_up_index(kinds: Sequence[str]) -> int:
 
     A freshly started process pays for the memory it touches for the first time, which can push a large clip
     past the gateway's budget: replay-dev's 1080p live clip as the first request of a fresh stack on the
-    2-core dev machine took 1,959-1,968 ms and every face test answered TIMEOUT (UNCERTAIN); sent again, it
-    took 1,126-1,454 ms and was decided (three runs each). A 640x480 clip first did not warm it enough
-    (1,961 ms, then 1,736 ms).
+    2-core dev machine took 1,959 and 1,968 ms with every face test answering TIMEOUT (UNCERTAIN), and
+    1,399 ms in a third stack; sent again, 1,126-1,454 ms, decided every time. After a 640x480 clip first it
+    still took 1,961 ms (degraded), then 1,736 ms.
     """
     return next((i for i, kind in enumerate(kinds) if kind == "video"), 0)
 
