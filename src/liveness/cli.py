@@ -250,9 +250,7 @@ def check(paths: tuple[Path, ...], address: str | None, as_json: bool, frames: i
         from liveness.data.samples import VIDEO_SUFFIXES
         from liveness.stack import LocalStack, warm_up_index
 
-        warm = files[
-            warm_up_index(["video" if p.suffix.lower() in VIDEO_SUFFIXES else "image" for p in files])
-        ]
+        warm = files[warm_up_index([p.suffix.lower() in VIDEO_SUFFIXES for p in files])]
         with LocalStack() as stack:
             failures = asyncio.run(_check_all(stack.gateway_address, files, frames, as_json, timeout_s, warm))
     sys.exit(1 if failures else 0)

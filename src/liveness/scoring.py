@@ -281,5 +281,5 @@ def run_scoring(
         except (RuntimeError, TimeoutError) as exc:
             raise Unavailable(f"local stack: {exc}") from None
         where = stack.addresses[test] if test else stack.gateway_address
-        warm = samples[warm_up_index([s.kind for s in samples])] if samples else None
+        warm = samples[warm_up_index([s.kind == "video" for s in samples])] if samples else None
         return asyncio.run(_evaluate(samples, address=where, warm_up=warm, **kwargs))

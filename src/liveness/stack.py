@@ -33,8 +33,8 @@ RESTART_MAX_S = 10.0
 STABLE_S = 30.0  # a child that ran this long before exiting starts again after RESTART_MIN_S
 
 
-def warm_up_index(kinds: Sequence[str]) -> int:
-    """Which input (by its kind, "image" or "video") a stack started for one command is sent first, with its
+def warm_up_index(videos: Sequence[bool]) -> int:
+    """Which input (by whether each is a video) a stack started for one command is sent first, with its
     answer thrown away: the first video (a clip is the heaviest request), else the first input.
 
     A freshly started process pays for the memory it touches for the first time, which can push a large clip
@@ -43,7 +43,7 @@ def warm_up_index(kinds: Sequence[str]) -> int:
     1,399 ms in a third stack; sent again, 1,126-1,454 ms, decided every time. After a 640x480 clip first it
     still took 1,961 ms (degraded), then 1,736 ms.
     """
-    return next((i for i, kind in enumerate(kinds) if kind == "video"), 0)
+    return next((i for i, video in enumerate(videos) if video), 0)
 
 
 def restart_delay(failures: int) -> float:

@@ -82,5 +82,5 @@ async def test_a_warm_up_input_is_sent_first_and_not_printed(
 
 
 def test_the_warm_up_is_the_first_video_else_the_first_input() -> None:
-    assert warm_up_index(["image", "video", "image", "video"]) == 1
-    assert warm_up_index(["image", "image"]) == 0
+    assert warm_up_index([False, True, False, True]) == 1
+    assert warm_up_index([False, False]) == 0
