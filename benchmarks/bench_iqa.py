@@ -633,8 +633,10 @@ def compare_with_baseline(rev: str, data: Path, n: int, rounds: int) -> None:
     print(f"{'feature':8s}{'max |diff|':>12s}{'max rel':>10s}{'images changed':>16s}{'median value':>14s}")
     for name in quality.METRICS:
         if name not in a_names or name not in b_names:
-            side = rev if name in b_names else "this tree" if name in a_names else "neither side"
-            print(f"{name:8s}  read by {side} only")
+            side = (
+                f"{rev} only" if name in b_names else "this tree only" if name in a_names else "neither side"
+            )
+            print(f"{name:8s}  read by {side}")
             continue
         x, y = a[:, a_names.index(name)], b[:, b_names.index(name)]
         diff = np.abs(x - y)
