@@ -6,6 +6,9 @@ declared port when the ports are fixed. `liveness up` runs `LocalStack.supervise
 crashes is started again on its port, after a backoff that doubles from 0.5 s to 10 s while it keeps failing
 (reset once it has run 30 s), with a log line each time; meanwhile the gateway answers degraded (its circuit
 breaker skips the missing test). Only Ctrl-C or SIGTERM stops the stack.
+
+The children share one machine: each test runs as many model threads as its share of the cores
+(workers_per_test; 1 on the 2-core dev machine), unless LIVENESS_WORKERS says otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +47,24 @@ def warm_up_index(videos: Sequence[bool]) -> int:
     still took 1,961 ms (degraded), then 1,736 ms.
     """
     return next((i for i, video in enumerate(videos) if video), 0)
+
+
+WORKERS_VAR = "LIVENESS_WORKERS"
+
+
+def workers_per_test(cores: int, tests: int) -> int:
+    """Model threads for each test process of a stack on `cores` cores: the cores shared among the tests,
+    at least 1.
+
+    The stack's processes share one machine, and a test's model code holds the GIL for much of a request, so
+    a second worker thread in the same process mostly waits for it and adds thread switches. On the 2-core
+    dev machine, five tests with 1 worker each against 2 (`benchmarks/bench_clips.py --baseline HEAD
+    --scenarios clip24,clips4,image8`, alternating rounds, 2026-12-07 15:14-15:18): images at c = 8 33.0 ->
+    35.4 req/s and 55 -> 52 ms of CPU a decision; clips at c = 4 3.1 -> 3.3 req/s, p99 1,488 -> 1,477 ms,
+    583 -> 556 ms of CPU a clip; a clip at c = 1 p50 359 -> 386 ms (8 clips a side, within run-to-run
+    noise). A deployment (deploy/k8s) gives each test its own pod and sets LIVENESS_WORKERS itself.
+    """
+    return max(1, cores // max(tests, 1))
 
 
 def restart_delay(failures: int) -> float:
@@ -122,6 +143,13 @@ class LocalStack:
         self.addresses: dict[str, str] = {}
         self.gateway_address = ""
 
+    def _test_env(self) -> dict[str, str]:
+        """What a test child gets beyond the stack's environment: its share of the cores as model threads
+        (workers_per_test), unless LIVENESS_WORKERS is set."""
+        if WORKERS_VAR in os.environ or WORKERS_VAR in self._env:
+            return {}
+        return {WORKERS_VAR: str(workers_per_test(len(os.sched_getaffinity(0)), len(self.tests)))}
+
     def _spawn(self, name: str, port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
         env = {**os.environ, **self._env, **extra_env, "LIVENESS_PORT": str(port), "LIVENESS_HOST": HOST}
         self._specs[name] = (port, extra_env)
@@ -180,9 +208,9 @@ class LocalStack:
                     int(self._config.endpoint(name).address.rsplit(":", 1)[1]) if self._fixed else free_port()
                 )
                 self.addresses[name] = f"{HOST}:{port}"
-                started.append((name, self._spawn(name, port, {})))
+                started.append((name, self._spawn(name, port, self._test_env())))
             for name, proc in started:
-                self.addresses[name] = self._serving(name, self.addresses[name], proc, {})
+                self.addresses[name] = self._serving(name, self.addresses[name], proc, self._test_env())
             gw_env = {f"{n.upper()}_ADDR": a for n, a in self.addresses.items()}
             gw_env["GATEWAY_TESTS"] = ",".join(self.tests) if self.tests else ""
             if self._config_path:
