@@ -203,14 +203,15 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         try:
             started = []
+            test_env = self._test_env()
             for name in self.tests:
                 port = (
                     int(self._config.endpoint(name).address.rsplit(":", 1)[1]) if self._fixed else free_port()
                 )
                 self.addresses[name] = f"{HOST}:{port}"
-                started.append((name, self._spawn(name, port, self._test_env())))
+                started.append((name, self._spawn(name, port, test_env)))
             for name, proc in started:
-                self.addresses[name] = self._serving(name, self.addresses[name], proc, self._test_env())
+                self.addresses[name] = self._serving(name, self.addresses[name], proc, test_env)
             gw_env = {f"{n.upper()}_ADDR": a for n, a in self.addresses.items()}
             gw_env["GATEWAY_TESTS"] = ",".join(self.tests) if self.tests else ""
             if self._config_path:
