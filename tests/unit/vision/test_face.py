@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import pytest
@@ -32,6 +34,20 @@ def test_a_box_only_observation_finds_the_same_face_without_landmarks(astronaut:
     assert (boxes.count, boxes.face.box) == (full.count, full.face.box) and boxes.face.landmarks is None
     turns, upright = face.observe_upright(astronaut, with_landmarks=False)
     assert turns == 0 and upright == boxes
+
+
+def test_each_thread_scans_with_its_own_detector_and_finds_the_same_faces(astronaut: np.ndarray) -> None:
+    # dlib's detector may not be shared between threads; the searches run side by side without a lock.
+    models = face._dlib()
+    here = models.detector()
+    assert models.detector() is here
+    expected = face.detect_boxes(astronaut)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(lambda: (models.detector(), face.detect_boxes(astronaut))) for _ in range(6)]
+        results = [f.result() for f in futures]
+    detectors = {id(d) for d, _ in results}
+    assert here not in [d for d, _ in results] and 1 <= len(detectors) <= 2
+    assert all(boxes == expected for _, boxes in results)
 
 
 def test_no_face_is_a_result_not_an_exception() -> None:
