@@ -176,8 +176,11 @@ class FaceJob:
         try:
             frame = self.media.frames[self.keyframe]
             start = face.observe(frame, self.keyframe, self._detector, self._landmarks)
-            if start.face is None and self.media.is_clip:
-                start = self._upright_beside() or start
+            no_face: set[int] = set()  # frames searched upright without a face
+            if start.face is None:
+                no_face.add(self.keyframe)
+                if self.media.is_clip:
+                    start = self._upright_beside(no_face) or start
             turns = 0
             if start.face is None:
                 turned = face.observe_turned(frame, self.keyframe, self._detector, self._landmarks)
@@ -190,7 +193,10 @@ class FaceJob:
                     self.media.is_clip,
                 )
                 self.turns = turns
-            tracker = track.Tracker(self.media.frames, self._tracking, self._detector)
+            # A turn changes every frame: what the upright searches found no longer applies.
+            tracker = track.Tracker(
+                self.media.frames, self._tracking, self._detector, () if turns else no_face
+            )
             after, before = track.order_from(self.keyframe, self.frames)
             self._publish(start)
             for indices in (after, before):
@@ -204,9 +210,10 @@ class FaceJob:
             self._loop.call_soon_threadsafe(self._fail, exc)
             raise
 
-    def _upright_beside(self) -> FaceObservation | None:
+    def _upright_beside(self, no_face: set[int]) -> FaceObservation | None:
         """For a clip whose keyframe shows no upright face: the first of the KEYFRAME_NEIGHBOURS searched
         frames nearest it that does, which becomes the keyframe (the tracking covers the old one), or None.
+        Frames searched without a face are added to `no_face` (the tracker does not search them again).
 
         One frame of a clip often shows no face (a hand, motion blur, a turned head) while the frames beside
         it do: searching them upright first costs less than the keyframe's two turned searches (a 1080p
@@ -221,6 +228,7 @@ class FaceJob:
             if obs.face is not None:
                 self.keyframe = i
                 return obs
+            no_face.add(i)
         return None
 
     def _run_chain(self, tracker: track.Tracker, start: FaceObservation, indices: Sequence[int]) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -92,8 +92,9 @@ class _State:
 class Tracker:
     """Face observations for the frames of one clip: `detect` a keyframe, then `follow` it both ways.
 
-    Safe to use from two threads at once (one per direction): grey frames are computed once each, and the
-    dlib calls are serialised by liveness.vision.face.
+    Safe to use from two threads at once (one per direction): grey frames are computed once each, each
+    thread detects with its own dlib detector and the landmark predictor is shared under a lock
+    (liveness.vision.face).
     """
 
     def __init__(
@@ -101,10 +102,14 @@ class Tracker:
         frames: Sequence[RGBImage],
         settings: TrackSettings = DEFAULT_TRACK,
         detector: face.DetectorSettings = face.DEFAULT_DETECTOR,
+        no_face: Collection[int] = (),
     ) -> None:
         self._frames = frames
         self.settings = settings
         self.detector = detector
+        # Frames a search with `detector` already found no face in (the gateway's keyframe search): a lost
+        # track that reaches one does not search it again.
+        self._no_face = frozenset(no_face)
         self._grey: dict[int, npt.NDArray[np.uint8]] = {}
         self._lock = threading.Lock()
         self._scale: float | None = None  # of the tracked grey frames, set from the first face followed
@@ -135,7 +140,9 @@ class Tracker:
                 self._scale = min(1.0, self.settings.face_px / side) if self.settings.face_px else 1.0
 
     def detect(self, index: int) -> FaceObservation:
-        """Full detection (boxes and landmarks) on frame `index`."""
+        """Full detection (boxes and landmarks) on frame `index`, unless a search found no face there."""
+        if index in self._no_face:
+            return FaceObservation(frame_index=index, count=0, face=None)
         with self._lock:
             self.detections += 1
         return face.observe(self._frames[index], index, self.detector)

@@ -58,13 +58,19 @@ async def test_a_clip_keyframe_without_a_face_gives_way_to_the_frame_beside_it(
     from liveness.vision import face
 
     turned: list[int] = []
-    real = face.observe_turned
+    searched: list[int] = []  # upright searches, by frame (the keyframe job's and the tracker's)
+    real, real_observe = face.observe_turned, face.observe
 
     def counted(image, frame_index=0, *args, **kwargs):  # type: ignore[no-untyped-def]
         turned.append(frame_index)
         return real(image, frame_index, *args, **kwargs)
 
+    def counted_observe(image, frame_index=0, *args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append(frame_index)
+        return real_observe(image, frame_index, *args, **kwargs)
+
     monkeypatch.setattr(face, "observe_turned", counted)
+    monkeypatch.setattr(face, "observe", counted_observe)
     frames = [np.ascontiguousarray(np.roll(astronaut, 2 * i, axis=1)) for i in range(7)]
     frames[3] = np.zeros_like(astronaut)
     media = Media(tuple(frames), tuple(40 * i for i in range(7)), is_clip=True)
@@ -73,9 +79,14 @@ async def test_a_clip_keyframe_without_a_face_gives_way_to_the_frame_beside_it(
         ready = await job.wait(range(7), time.monotonic() + 30.0)
     assert turned == [] and job.keyframe == 2 and job.turns == 0
     assert sorted(ready) == list(range(7)) and ready[2].status is Status.OK
+    # The track from frame 2 is lost at frame 3, which is not searched again.
+    assert ready[3].status is Status.NO_FACE and searched.count(3) == 1
+    searched.clear()
     # A clip with no face anywhere still tries the keyframe's turns after the frames beside it.
     blank = Media(tuple(np.zeros_like(astronaut) for _ in range(5)), tuple(range(5)), is_clip=True)
     with ThreadPoolExecutor(2) as executor:
         none = FaceJob(blank, range(5), 2, executor)
         await none.wait(range(5), time.monotonic() + 30.0)
     assert turned == [2] and none.keyframe == 2 and none.status(2) is Status.NO_FACE
+    # Each frame searched once upright (the keyframe twice more, turned: observe_turned calls observe).
+    assert sorted(searched) == [0, 1, 2, 2, 2, 3, 4]
