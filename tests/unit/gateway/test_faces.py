@@ -58,7 +58,7 @@ async def test_a_clip_keyframe_without_a_face_gives_way_to_the_frame_beside_it(
     from liveness.vision import face
 
     turned: list[int] = []
-    searched: list[int] = []  # upright searches, by frame (the keyframe job's and the tracker's)
+    searched: list[int] = []  # face.observe calls by frame (the keyframe job's, the tracker's, the turns')
     real, real_observe = face.observe_turned, face.observe
 
     def counted(image, frame_index=0, *args, **kwargs):  # type: ignore[no-untyped-def]
