@@ -24,7 +24,8 @@ clip48 row includes the images beside it), from /proc: on a machine shared with 
 decision costs better than latency does. The benchmark's own process (the clients of both stacks) shares
 the cores with the stack; its CPU per request is printed beside the stack's and is not part of it, but it
 bounds requests per second too: on 2 cores, 2,000 ms / (the stack's + the client's ms) is the most a
-saturated machine can answer.
+saturated machine can answer. Beside them, the whole machine's idle share over the scenario and the share
+its host took for other guests (steal, /proc/stat): a run with steal measured the host, not the code.
 
 The clips are samples/astronaut.jpg on a 640x480 canvas moved like samples/astronaut_print_moved.mp4
 (shift and in-plane rotation), JPEG quality 90, 12 fps.
@@ -85,6 +86,19 @@ def cpu_s(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def machine_ticks() -> tuple[int, int, int]:
+    """Clock ticks of the whole machine so far: (all, idle, stolen by the hypervisor) from /proc/stat's
+    first line (user nice system idle iowait irq softirq steal; zeros where there is none). A virtual
+    machine's host can take its cores for other guests: then every figure of the run is slower."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        ticks = [int(x) for x in first[1:9]]
+    except (OSError, ValueError):
+        return 0, 0, 0
+    ticks += [0] * (8 - len(ticks))
+    return sum(ticks), ticks[3] + ticks[4], ticks[7]
+
+
 @dataclass
 class Tally:
     latencies_ms: list[float] = field(default_factory=list)
@@ -95,6 +109,19 @@ class Tally:
     seconds: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)  # per process of the stack, over the scenario
     client_s: float = 0.0  # CPU of this benchmark's own process (the load generator) over the scenario
+    machine: list[int] = field(default_factory=lambda: [0, 0, 0])  # machine_ticks over the scenario
+
+    def charge_machine(self, before: tuple[int, int, int], after: tuple[int, int, int]) -> None:
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            self.machine[i] += a - b
+
+    def machine_share(self) -> str:
+        """The machine's idle and stolen shares over the scenario, for the printed line ('' off Linux)."""
+        total, idle, steal = self.machine
+        if total <= 0:
+            return ""
+        idle_pct, steal_pct = 100.0 * idle / total, 100.0 * steal / total
+        return f"; the machine {idle_pct:.0f} % idle, {steal_pct:.0f} % stolen by its host"
 
     def charge(self, before: dict[str, float], after: dict[str, float]) -> None:
         for name, t in after.items():
@@ -283,9 +310,10 @@ def main() -> None:
                     if key not in chosen:
                         run.close()  # never awaited
                         continue
-                    before, client_before = cpu_s(pids), time.process_time()
+                    before, client_before, ticks = cpu_s(pids), time.process_time(), machine_ticks()
                     asyncio.run(run)
                     tallies[(side, name)].charge(before, cpu_s(pids))
+                    tallies[(side, name)].charge_machine(ticks, machine_ticks())
                     tallies[(side, name)].client_s += time.process_time() - client_before
                     # Tests still busy with calls the gateway gave up on finish before the next load.
                     time.sleep(args.settle_s)
@@ -314,6 +342,7 @@ def main() -> None:
                     f"{'':<22}CPU ms/req by process: "
                     + ", ".join(f"{p} {t.cpu_ms(p):.0f}" for p in sorted(t.cpu_s))
                     + f"; this benchmark's client {t.client_ms():.0f} (not in the stack's figure)"
+                    + t.machine_share()
                 )
         b, o = tallies[(sides[0], n)], tallies[(sides[1], n)]
         print(
