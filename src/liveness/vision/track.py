@@ -93,7 +93,7 @@ class Tracker:
     """Face observations for the frames of one clip: `detect` a keyframe, then `follow` it both ways.
 
     Safe to use from two threads at once (one per direction): grey frames are computed once each, each
-    thread detects with its own dlib detector and the landmark predictor is shared under a lock
+    thread detects with its own dlib detector, and dlib's landmark predictor may be shared
     (liveness.vision.face).
     """
 
