@@ -22,9 +22,9 @@ each side's CPU ms per image (decode excluded: features and classification) side
 
 Without the data set it uses scikit-image's astronaut, resized to 640x480. Timings are wall-clock and
 process CPU time; on a shared machine the CPU time is the steadier figure, and the load average is printed
-before and after so figures can be judged. The model is built as the service builds it (IqaModel, so with
-IQA_KEEP_HEAP's default: freed maps stay in the heap); the references run afterwards in a fresh process
-with the C library's default allocator, as the seed's code would run.
+before and after so figures can be judged. The model runs with a service process's C heap policy
+(liveness.memory.service_policy: freed maps stay in the heap); the references run afterwards in a fresh
+process with the C library's default allocator, as the seed's code would run.
 """
 
 from __future__ import annotations
@@ -576,10 +576,23 @@ def reference_run(
 # --- this tree against a baseline commit ----------------------------------------------------------------
 
 
+def service_heap() -> None:
+    """The C heap policy of a service process, from the code on PYTHONPATH (a baseline commit's iqa model
+    from before liveness.memory.service_policy set it itself when it loaded)."""
+    try:
+        from liveness import memory
+    except ImportError:  # older than liveness.memory
+        return
+    policy = getattr(memory, "service_policy", None)
+    if policy is not None:
+        policy()
+
+
 def features_worker(data: Path, n: int, out: Path) -> None:
     """(--worker) The served model's features (and their names), P(live) and CPU ms per image of `n` images
     of `data`, computed by the iqa package on PYTHONPATH with its own served model, saved to `out` (.npz).
     Decoding is not timed."""
+    service_heap()
     model = IqaModel(IqaSettings(threads=1))
     model.warmup()
     feats, scores, cpu_ms = [], [], []
@@ -685,6 +698,7 @@ def main() -> None:
         return
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
+    service_heap()
     model = IqaModel(IqaSettings(model_path=args.model, threads=1))
     model.warmup()
     art = model.artifact

@@ -1,14 +1,20 @@
-"""Process-wide C heap settings (glibc `mallopt`), for processes whose allocation pattern needs them.
+"""Process-wide C heap settings (glibc `mallopt`): the services' policy.
 
-glibc's defaults suit neither end of this project:
-- a service holds client messages, decoded frames and forwarded copies of very different sizes on many
-  threads; glibc's dynamic mmap threshold rises to the largest block freed (up to 32 MB), after which such
-  blocks land in per-thread heaps, where they fragment: the gateway's resident memory crept up about
-  5 MiB/min in a soak while the bytes in use stayed flat. Every service therefore starts with a fixed,
-  low threshold and two heaps (liveness.runtime.server.run);
-- a numeric test (iqa) allocates and frees a hundred 0.3-1.2 MB maps per request; with a low threshold
-  each request page-faults fresh memory, so its model raises the thresholds again when it loads and the
-  freed maps are reused (iqa.model.keep_freed_memory).
+glibc's defaults suit no process of this project: its dynamic mmap threshold rises to the largest block
+freed (up to 32 MB), and every thread that allocates under contention gets a heap of its own (up to 8 per
+core). A service holds client messages, decoded frames and forwarded copies of very different sizes on many
+threads; with the defaults those blocks landed in per-thread heaps and fragmented: the gateway's resident
+memory crept up about 5 MiB/min in a soak while the bytes in use stayed flat.
+
+Every service process therefore starts with `service_policy()` (liveness.runtime.server.run): two heaps for
+all threads, and fixed thresholds under which freed blocks up to 4 MiB stay in the heap for reuse. A request
+allocates and frees the same large blocks again and again (decoded images and 640x480 frames of 0.8-0.9 MB,
+HOG pyramids, LBP and feature maps: iqa about a hundred 0.3-1.2 MB maps an image); returned to the kernel
+at once (the fixed 128 KiB threshold the services used before), each request page-faulted fresh zeroed
+memory: about 5,000 faults (20 ms of system time) in texture and 6,000 (47 ms) in the gateway for a
+24-frame clip, 200-270 for an image in cnn2d, texture and the gateway. Blocks over 4 MiB (a 1080p frame,
+a stack of frames) are still mapped and returned when freed, so a rare large request leaves no hole in the
+heap. The price is the heap's peak staying resident: up to 64 MiB free at its top before it is trimmed.
 
 Where the C library is not glibc, set_malloc changes nothing and returns False, heap_stats returns None.
 """
@@ -52,6 +58,28 @@ def set_malloc(
         (M_ARENA_MAX, arena_max),
     )
     return all(bool(mallopt(param, value)) for param, value in wanted if value is not None)
+
+
+KEEP_HEAP_BYTES = 4 * 1024 * 1024
+"""Freed blocks up to this size stay in the C heap for reuse; larger ones are mapped and unmapped."""
+TRIM_BYTES = 64 * 1024 * 1024
+"""Free memory at the top of a heap beyond this is returned to the kernel."""
+SERVICE_ARENAS = 2
+"""Heaps shared by all threads of a service process."""
+
+
+def keep_freed_memory(limit_bytes: int = KEEP_HEAP_BYTES) -> bool:
+    """Make glibc keep freed blocks up to `limit_bytes` for reuse instead of returning them to the kernel
+    (mmap threshold `limit_bytes`, trim threshold TRIM_BYTES); for code that runs a model in process the way
+    a service does (training, benchmarks). Returns False where the C library has no mallopt."""
+    return set_malloc(mmap_threshold_bytes=limit_bytes, trim_threshold_bytes=TRIM_BYTES)
+
+
+def service_policy() -> bool:
+    """The C heap policy of every service process (see the module's docstring): SERVICE_ARENAS heaps, freed
+    blocks up to KEEP_HEAP_BYTES kept for reuse. Returns False where the C library has no mallopt."""
+    arenas = set_malloc(arena_max=SERVICE_ARENAS)
+    return keep_freed_memory() and arenas
 
 
 class _MallInfo2(ctypes.Structure):

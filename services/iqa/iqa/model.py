@@ -21,7 +21,6 @@ import numpy as np
 import numpy.typing as npt
 
 from iqa import quality
-from liveness import memory
 from liveness.runtime.config import from_env_fields
 from liveness.types import CheckOptions, FaceObservation, Media, RGBImage, Status, TestInfo, TestResult
 from liveness.vision.frames import evenly_spaced
@@ -29,24 +28,6 @@ from liveness.vision.frames import evenly_spaced
 NAME = "iqa"
 ARTIFACT = "iqa.npz"
 FloatArray = npt.NDArray[np.float64]
-
-
-KEEP_HEAP_BYTES = 32 * 1024 * 1024
-"""Blocks up to this size stay in the C heap when freed (glibc's largest allowed mmap threshold)."""
-
-
-def keep_freed_memory(limit_bytes: int = KEEP_HEAP_BYTES) -> bool:
-    """Make glibc keep freed blocks up to `limit_bytes` for reuse instead of returning them to the kernel.
-
-    Scoring one 640x480 image allocates and frees about a hundred 0.3-1.2 MB float32 maps. With the
-    services' C heap policy (liveness.memory, set by the runtime before the model loads) or glibc's
-    default, such blocks are mmapped and unmapped on free (or the heap top is trimmed), so every request
-    page-faults fresh zeroed pages: measured on the 2-core dev machine, that was about 40% of the feature
-    CPU time under load. Raising the mmap and trim thresholds lets the freed maps be reused. The setting
-    is process-wide (the service process runs only this test) and costs the peak heap staying resident
-    (20-35 MiB). Returns False where the C library has no mallopt (not glibc), changing nothing.
-    """
-    return memory.set_malloc(mmap_threshold_bytes=limit_bytes, trim_threshold_bytes=2 * limit_bytes)
 
 
 def dft_friendly_side(n: int) -> int:
@@ -253,7 +234,6 @@ class IqaSettings:
     threads: int = 1  # OpenCV threads for the filters (the process-wide cv2 setting)
     clip_frames: int = 3  # evenly spaced frames scored per clip, scores averaged
     min_contrast: float = 2.0  # grey standard deviation below which the image is LOW_QUALITY (flat)
-    keep_heap: bool = True  # keep freed feature maps in the C heap for reuse (see keep_freed_memory)
 
     def __post_init__(self) -> None:
         if self.threads < 1 or self.clip_frames < 1 or self.min_contrast < 0:
@@ -261,7 +241,7 @@ class IqaSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IqaSettings:
-        """IQA_MODEL_PATH, IQA_THREADS, IQA_CLIP_FRAMES, IQA_MIN_CONTRAST, IQA_KEEP_HEAP (1/0); bad values
+        """IQA_MODEL_PATH, IQA_THREADS, IQA_CLIP_FRAMES, IQA_MIN_CONTRAST; bad values
         raise ValueError."""
         bounds = {"threads": (1, None), "clip_frames": (1, None), "min_contrast": (0.0, None)}
         return cls(**from_env_fields(cls, env, "IQA_", bounds))
@@ -274,8 +254,6 @@ class IqaModel:
         if not settings.model_path.is_file():
             raise FileNotFoundError(f"iqa model not found: {settings.model_path}")
         cv2.setNumThreads(settings.threads)
-        if settings.keep_heap:
-            keep_freed_memory()
         self._settings = settings
         self._artifact = IqaArtifact.load(settings.model_path)
         self._info = TestInfo(

@@ -802,7 +802,7 @@ def _ssim(p: _Pair) -> float:
 
     Averaged over the window-valid region (5-pixel border dropped), as the reference code does. Whole-image
     maps with OpenCV arithmetic written into existing buffers: with freed maps reused (see
-    iqa.model.keep_freed_memory) this beats row strips, which recompute a halo of rows.
+    liveness.memory.service_policy) this beats row strips, which recompute a halo of rows.
     """
     c1, c2 = (0.01 * _MAX_PX) ** 2, (0.03 * _MAX_PX) ** 2
     x, y = p.ref, p.test

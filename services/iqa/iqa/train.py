@@ -44,12 +44,13 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from iqa import quality
-from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, keep_freed_memory, log_compress, preprocess
+from iqa.model import ARTIFACT, IqaArtifact, LdaClassifier, log_compress, preprocess
 from liveness import iso30107, training
 from liveness.data import protocols
 from liveness.data.samples import Sample, nuaa, read_manifest, subject_folds
 from liveness.data.video import read_frames
 from liveness.errors import InvalidInput
+from liveness.memory import keep_freed_memory
 from liveness.types import RGBImage
 from liveness.vision.decode import decode_image
 

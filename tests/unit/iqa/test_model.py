@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-import resource
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +19,6 @@ from iqa.model import (
     clip_frame_indexes,
     dft_friendly_side,
     grey_std,
-    keep_freed_memory,
     log_compress,
     preprocess,
 )
@@ -112,9 +109,9 @@ def test_artifact_with_other_features_is_refused(tiny_artifact_path: Path, tmp_p
 
 def test_settings_from_env() -> None:
     s = IqaSettings.from_env(
-        {"IQA_MODEL_PATH": "m.npz", "IQA_THREADS": "2", "IQA_CLIP_FRAMES": "5", "IQA_KEEP_HEAP": "0"}
+        {"IQA_MODEL_PATH": "m.npz", "IQA_THREADS": "2", "IQA_CLIP_FRAMES": "5", "IQA_MIN_CONTRAST": "3"}
     )
-    assert s.model_path == Path("m.npz") and s.threads == 2 and s.clip_frames == 5 and not s.keep_heap
+    assert s.model_path == Path("m.npz") and s.threads == 2 and s.clip_frames == 5 and s.min_contrast == 3.0
     assert IqaSettings.from_env({}) == IqaSettings()
 
 
@@ -125,7 +122,7 @@ def test_settings_from_env() -> None:
         {"IQA_THREADS": "two"},
         {"IQA_CLIP_FRAMES": "-1"},
         {"IQA_MIN_CONTRAST": "x"},
-        {"IQA_KEEP_HEAP": "maybe"},
+        {"IQA_MIN_CONTRAST": "-1"},
     ],
 )
 def test_bad_settings_fail_at_start_up(env: dict[str, str]) -> None:
@@ -255,24 +252,6 @@ def test_tiny_model_separates_sharp_from_blurred(model: IqaModel, sharp_rgb: np.
 
 def test_warmup_runs(model: IqaModel) -> None:
     model.warmup()
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
-def test_keep_freed_memory_reuses_freed_maps() -> None:
-    """After keep_freed_memory, allocating and freeing the same maps again costs (almost) no page faults."""
-
-    def churn() -> None:
-        for _ in range(5):
-            maps = [np.full((480, 640), i, np.float32) for i in range(8)]  # 8 x 1.2 MB, written
-            del maps
-
-    assert keep_freed_memory()
-    churn()  # the heap grows once
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    churn()
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    # Fresh memory would fault once per 4 kB page: 5 x 8 x 300 = 12000 faults.
-    assert faults < 1000
 
 
 def test_an_artifact_whose_parts_disagree_is_refused(tiny_artifact_path: Path) -> None:
