@@ -2,8 +2,9 @@
 
 Each image is decoded and its face detected once (liveness.vision.face.observe, what the gateway sends);
 then texture's check (crop, six colour planes, twelve LBP histograms, the linear model) and cnn2d's check
-(three crops, the ONNX ensemble) run on it in alternation, so both see the same machine load. Prints the
-medians, the detection cost they share and the ratio texture / cnn2d.
+(three crops, the ONNX ensemble) run on it in alternation, so both see the same machine load, with a
+service process's C heap policy (liveness.memory.service_policy). Prints the medians, the detection cost they
+share and the ratio texture / cnn2d.
 
     .venv/bin/python benchmarks/bench_texture.py [--data ../shared/data/nuaa] [--images 50]
 
@@ -25,6 +26,7 @@ import cv2  # noqa: E402
 from bench_cnn2d import _images  # noqa: E402  (this folder is on the path when a script here runs)
 
 from cnn2d.model import Cnn2dModel, Cnn2dSettings  # noqa: E402
+from liveness import memory  # noqa: E402
 from liveness.types import CheckOptions, Media  # noqa: E402
 from liveness.vision import face  # noqa: E402
 from liveness.vision.decode import decode_image  # noqa: E402
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=50)
     args = parser.parse_args()
     cv2.setNumThreads(1)
+    memory.service_policy()  # as in the services: freed blocks reused
     face.load()
     t0 = time.perf_counter()
     texture = TextureModel(TextureSettings())

@@ -215,22 +215,19 @@ def colour_lbp(face: RGBImage) -> FloatArray:
     histograms by the Bhattacharyya kernel rather than by raw bin counts dominated by the flat patterns.
     """
     _check_crop(face)
-    planes = colour_planes(face)
-    hists = []
-    # Three planes at a time (HSV, then YCbCr): a float64 map of three 64x64 planes is 96 KiB. Chosen when the
-    # services returned every block from 128 KiB up to the kernel at once (a six-plane stack's temporaries
-    # were mapped and unmapped by every operation: 5.9 ms against 2.1 ms for two three-plane stacks, 2.5 ms
-    # plane by plane); the services' heap now keeps freed blocks for reuse (liveness.memory.service_policy).
-    for group in (planes[:3], planes[3:]):
-        stack = np.stack(group)
-        offsets = (np.arange(len(group)) * N_BINS)[:, None, None]  # one bincount for the group's histograms
-        per_radius = [
-            np.bincount(
-                (lbp_codes(stack, LBP_POINTS, r) + offsets).ravel(), minlength=len(group) * N_BINS
-            ).reshape(len(group), N_BINS)
-            for r in LBP_RADII
-        ]
-        # Plane by plane, each plane's radii in order (FEATURE_NAMES' order).
-        hists.append(np.stack(per_radius, axis=1).reshape(-1, N_BINS))
-    hist = np.concatenate(hists).astype(np.float64)
+    # All six planes (HSV, YCbCr) in one stack, one pass per neighbour and one bincount per radius. Under the
+    # services' heap policy (liveness.memory.service_policy: freed blocks reused) that costs 2.9-3.5 ms a
+    # face against 4.2-4.5 ms for two three-plane stacks, the same features bit for bit; the stacks were split
+    # while the services returned every block from 128 KiB up to the kernel at once (a six-plane stack's
+    # 192 KiB temporaries were then mapped afresh by every operation: 5.9 against 2.1 ms).
+    stack = np.stack(colour_planes(face))
+    offsets = (np.arange(len(stack)) * N_BINS)[:, None, None]  # one bincount for all planes' histograms
+    per_radius = [
+        np.bincount(
+            (lbp_codes(stack, LBP_POINTS, r) + offsets).ravel(), minlength=len(stack) * N_BINS
+        ).reshape(len(stack), N_BINS)
+        for r in LBP_RADII
+    ]
+    # Plane by plane, each plane's radii in order (FEATURE_NAMES' order).
+    hist = np.stack(per_radius, axis=1).reshape(-1, N_BINS).astype(np.float64)
     return np.sqrt(hist / hist.sum(axis=1, keepdims=True)).ravel()
