@@ -76,6 +76,25 @@ def test_the_service_policy_reuses_freed_blocks_instead_of_faulting_fresh_pages(
     assert _churn_in_child("low") > 10000
 
 
+def _mmapped_blocks_under_the_service_policy(size_bytes: int) -> int:
+    assert memory.service_policy()
+    freed = np.ones(size_bytes, np.uint8)  # freed first: the threshold must stay fixed, not rise to it
+    del freed
+    before = memory.heap_stats()
+    block = np.ones(size_bytes, np.uint8)  # noqa: F841 - kept alive while measuring
+    after = memory.heap_stats()
+    assert before is not None and after is not None
+    return after.mmapped_blocks - before.mmapped_blocks
+
+
+def test_the_service_policy_still_maps_blocks_over_its_limit() -> None:
+    """A 640x480 frame (0.9 MB) stays in the heap; a block over KEEP_HEAP_BYTES (a 1080p frame, 6.2 MB) is
+    mapped and returned when freed, so a rare large request leaves no hole in the heap."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_mmapped_blocks_under_the_service_policy, (640 * 480 * 3,)) == 0
+        assert pool.apply(_mmapped_blocks_under_the_service_policy, (1920 * 1080 * 3,)) == 1
+
+
 def test_heap_stats_add_up() -> None:
     stats = memory.heap_stats()
     assert stats is not None
