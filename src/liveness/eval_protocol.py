@@ -32,6 +32,7 @@ from liveness.errors import InvalidInput
 from liveness.eval_report import (
     RESEARCH_NOTE,
     build_report,
+    ci_text,
     decision_rule,
     render_markdown,
     sample_rows,
@@ -112,7 +113,9 @@ def fold_row(name: str, report: dict[str, Any]) -> dict[str, Any]:
         "apcer_by_species": dict(decisions["apcer_by_species"]) if ok_d else {},
         "bpcer": decisions["bpcer"] if ok_d else None,
         "acer": decisions["acer"] if ok_d else None,
+        "acer_ci": decisions.get("ci", {}).get("acer") if ok_d else None,
         "auc": scores["auc"] if ok_s else None,
+        "auc_ci": scores.get("auc_ci") if ok_s else None,
         "eer": scores["eer"] if ok_s else None,
     }
 
@@ -164,8 +167,13 @@ def table(rows: Sequence[dict[str, Any]], mean: dict[str, Any]) -> list[str]:
             *(str(r["attacks"].get(sp, 0)) for sp in species),
             *(_cell(r, f"apcer {sp}", _pct(r["apcer_by_species"].get(sp)), n) for sp in species),
             _cell(r, "bpcer", _pct(r["bpcer"]), n),
-            _cell(r, "acer", _pct(r["acer"]), n),
-            _cell(r, "auc", "n/a" if r["auc"] is None else f"{r['auc']:.4f}", n),
+            _cell(r, "acer", _pct(r["acer"]) + ci_text(r.get("acer_ci")), n),
+            _cell(
+                r,
+                "auc",
+                "n/a" if r["auc"] is None else f"{r['auc']:.4f}" + ci_text(r.get("auc_ci"), auc=True),
+                n,
+            ),
             _cell(r, "eer", _pct(r["eer"]), n),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -201,7 +209,9 @@ def render(report: dict[str, Any]) -> str:
         "",
         "ACER = (worst species' APCER + BPCER) / 2 per fold; the mean row averages each figure over the "
         "folds that have it ('k of n' where some do not: no attack of a species, no live face, or no "
-        "conclusive score of one class).",
+        "conclusive score of one class). In brackets, a fold's 95 % interval (percentile bootstrap, live and "
+        "attack presentations resampled separately, as if independent: frames of one person are not, so "
+        "the real uncertainty is wider).",
         "",
     ]
     for f in report["folds"]:

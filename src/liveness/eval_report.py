@@ -45,7 +45,8 @@ def _score_section(outcomes: Sequence[Outcome], threshold: float) -> dict[str, A
     def compute() -> dict[str, Any]:
         summary = iso30107.summarize(scores, live, attacks, threshold=threshold)
         own = iso30107.rates_at(scores, live, summary.eer_threshold, attacks)
-        return {**summary.to_dict(), "at_eer_threshold": own.to_dict()}
+        ci = iso30107.intervals(live, scores=scores)
+        return {**summary.to_dict(), "auc_ci": ci.to_dict()["auc"], "at_eer_threshold": own.to_dict()}
 
     return {"n_scored": len(scored), **_section(compute)}
 
@@ -108,6 +109,16 @@ def _per_test_section(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     return out
 
 
+def _decision_rates(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """ISO rates of the decisions, with their intervals (`ci`: iso30107.intervals)."""
+    accepted = [o.accepted for o in outcomes]
+    live = [o.sample.is_live for o in outcomes]
+    attacks = [o.sample.attack for o in outcomes]
+    rates = iso30107.rates_from_decisions(accepted, live, attacks)
+    ci = iso30107.intervals(live, accepted=accepted, attacks=attacks)
+    return {**rates.to_dict(), "ci": ci.to_dict()}
+
+
 def _latency(outcomes: Sequence[Outcome]) -> dict[str, float]:
     values = np.array([o.latency_ms for o in outcomes if o.status != "error"], dtype=np.float64)
     if values.size == 0:
@@ -120,13 +131,7 @@ def build_report(
     outcomes: Sequence[Outcome], threshold: float, target: dict[str, Any], config: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything report.json holds: configuration, counts, score, decision, HTER and per-test figures."""
-    decisions = _section(
-        lambda: iso30107.rates_from_decisions(
-            [o.accepted for o in outcomes],
-            [o.sample.is_live for o in outcomes],
-            [o.sample.attack for o in outcomes],
-        ).to_dict()
-    )
+    decisions = _section(lambda: _decision_rates(outcomes))
     report: dict[str, Any] = {
         "target": target,
         "config": config,
@@ -230,6 +235,15 @@ def _rates_rows(rates: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def ci_text(pair: Sequence[float] | None, auc: bool = False) -> str:
+    """' (low-high)' of an iso30107.Intervals pair (AUC to three places, rates in %), or ''."""
+    if not pair:
+        return ""
+    if auc:
+        return f" ({pair[0]:.3f}-{pair[1]:.3f})"
+    return f" ({100 * pair[0]:.1f}-{100 * pair[1]:.1f} %)"
+
+
 def decision_rule(kind: str, threshold: float) -> str:
     """The decision rule of liveness.scoring, as reports state it."""
     if kind == "gateway":
@@ -266,7 +280,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             "| metric | value |",
             "|---|---|",
-            f"| AUC | {scores['auc']:.4f} |",
+            f"| AUC | {scores['auc']:.4f}{ci_text(scores.get('auc_ci'), auc=True)} |",
             f"| EER | {_pct(scores['eer'])} (threshold {scores['eer_threshold']:.4f}) |",
             *[f"| BPCER @ APCER = {k} | {_pct(v)} |" for k, v in scores["bpcer_at_apcer"].items()],
             "",
@@ -285,7 +299,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"Decision metrics unavailable: {decisions['error']}", ""]
     else:
         lines += [decision_rule(target["kind"], report["threshold"]), "", "| metric | value |", "|---|---|"]
-        lines += [f"| {metric} | {value} |" for metric, value in _rates_rows(decisions)] + [""]
+        lines += [f"| {metric} | {value} |" for metric, value in _rates_rows(decisions)]
+        ci = decisions.get("ci", {})
+        lines += [
+            f"| {name} {100 * ci['level']:g} % interval | {ci_text(ci[key]).strip(' ()') or 'n/a'} |"
+            for name, key in (("APCER worst case", "apcer"), ("BPCER", "bpcer"), ("ACER", "acer"))
+            if ci
+        ]
+        lines += ["", *([f"Intervals: {ci['method']}.", ""] if ci else [])]
     hter = report.get("hter")
     if hter:
         lines += ["## HTER", ""]

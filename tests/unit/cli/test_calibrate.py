@@ -297,6 +297,11 @@ def test_held_out_domains_are_scored_by_a_fusion_fitted_without_them(tmp_path: P
     assert all(held[d]["acer"] < 0.1 and held[d]["auc"] > 0.99 for d in "abc")
     assert held["odd"]["bpcer"] > 0.5 and held["odd"]["auc"] > 0.99  # ranked right, threshold wrong
     assert held["mean"]["domains_with_both_classes"] == 4
+    # each domain's ACER and AUC with their 95 % intervals (60 + 60 presentations: a few points wide)
+    for d in ("a", "b", "c", "odd"):
+        (acer_low, acer_high), (auc_low, auc_high) = held[d]["acer_ci"], held[d]["auc_ci"]
+        assert acer_low <= held[d]["acer"] <= acer_high and auc_low <= held[d]["auc"] <= auc_high
+    assert 0.05 < held["odd"]["acer_ci"][1] - held["odd"]["acer_ci"][0] < 0.3
     assert read_scores(scores)[0].group == "a"
     header = out.read_text().splitlines()[1]
     assert header.startswith("#   liveness calibrate --scores ") and f"--out {out}" in header

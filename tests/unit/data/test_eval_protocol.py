@@ -147,11 +147,19 @@ async def test_cross_session_scores_each_held_out_session_once_with_its_own_figu
     assert result.stdout == ""  # --quiet: no table on stdout
     markdown = (out / "report.md").read_text()
     assert SERVED_MODELS_NOTE in markdown
-    assert "| nuaa/s02 | 2 | 2 | 0.00% | 50.00% | 25.00% | 0.7500 | 50.00% |" in markdown
+    # In brackets, each fold's 95 % bootstrap interval: s01 separates perfectly in every resample; s02's
+    # two live faces resampled can both be the rejected .431, its prints both the .471 above it.
+    s01 = "| nuaa/s01 | 2 | 2 | 0.00% | 0.00% | 0.00% (0.0-0.0 %) | 1.0000 (1.000-1.000) | 0.00% |"
+    s02 = "| nuaa/s02 | 2 | 2 | 0.00% | 50.00% | 25.00% (0.0-50.0 %) | 0.7500 (0.000-1.000) | 50.00% |"
+    assert s01 in markdown and s02 in markdown
+    assert rows["nuaa/s02"]["acer_ci"] == [0.0, 0.5] and rows["nuaa/s02"]["auc_ci"] == [0.0, 1.0]
     assert "| **mean of 2** | 4 | 4 | 0.00% | 25.00% | 12.50% | 0.8750 | 25.00% |" in markdown
     for fold in ("nuaa-s01", "nuaa-s02"):
         assert (out / "folds" / fold / "det.png").stat().st_size > 1000
         assert "# Evaluation: bright" in (out / "folds" / fold / "report.md").read_text()
+    fold_md = (out / "folds" / "nuaa-s02" / "report.md").read_text()
+    assert "| AUC | 0.7500 (0.000-1.000) |" in fold_md and "| ACER 95 % interval | 0.0-50.0 % |" in fold_md
+    assert "| BPCER 95 % interval | 9.5-90.5 % |" in fold_md  # Wilson, 1 of 2
     assert (out / "det.png").stat().st_size > 1000 and report["plots"] == ["det.png"]
 
 
