@@ -115,7 +115,7 @@ def fold_row(name: str, report: dict[str, Any]) -> dict[str, Any]:
         "acer": decisions["acer"] if ok_d else None,
         "acer_ci": decisions.get("ci", {}).get("acer") if ok_d else None,
         "auc": scores["auc"] if ok_s else None,
-        "auc_ci": scores.get("auc_ci") if ok_s else None,
+        "auc_ci": scores.get("intervals", {}).get("auc") if ok_s else None,
         "eer": scores["eer"] if ok_s else None,
     }
 

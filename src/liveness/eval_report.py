@@ -43,10 +43,9 @@ def _score_section(outcomes: Sequence[Outcome], threshold: float) -> dict[str, A
     attacks = [o.sample.attack for o in scored]
 
     def compute() -> dict[str, Any]:
-        summary = iso30107.summarize(scores, live, attacks, threshold=threshold)
+        summary = iso30107.summarize(scores, live, attacks, threshold=threshold, with_intervals=True)
         own = iso30107.rates_at(scores, live, summary.eer_threshold, attacks)
-        ci = iso30107.intervals(live, scores=scores)
-        return {**summary.to_dict(), "auc_ci": ci.to_dict()["auc"], "at_eer_threshold": own.to_dict()}
+        return {**summary.to_dict(), "at_eer_threshold": own.to_dict()}
 
     return {"n_scored": len(scored), **_section(compute)}
 
@@ -280,7 +279,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             "",
             "| metric | value |",
             "|---|---|",
-            f"| AUC | {scores['auc']:.4f}{ci_text(scores.get('auc_ci'), auc=True)} |",
+            f"| AUC | {scores['auc']:.4f}{ci_text(scores.get('intervals', {}).get('auc'), auc=True)} |",
             f"| EER | {_pct(scores['eer'])} (threshold {scores['eer_threshold']:.4f}) |",
             *[f"| BPCER @ APCER = {k} | {_pct(v)} |" for k, v in scores["bpcer_at_apcer"].items()],
             "",

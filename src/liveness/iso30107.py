@@ -295,9 +295,11 @@ class Summary:
     bpcer_at_apcer: dict[float, float]
     at_threshold: ErrorRates
     threshold_source: str
+    intervals: Intervals | None = None
+    """95 % intervals of AUC and of the rates at the threshold, when `summarize` was asked for them."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "n": self.n,
             "auc": self.auc,
             "eer": self.eer,
@@ -306,6 +308,9 @@ class Summary:
             "threshold_source": self.threshold_source,
             "at_threshold": self.at_threshold.to_dict(),
         }
+        if self.intervals is not None:
+            out["intervals"] = self.intervals.to_dict()
+        return out
 
 
 def summarize(
@@ -314,20 +319,26 @@ def summarize(
     attacks: Sequence[str] | None = None,
     threshold: float | None = None,
     apcer_targets: Sequence[float] = DEFAULT_APCER_TARGETS,
+    with_intervals: bool = False,
 ) -> Summary:
-    """AUC, EER, BPCER@APCER and the ISO rates at `threshold` (or at this set's own EER threshold)."""
+    """AUC, EER, BPCER@APCER and the ISO rates at `threshold` (or at this set's own EER threshold); with
+    `with_intervals`, their 95 % intervals too (`intervals`, about 0.2 s)."""
     data = labelled(scores, is_live, attacks)
     _require_both(data)
     eer_value, eer_threshold = eer(data.scores, data.is_live)
     chosen = eer_threshold if threshold is None else float(threshold)
+    species = data.attacks.tolist()
     return Summary(
         n=int(data.scores.size),
         auc=auc(data.scores, data.is_live),
         eer=eer_value,
         eer_threshold=eer_threshold,
         bpcer_at_apcer={t: bpcer_at_apcer(data.scores, data.is_live, t)[0] for t in apcer_targets},
-        at_threshold=rates_at(data.scores, data.is_live, chosen, data.attacks.tolist()),
+        at_threshold=rates_at(data.scores, data.is_live, chosen, species),
         threshold_source="own EER" if threshold is None else "given",
+        intervals=intervals(data.is_live, scores=data.scores, accepted=data.scores >= chosen, attacks=species)
+        if with_intervals
+        else None,
     )
 
 
@@ -352,14 +363,25 @@ def _fold_cells(name: str, live: str, attack: str, rates: Mapping[str, Any], auc
 def fold_table_head() -> str:
     """The column names of `fold_line` and `fold_mean_line`, aligned with them."""
     head = ("held out", "live", "attack", "APCER", "BPCER", "ACER", "AUC", "EER")
-    return f"{head[0]:34s} {head[1]:>5s} {head[2]:>6s} " + " ".join(f"{h:>7s}" for h in head[3:])
+    return (
+        f"{head[0]:34s} {head[1]:>5s} {head[2]:>6s} "
+        + " ".join(f"{h:>7s}" for h in head[3:])
+        + "  95 % intervals: ACER; AUC"
+    )
 
 
 def fold_line(name: str, summary: Mapping[str, Any]) -> str:
-    """One held-out fold as a text row: its counts, APCER, BPCER, ACER, AUC and EER (`Summary.to_dict()`)."""
+    """One held-out fold as a text row: its counts, APCER, BPCER, ACER, AUC and EER (`Summary.to_dict()`),
+    then the intervals of ACER and AUC where the summary has them."""
     a = summary["at_threshold"]
     attacks = str(sum(a["n_attack_by_species"].values()))
-    return _fold_cells(name, str(a["n_bona_fide"]), attacks, a, summary["auc"], summary["eer"])
+    line = _fold_cells(name, str(a["n_bona_fide"]), attacks, a, summary["auc"], summary["eer"])
+    ci = summary.get("intervals")
+    if ci:
+        acer = "n/a" if ci["acer"] is None else f"{100 * ci['acer'][0]:.1f}-{100 * ci['acer'][1]:.1f}%"
+        auc = "n/a" if ci["auc"] is None else f"{ci['auc'][0]:.3f}-{ci['auc'][1]:.3f}"
+        line += f"  {acer}; {auc}"
+    return line
 
 
 def fold_mean_line(mean: Mapping[str, Any]) -> str:

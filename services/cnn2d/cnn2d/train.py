@@ -320,13 +320,11 @@ def cross_source_folds(
 def _held_out_row(
     name: str, train_faces: int, scores: npt.NDArray[np.float64], test: Crops, keys: list[str], attack: str
 ) -> dict[str, Any]:
-    summary = iso30107.summarize(scores, test.live, [attack] * len(test), threshold=THRESHOLD)
-    out = summary.to_dict()
-    at = out["at_threshold"]
-    click.echo(
-        f"{name} held out: AUC {out['auc']:.3f} ACER {100 * at['acer']:.1f}% "
-        f"(APCER {100 * at['apcer']:.1f}%, BPCER {100 * at['bpcer']:.1f}%)"
+    summary = iso30107.summarize(
+        scores, test.live, [attack] * len(test), threshold=THRESHOLD, with_intervals=True
     )
+    out = summary.to_dict()
+    click.echo(iso30107.fold_table_head() + "\n" + iso30107.fold_line(f"{name} held out", out))
     return {
         "fold": name,
         "train_faces": train_faces,

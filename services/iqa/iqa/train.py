@@ -559,7 +559,7 @@ def cross_session(
         clf, niqe, calibration = fit_calibrated(items, raws, live, train_idx, biqi)
         scores = clf.proba(feature_matrix([raws[i] for i in test_idx], biqi, niqe))
         summary = iso30107.summarize(
-            scores, live[test_idx], [attacks[i] for i in test_idx], threshold=THRESHOLD
+            scores, live[test_idx], [attacks[i] for i in test_idx], threshold=THRESHOLD, with_intervals=True
         )
         trained_on = sorted(set(dom[train_idx].tolist()))
         rows.append(

@@ -145,7 +145,9 @@ def summarise(scores: FloatArray, faces: data.Faces) -> dict[str, Any]:
     several faces come from one video (the clip's decision is its mean score)."""
     attacks = faces.attack.tolist()
     out: dict[str, Any] = {
-        "faces": iso30107.summarize(scores, faces.live, attacks, threshold=THRESHOLD).to_dict()
+        "faces": iso30107.summarize(
+            scores, faces.live, attacks, threshold=THRESHOLD, with_intervals=True
+        ).to_dict()
     }
     videos = sorted({c for c in faces.clip.tolist() if kind_of(Path(c)) == "video"})
     if videos:

@@ -100,3 +100,16 @@ def test_intervals_the_data_cannot_give_are_none() -> None:
     assert ci.bpcer is not None and ci.apcer is not None
     separated = m.intervals([True, True, False, False], scores=[0.9, 0.8, 0.1, 0.2])
     assert separated.auc == (1.0, 1.0) and separated.acer is None
+
+
+def test_a_summary_carries_its_intervals_into_the_fold_table_when_asked() -> None:
+    scores, live = _normal_sets(np.random.default_rng(4), 80, 40)
+    plain = m.summarize(scores, live, threshold=0.5)
+    assert plain.intervals is None and "intervals" not in plain.to_dict()
+    summary = m.summarize(scores, live, threshold=0.5, with_intervals=True).to_dict()
+    assert summary["intervals"] == m.intervals(live, scores=scores, accepted=scores >= 0.5).to_dict()
+    acer, auc = summary["intervals"]["acer"], summary["intervals"]["auc"]
+    line = m.fold_line("nuaa/s01", summary)
+    assert line.startswith(m.fold_line("nuaa/s01", plain.to_dict()))
+    assert line.endswith(f"  {100 * acer[0]:.1f}-{100 * acer[1]:.1f}%; {auc[0]:.3f}-{auc[1]:.3f}")
+    assert m.fold_table_head().endswith("95 % intervals: ACER; AUC")
