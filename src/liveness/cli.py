@@ -79,6 +79,13 @@ class TrainGroup(LazyGroup):
 
         return {name: f"{name}.train:cli" for name in registry.names()}
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # Before a recipe's module imports Keras: TensorFlow reads these settings once, at import.
+        from liveness import training
+
+        training.reproducible_environment()
+        return super().get_command(ctx, cmd_name)
+
 
 @main.group(cls=TrainGroup)
 def train() -> None:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import random
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,14 +29,40 @@ PARITY_TOLERANCE = 1e-4
 """Largest |Keras - ONNX| allowed on an export's probe inputs; float32 graphs here differ by about 1e-7."""
 
 
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+"""TensorFlow's switch for its oneDNN kernels. oneDNN picks its kernels by the CPU it finds (AVX2, AVX-512,
+AMX), their float sums differ in the last bits, and training amplifies those bits into another model: cnn2d's
+cross-session networks, same seeds and data, scored NUAA session 01 at ACER 2.7 % with AVX-512 kernels, 0.6 %
+with oneDNN held to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) and 1.4 % with oneDNN off, on one machine. Off, every
+kernel is Eigen code compiled into the wheel, the same on every x86-64 CPU, so a recipe gives the same model
+wherever it runs (two runs here: identical scores); it trains about 2.7 times slower. Training turns it off
+unless the environment already sets it (`TF_ENABLE_ONEDNN_OPTS=1` for speed, giving up that)."""
+
+
+def reproducible_environment() -> None:
+    """Settings TensorFlow reads when it is imported, so call this before anything imports TensorFlow or
+    Keras (`liveness train` does, before it loads a recipe): oneDNN off (ONEDNN_ENV) unless already set."""
+    os.environ.setdefault(ONEDNN_ENV, "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def tensorflow(threads: int) -> Any:
     """TensorFlow, imported with `threads` intra-op threads and one inter-op thread (training machines are
-    shared). When TensorFlow already ran in this process the threads cannot change; a warning says so."""
+    shared) and deterministic ops (`enable_op_determinism`: same seeds, same thread count, same result). When
+    TensorFlow already ran in this process the threads cannot change; a warning says so. A warning also says
+    when TensorFlow was imported before `reproducible_environment` could turn oneDNN off."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    imported_before = "tensorflow" in sys.modules
+    reproducible_environment()
     import tensorflow as tf
 
+    if imported_before and os.environ.get(ONEDNN_ENV) == "0":
+        log.warning(
+            "TensorFlow was imported before the training environment was set: its oneDNN kernels may be on, "
+            "and the model then depends on this machine's CPU (liveness.training.ONEDNN_ENV)"
+        )
+    tf.config.experimental.enable_op_determinism()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
