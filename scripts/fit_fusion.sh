@@ -13,7 +13,7 @@ BIN=${BIN:-.venv/bin}
 CACHE=${CACHE:-.cache}
 # texture's held-out scores: cross-session (NUAA) and leave-one-source-out (replay-more)
 "$BIN/liveness" train texture --data "$DATA" --cache "$CACHE/texture" --no-save
-"$BIN/liveness" train cnn2d --data "$DATA" --cross-session --members 1 --out "$CACHE/cnn2d-xs" \
+"$BIN/liveness" train cnn2d --data "$DATA" --cross-session --out "$CACHE/cnn2d-xs" \
     --cache "$CACHE/cnn2d"
 # iqa's: the served recipe on one session + replay-dev, scoring the other (a few minutes from its feature cache)
 "$BIN/liveness" train iqa --data "$DATA" --cross-session --out "$CACHE/iqa-xs" --cache "$CACHE/iqa" --jobs 2

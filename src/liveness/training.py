@@ -29,20 +29,22 @@ PARITY_TOLERANCE = 1e-4
 """Largest |Keras - ONNX| allowed on an export's probe inputs; float32 graphs here differ by about 1e-7."""
 
 
-ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
-"""TensorFlow's switch for its oneDNN kernels. oneDNN picks its kernels by the CPU it finds (AVX2, AVX-512,
-AMX), their float sums differ in the last bits, and training amplifies those bits into another model: cnn2d's
-cross-session networks, same seeds and data, scored NUAA session 01 at ACER 2.7 % with AVX-512 kernels, 0.6 %
-with oneDNN held to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) and 1.4 % with oneDNN off, on one machine. Off, every
-kernel is Eigen code compiled into the wheel, the same on every x86-64 CPU, so a recipe gives the same model
-wherever it runs (two runs here: identical scores); it trains about 2.7 times slower. Training turns it off
-unless the environment already sets it (`TF_ENABLE_ONEDNN_OPTS=1` for speed, giving up that)."""
+ISA_ENV = "ONEDNN_MAX_CPU_ISA"
+TRAINING_ISA = "AVX2"
+"""The instruction set TensorFlow's oneDNN kernels (convolutions, and the matrix products Eigen hands to
+oneDNN) may use while training. oneDNN otherwise picks kernels by the CPU it finds (AVX2, AVX-512, AMX); their
+float sums differ in the last bits, and training grows those bits into another network. cnn2d's cross-session
+networks, same seeds, data and threads, on one AVX-512 machine, NUAA session 01 ACER: 2.7 % with its own
+kernels, 0.6 % held to AVX2; with TensorFlow's oneDNN layer off (TF_ENABLE_ONEDNN_OPTS=0) 1.7 %, and 1.8 %
+off and held to AVX2 (the matrix products still go through oneDNN). Held to AVX2, which every x86-64 server
+CPU since 2013-2015 has, machines run the same kernels; two runs here gave identical scores. A CPU without
+AVX2 falls back to older kernels and other models. Training sets it unless the environment already does."""
 
 
 def reproducible_environment() -> None:
     """Settings TensorFlow reads when it is imported, so call this before anything imports TensorFlow or
-    Keras (`liveness train` does, before it loads a recipe): oneDNN off (ONEDNN_ENV) unless already set."""
-    os.environ.setdefault(ONEDNN_ENV, "0")
+    Keras (`liveness train` does, before it loads a recipe): oneDNN held to TRAINING_ISA unless set."""
+    os.environ.setdefault(ISA_ENV, TRAINING_ISA)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -50,17 +52,17 @@ def tensorflow(threads: int) -> Any:
     """TensorFlow, imported with `threads` intra-op threads and one inter-op thread (training machines are
     shared) and deterministic ops (`enable_op_determinism`: same seeds, same thread count, same result). When
     TensorFlow already ran in this process the threads cannot change; a warning says so. A warning also says
-    when TensorFlow was imported before `reproducible_environment` could turn oneDNN off."""
+    when TensorFlow was imported before `reproducible_environment` could hold oneDNN to TRAINING_ISA."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
     imported_before = "tensorflow" in sys.modules
     reproducible_environment()
     import tensorflow as tf
 
-    if imported_before and os.environ.get(ONEDNN_ENV) == "0":
+    if imported_before and os.environ.get(ISA_ENV) == TRAINING_ISA:
         log.warning(
-            "TensorFlow was imported before the training environment was set: its oneDNN kernels may be on, "
-            "and the model then depends on this machine's CPU (liveness.training.ONEDNN_ENV)"
+            "TensorFlow was imported before the training environment was set: its kernels may follow this "
+            "machine's CPU, and so may the model (liveness.training.TRAINING_ISA)"
         )
     tf.config.experimental.enable_op_determinism()
     try:

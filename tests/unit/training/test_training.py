@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,35 @@ def test_importing_the_helpers_does_not_import_tensorflow() -> None:
     """The serving images have no TensorFlow: importing liveness.training must not need it."""
     code = "import sys, liveness.training; assert not {'tensorflow', 'keras'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+_ISA_PROBE = """
+import os, sys
+from click.testing import CliRunner
+from liveness.cli import main
+result = CliRunner().invoke(main, ["train", "cnn2d", "--help"])
+assert result.exit_code == 0, result.output
+assert "keras" in sys.modules  # the recipe's module imported Keras, and so TensorFlow
+import tensorflow as tf
+tf.nn.conv2d(tf.ones((1, 8, 8, 3)), tf.ones((3, 3, 3, 4)), 1, "SAME")  # oneDNN logs its ISA on first use
+"""
+
+
+@pytest.mark.parametrize(("preset", "isa"), [(None, "isa:Intel AVX2"), ("SSE41", "isa:Intel SSE4.1")])
+def test_liveness_train_holds_onednn_to_one_isa_before_a_recipe_imports_tensorflow(
+    onnx: Any, preset: str | None, isa: str
+) -> None:
+    """oneDNN's kernels follow the CPU, so `liveness train` holds them to AVX2 before TensorFlow is imported
+    (oneDNN reads the cap once); a value already in the environment is kept."""
+    env = {k: v for k, v in os.environ.items() if k != training.ISA_ENV}
+    env["ONEDNN_VERBOSE"] = "1"
+    if preset is not None:
+        env[training.ISA_ENV] = preset
+    out = subprocess.run(
+        [sys.executable, "-c", _ISA_PROBE], env=env, check=True, capture_output=True, text=True
+    )
+    found = [line.split(",")[-1] for line in out.stdout.splitlines() if ",info,cpu,isa:" in line]
+    assert found and found[0] == isa
 
 
 def test_threads_are_checked() -> None:
