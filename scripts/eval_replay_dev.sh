@@ -14,7 +14,7 @@ BIN=${BIN:-.venv/bin}
 CACHE=${CACHE:-.cache}
 for PERSON in krzysiek tranvanluyt; do
     FOLD="replay-dev/$PERSON"
-    "$BIN/liveness" train cnn2d --data "$DATA" --hold-out "$FOLD" --folds 0 --members 1 \
+    "$BIN/liveness" train cnn2d --data "$DATA" --hold-out "$FOLD" --folds 0 \
         --out "$CACHE/cnn2d-ho-$PERSON" --cache "$CACHE/cnn2d"
     "$BIN/liveness" train texture --data "$DATA" --hold-out "$FOLD" --no-validation \
         --out "$CACHE/texture-ho-$PERSON" --cache "$CACHE/texture"
