@@ -44,6 +44,11 @@ AVX2 falls back to older kernels and other models. Training sets it unless the e
 def reproducible_environment() -> None:
     """Settings TensorFlow reads when it is imported, so call this before anything imports TensorFlow or
     Keras (`liveness train` does, before it loads a recipe): oneDNN held to TRAINING_ISA unless set."""
+    if ISA_ENV not in os.environ and "tensorflow" in sys.modules:
+        log.warning(
+            "TensorFlow was imported before the training environment was set: its kernels may follow this "
+            "machine's CPU, and so may the model (liveness.training.TRAINING_ISA)"
+        )
     os.environ.setdefault(ISA_ENV, TRAINING_ISA)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -55,15 +60,9 @@ def tensorflow(threads: int) -> Any:
     when TensorFlow was imported before `reproducible_environment` could hold oneDNN to TRAINING_ISA."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    imported_before = "tensorflow" in sys.modules
     reproducible_environment()
     import tensorflow as tf
 
-    if imported_before and os.environ.get(ISA_ENV) == TRAINING_ISA:
-        log.warning(
-            "TensorFlow was imported before the training environment was set: its kernels may follow this "
-            "machine's CPU, and so may the model (liveness.training.TRAINING_ISA)"
-        )
     tf.config.experimental.enable_op_determinism()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)

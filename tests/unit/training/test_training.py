@@ -127,6 +127,20 @@ def test_liveness_train_holds_onednn_to_one_isa_before_a_recipe_imports_tensorfl
     assert found and found[0] == isa
 
 
+@pytest.mark.parametrize(("set_first", "warned"), [(True, False), (False, True)])
+def test_a_late_training_environment_is_named(onnx: Any, set_first: bool, warned: bool) -> None:
+    """Set before TensorFlow's import (as `liveness train` does), nothing to say; after it, a warning."""
+    code = (
+        "import logging; logging.basicConfig(level=logging.WARNING)\n"
+        "from liveness import training\n"
+        + ("training.reproducible_environment()\n" if set_first else "")
+        + "import tensorflow\ntraining.tensorflow(1)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != training.ISA_ENV}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    assert ("imported before the training environment" in out.stderr) is warned
+
+
 def test_threads_are_checked() -> None:
     with pytest.raises(ValueError, match="threads"):
         training.tensorflow(0)
