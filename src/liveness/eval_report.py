@@ -235,12 +235,9 @@ def _rates_rows(rates: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def ci_text(pair: Sequence[float] | None, auc: bool = False) -> str:
-    """' (low-high)' of an iso30107.Intervals pair (AUC to three places, rates in %), or ''."""
-    if not pair:
-        return ""
-    if auc:
-        return f" ({pair[0]:.3f}-{pair[1]:.3f})"
-    return f" ({100 * pair[0]:.1f}-{100 * pair[1]:.1f} %)"
+    """' (low-high)' of an iso30107.Intervals pair after a figure, or '' for None."""
+    text = iso30107.interval_text(pair, auc)
+    return f" ({text})" if text else ""
 
 
 def decision_rule(kind: str, threshold: float) -> str:
@@ -301,7 +298,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"| {metric} | {value} |" for metric, value in _rates_rows(decisions)]
         ci = decisions.get("ci", {})
         lines += [
-            f"| {name} {100 * ci['level']:g} % interval | {ci_text(ci[key]).strip(' ()') or 'n/a'} |"
+            f"| {name} {100 * ci['level']:g} % interval | {iso30107.interval_text(ci[key]) or 'n/a'} |"
             for name, key in (("APCER worst case", "apcer"), ("BPCER", "bpcer"), ("ACER", "acer"))
             if ci
         ]

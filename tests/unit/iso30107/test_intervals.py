@@ -111,5 +111,21 @@ def test_a_summary_carries_its_intervals_into_the_fold_table_when_asked() -> Non
     acer, auc = summary["intervals"]["acer"], summary["intervals"]["auc"]
     line = m.fold_line("nuaa/s01", summary)
     assert line.startswith(m.fold_line("nuaa/s01", plain.to_dict()))
-    assert line.endswith(f"  {100 * acer[0]:.1f}-{100 * acer[1]:.1f}%; {auc[0]:.3f}-{auc[1]:.3f}")
+    assert line.endswith(f"  {100 * acer[0]:.1f}-{100 * acer[1]:.1f} %; {auc[0]:.3f}-{auc[1]:.3f}")
+    assert m.interval_text(None) == "" and m.interval_text((0.5, 0.75)) == "50.0-75.0 %"
+    assert m.interval_text((0.5, 0.75), auc=True) == "0.500-0.750"
     assert m.fold_table_head().endswith("95 % intervals: ACER; AUC")
+
+
+def test_the_bootstrap_ranks_its_resamples_in_batches() -> None:
+    """2,000 resamples of 10,000 presentations ranked at once peaked at 1.2 GB; in batches, near 100 MB."""
+    import tracemalloc
+
+    scores, live = _normal_sets(np.random.default_rng(5), 5000, 5000)
+    tracemalloc.start()
+    try:
+        m.intervals(live, scores=scores)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 300e6
