@@ -18,7 +18,10 @@ the logistic model's discriminative power (|coef| x std of its logit score; min:
 member); the gateway answers UNCERTAIN when the tests that answered OK hold
 less than `min_weight_fraction` of it. Thresholds: `live` is the lowest threshold whose dev APCER is at most
 `--max-apcer`; `spoof` the highest whose dev BPCER is at most `--max-bpcer`; the band between them is
-UNCERTAIN (when both targets can be met at once the band closes at their midpoint).
+UNCERTAIN (when both targets can be met at once the band closes at their midpoint). With `--targets` given
+more than once (and domains in the scores), the pair is chosen like the members: the one whose fusion decides
+the held-out domains with the lowest mean ACER (ties: the first given); every pair's figures go into the
+config's `fusion.fitted.target_grid`.
 
 The numbers are stored as plain YAML (no pickles) and the config's version names the fit.
 """
@@ -217,6 +220,54 @@ def select_members(
     near = [t for t in scored if t["mean_acer"] <= best + MEMBER_TIE]
     chosen = min(near, key=lambda t: (len(t["tests"]), -(t["worst_auc"] or 0.0)))
     return list(chosen["tests"]), table
+
+
+def choose_targets(
+    rows: Sequence[Row],
+    tests: Sequence[str],
+    method: str,
+    pairs: Sequence[tuple[float, float]],
+    min_weight_fraction: float,
+) -> tuple[tuple[float, float], list[dict[str, Any]]]:
+    """The (max APCER, max BPCER) pair of `pairs` whose fusion (members chosen as `select_members` does for
+    min) decides the held-out domains with the lowest mean ACER, the first of equals; and every pair's
+    figures. With one pair, or without two domains, the first pair and no table."""
+    if len(pairs) == 1 or len({r.group for r in rows if r.group}) < 2:
+        return pairs[0], []
+    table: list[dict[str, Any]] = []
+    for max_apcer, max_bpcer in pairs:
+        members = (
+            select_members(rows, tests, max_apcer, max_bpcer, min_weight_fraction)[0]
+            if method == "min"
+            else list(tests)
+        )
+        held = held_out_groups(rows, members, method, max_apcer, max_bpcer, min_weight_fraction)
+        aucs = [m["auc"] for g, m in held.items() if g != "mean" and m.get("auc") is not None]
+        table.append(
+            {
+                "max_apcer": max_apcer,
+                "max_bpcer": max_bpcer,
+                "tests": list(members),
+                "mean_acer": held["mean"]["acer"],
+                "worst_auc": min(aucs) if aucs else None,
+            }
+        )
+    scored = [t for t in table if t["mean_acer"] is not None]
+    if not scored:
+        return pairs[0], table
+    best = min(scored, key=lambda t: t["mean_acer"])  # min keeps the first of equals
+    return (best["max_apcer"], best["max_bpcer"]), table
+
+
+def _target_pair(text: str) -> tuple[float, float]:
+    """ "0.02/0.03" -> (0.02, 0.03), each in [0, 1]."""
+    try:
+        apcer, bpcer = (float(v) for v in text.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected MAX_APCER/MAX_BPCER, e.g. 0.02/0.03") from None
+    if not (0.0 <= apcer <= 1.0 and 0.0 <= bpcer <= 1.0):
+        raise click.BadParameter(f"{text!r}: both rates must be in [0, 1]")
+    return apcer, bpcer
 
 
 def fit_isotonic(rows: Sequence[Row], weights: Mapping[str, float]) -> Calibration:
@@ -554,6 +605,14 @@ def _score_data(
     help="BPCER allowed at the spoof threshold on the dev set.",
 )
 @click.option(
+    "--targets",
+    "target_grid",
+    multiple=True,
+    help="MAX_APCER/MAX_BPCER pairs to choose from (repeatable, e.g. --targets 0.02/0.03): with domains in "
+    "the scores, the pair whose fusion decides the held-out domains with the lowest mean ACER (the first "
+    "of equals). Replaces --max-apcer and --max-bpcer.",
+)
+@click.option(
     "--min-weight-fraction",
     type=float,
     default=None,
@@ -583,6 +642,7 @@ def cli(
     method: str,
     max_apcer: float,
     max_bpcer: float,
+    target_grid: tuple[str, ...],
     min_weight_fraction: float | None,
     seed: int,
     notes: tuple[str, ...],
@@ -596,6 +656,7 @@ def cli(
     for name, value in (("--max-apcer", max_apcer), ("--max-bpcer", max_bpcer)):
         if not 0.0 <= value <= 1.0:
             raise click.BadParameter(f"{name} must be in [0, 1]")
+    pairs = [_target_pair(t) for t in target_grid] or [(max_apcer, max_bpcer)]
     base_path = base or Path(os.environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
     base_data = yaml.safe_load(base_path.read_text()) or {}
     base_config = parse(base_data)
@@ -617,6 +678,7 @@ def cli(
     fraction = (
         base_config.thresholds.min_weight_fraction if min_weight_fraction is None else min_weight_fraction
     )
+    (max_apcer, max_bpcer), grid = choose_targets(rows, tests, method, pairs, fraction)
     members, candidates = (
         select_members(rows, tests, max_apcer, max_bpcer, fraction) if method == "min" else (tests, [])
     )
@@ -632,6 +694,7 @@ def cli(
         "max_bpcer": max_bpcer,
         "created_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dev": {**fit.metrics, "cv5_auc": cv_auc},
+        **({"target_grid": grid} if grid else {}),
         **({"member_sets": candidates} if candidates else {}),
         "held_out_domains": held_out_groups(
             rows, members, method, max_apcer, max_bpcer, fraction, intervals=True
@@ -640,7 +703,13 @@ def cli(
             ["liveness calibrate"]
             + ([f"--scores {scores}"] if scores is not None else [f"--data {data}"])
             + [f"--base {base}"] * (base is not None)
-            + [f"--method {method}", f"--max-apcer {max_apcer}", f"--max-bpcer {max_bpcer}", f"--out {out}"]
+            + [f"--method {method}"]
+            + (
+                [f"--targets {t}" for t in target_grid]
+                if target_grid
+                else [f"--max-apcer {max_apcer}", f"--max-bpcer {max_bpcer}"]
+            )
+            + [f"--out {out}"]
         ),
     }
     version = write_config(base_data, fit, fitted, out, notes)

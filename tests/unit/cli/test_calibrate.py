@@ -375,3 +375,54 @@ def test_min_members_leave_out_a_test_that_ranks_the_wrong_way() -> None:
     assert members == ["good"]
     refused = [t for t in table if t["tests"] == ["inverted"]]
     assert refused and refused[0]["mean_acer"] is None and "rises" in refused[0]["refused"]
+
+
+def test_targets_grid_picks_the_pair_with_the_lowest_held_out_mean(tmp_path: Path) -> None:
+    """Given several APCER/BPCER pairs, the fit uses the one whose fusion decides the held-out domains with
+    the lowest mean ACER, and the config records every pair's figures and the grid in its command."""
+    scores, base = tmp_path / "scores.csv", tmp_path / "base.yaml"
+    _domain_scores(scores, seed=3)
+    base.write_text(yaml.safe_dump(BASE))
+    out = tmp_path / "grid.yaml"
+    pairs = ("0.4/0.01", "0.05/0.05", "0.01/0.4")
+    targets = [arg for p in pairs for arg in ("--targets", p)]
+    output = run("--scores", str(scores), "--base", str(base), "--method", "min", *targets, "--out", str(out))
+    summary = json.loads(output[: output.rindex("}") + 1])
+    info = gateway_config.load(out, env={}).calibration_info
+    grid = info["target_grid"]
+    assert [(g["max_apcer"], g["max_bpcer"]) for g in grid] == [(0.4, 0.01), (0.05, 0.05), (0.01, 0.4)]
+    best = min(grid, key=lambda g: g["mean_acer"])
+    assert (info["max_apcer"], info["max_bpcer"]) == (best["max_apcer"], best["max_bpcer"])
+    assert summary["held_out_domains"]["mean"]["acer"] == best["mean_acer"]
+    assert len({g["mean_acer"] for g in grid}) > 1  # the pairs do decide differently
+    assert all(g["tests"] and 0.0 <= g["worst_auc"] <= 1.0 for g in grid)
+    header = out.read_text().splitlines()[1]
+    assert " ".join(targets) in header and "--max-apcer" not in header
+
+
+def test_targets_grid_keeps_the_first_of_equals_and_refuses_bad_pairs(tmp_path: Path) -> None:
+    from liveness.calibrate import choose_targets, read_scores
+
+    scores = tmp_path / "scores.csv"
+    _domain_scores(scores, seed=4)
+    rows = read_scores(scores)
+    pair, table = choose_targets(rows, ["cnn2d", "iqa"], "min", [(0.05, 0.05), (0.05, 0.05)], 0.5)
+    assert pair == (0.05, 0.05) and table[0] == table[1]
+    assert choose_targets(rows, ["cnn2d"], "min", [(0.1, 0.2)], 0.5) == ((0.1, 0.2), [])
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(BASE))
+    for bad, message in (("0.1", "expected MAX_APCER/MAX_BPCER"), ("0.1/1.5", "must be in [0, 1]")):
+        result = CliRunner().invoke(
+            cli,
+            [
+                "--scores",
+                str(scores),
+                "--base",
+                str(base),
+                "--targets",
+                bad,
+                "--out",
+                str(tmp_path / "o.yaml"),
+            ],
+        )
+        assert result.exit_code != 0 and message in result.output
