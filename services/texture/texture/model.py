@@ -1,6 +1,5 @@
-"""Colour-texture liveness test: colour LBP and distortion measures of the face box (texture.features) ->
-standardise -> logistic
-regression -> Platt calibration -> P(live).
+"""Colour-texture liveness test: colour LBP, hue CoALBP and distortion measures of the face box
+(texture.features) -> standardise -> logistic regression -> Platt calibration -> P(live).
 
 Pure numpy: the classifier is plain arrays in one .npz (no pickle). The calibration was fitted on scores of
 domains (sessions, sources) that the scoring model never saw, so the recommended threshold 0.5 means the
@@ -135,7 +134,8 @@ class TextureModel:
             clip_landmarks=True,  # a clip's landmarks say which frames are frontal
             model_card=(
                 "Colour texture: uniform LBP histograms (8 points, radius 1 and 2) of the face box in H, S, "
-                "V, Y, Cb and Cr and 19 image-distortion measures (blur bands, brightness moments, glare; "
+                "V, Y, Cb and Cr, co-occurrence of adjacent LBP (CoALBP) of the hue plane, and 19 "
+                "image-distortion measures (blur bands, brightness moments, glare; "
                 "no colour-cast statistics), "
                 "logistic regression on the cues whose direction agrees across training domains, "
                 "calibrated on held-out sessions and sources. Clips: mean of the "

@@ -1,4 +1,4 @@
-"""texture.features: the crop, the colour LBP vector and the distortion measures."""
+"""texture.features: the crop, the colour LBP and CoALBP vectors and the distortion measures."""
 
 from __future__ import annotations
 
@@ -9,18 +9,24 @@ import pytest
 from liveness.types import Box
 from texture.features import (
     CHANNELS,
+    COALBP_CODES,
+    COALBP_DIRECTIONS,
+    COALBP_SCALES,
     CROP_SIZE,
     DISTORTION_NAMES,
     FEATURE_NAMES,
     LBP_RADII,
     N_BINS,
+    N_COALBP,
     N_FEATURES,
     N_LBP,
+    coalbp,
     colour_lbp,
     colour_planes,
     distortion,
     face_crop,
     features,
+    lbp4_codes,
     lbp_codes,
 )
 
@@ -119,12 +125,15 @@ def _d(face: np.ndarray, name: str) -> float:
     return float(distortion(face)[DISTORTION_NAMES.index(name)])
 
 
-def test_feature_vector_is_lbp_then_nineteen_named_distortion_measures() -> None:
+def test_feature_vector_is_lbp_coalbp_then_nineteen_named_distortion_measures() -> None:
     face = _face_like()
     v = features(face)
-    assert v.shape == (N_FEATURES,) == (N_LBP + 19,) and len(FEATURE_NAMES) == N_FEATURES
+    assert v.shape == (N_FEATURES,) == (N_LBP + N_COALBP + 19,) and len(FEATURE_NAMES) == N_FEATURES
+    assert len(set(FEATURE_NAMES)) == N_FEATURES and N_COALBP == 3 * 4 * 256
     np.testing.assert_array_equal(v[:N_LBP], colour_lbp(face))
-    np.testing.assert_array_equal(v[N_LBP:], distortion(face))
+    np.testing.assert_array_equal(v[N_LBP : N_LBP + N_COALBP], coalbp(face))
+    np.testing.assert_array_equal(v[N_LBP + N_COALBP :], distortion(face))
+    assert FEATURE_NAMES[N_LBP] == "coalbp_H_r1_right_0" and FEATURE_NAMES[N_LBP + N_COALBP] == "V_mean"
     assert np.isfinite(v).all()
     assert np.isfinite(distortion(np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))).all()  # flat black
 
@@ -169,3 +178,39 @@ def test_glare_and_diversity_are_measured() -> None:
 def test_distortion_refuses_a_wrong_crop() -> None:
     with pytest.raises(ValueError, match="crop"):
         distortion(np.zeros((32, 32, 3), np.uint8))
+
+
+def test_four_neighbour_codes_of_a_ramp() -> None:
+    """Columns rising to the right: the right neighbour is higher, the left one lower, up and down equal
+    (>= counts); beyond the edges the edge pixel repeats, so the first column's left neighbour is equal."""
+    ramp = np.tile(np.arange(0, 160, 10, dtype=np.uint8), (12, 1))
+    for radius in (1, 2, 4):
+        code = lbp4_codes(ramp, radius)
+        up, right, down, left = 1, 2, 4, 8
+        assert (code[:, 1:] == up | right | down).all()
+        assert (code[:, 0] == up | right | down | left).all()
+    assert (lbp4_codes(np.full((8, 8), 7, np.uint8), 2) == 15).all()
+
+
+def test_coalbp_histograms_pair_codes_in_their_direction() -> None:
+    """Each of the 3 x 4 joint histograms is normalised and square-rooted (unit length). A face whose hue
+    changes only from column to column pairs equal codes vertically: its "down" histograms lie on the
+    diagonal (code, code), its "right" ones do not."""
+    face = _face_like()
+    hists = coalbp(face).reshape(len(COALBP_SCALES) * len(COALBP_DIRECTIONS), COALBP_CODES**2)
+    np.testing.assert_allclose((hists**2).sum(axis=1), 1.0)
+    flat = np.full((CROP_SIZE, CROP_SIZE, 3), (200, 120, 100), np.uint8)
+    assert (coalbp(flat).reshape(hists.shape) == np.eye(COALBP_CODES**2)[-1]).all()  # every code 15
+    hue = np.tile(np.linspace(0, 170, CROP_SIZE).astype(np.uint8), (CROP_SIZE, 1))
+    hsv = np.stack([hue, np.full_like(hue, 200), np.full_like(hue, 200)], axis=-1)
+    stripes = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    by_direction = coalbp(stripes).reshape(len(COALBP_SCALES), len(COALBP_DIRECTIONS), COALBP_CODES**2)
+    diagonal = np.arange(COALBP_CODES) * (COALBP_CODES + 1)
+    names = [name for name, _, _ in COALBP_DIRECTIONS]
+    for scale in by_direction:
+        down = scale[names.index("down")] ** 2
+        right = scale[names.index("right")] ** 2
+        assert down[diagonal].sum() == pytest.approx(1.0)
+        assert right[diagonal].sum() < 1.0
+    with pytest.raises(ValueError, match="crop"):
+        coalbp(np.zeros((32, 32, 3), np.uint8))
