@@ -17,13 +17,19 @@ Each score in the output comes from a model that never saw the row's domain:
   source) is never used, and a row that run found no face in has no texture score. With --cnn2d-sources (a
   cnn2d trained on replay-more: `liveness train cnn2d --cross-source all`), cnn2d's replay-more
   scores are its leave-one-source-out ones in the same way.
+- replay-dev (per person), with --fold-report (repeatable): the report.json of `liveness eval --protocol
+  cross-source --fold replay-dev/PERSON` served with a cnn2d and a texture retrained without that person
+  (scripts/eval_replay_dev.sh writes them); its rows join as that person's domain with those two scores.
+  iqa's score is left out there: the shipped iqa was trained on replay-dev.
 
 At most --per-cell rows per (domain, label), drawn with --seed, so NUAA's 3,500 faces do not outvote a screen
 source of 60. Usage (the commands that made the shipped config are in its header):
 
     python scripts/fusion_scores.py --texture .cache/texture/oof_scores.csv \
         --cnn2d .cache/cnn2d-xs/metrics-cross-session.json --iqa .cache/iqa-xs/metrics-cross-session.json \
-        --report reports/replay-more-unseen/report.json --out reports/fusion-scores.csv
+        --report reports/replay-more-unseen/report.json \
+        --fold-report reports/replay-dev-held-out/krzysiek/report.json \
+        --fold-report reports/replay-dev-held-out/tranvanluyt/report.json --out reports/fusion-scores.csv
 """
 
 from __future__ import annotations
@@ -69,6 +75,14 @@ def protocol_folds(path: Path, protocol: str = "cross-session") -> list[dict[str
     "trained on replay-more).",
 )
 @click.option("--report", "report_json", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option(
+    "--fold-report",
+    "fold_reports",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    multiple=True,
+    help="A `liveness eval --protocol ... --fold F` report.json whose served cnn2d and texture were fitted "
+    "without F (scripts/eval_replay_dev.sh): its rows join as domain F (repeatable).",
+)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True)
 @click.option(
     "--per-cell", type=int, default=300, show_default=True, help="Rows per (domain, label) at most."
@@ -80,6 +94,7 @@ def main(
     iqa_json: Path | None,
     cnn2d_sources_json: Path | None,
     report_json: Path,
+    fold_reports: tuple[Path, ...],
     out: Path,
     per_cell: int,
     seed: int,
@@ -153,6 +168,23 @@ def main(
             rows[key].pop("cnn2d", None)
             if key in cnn2d_unseen_source:
                 rows[key]["cnn2d"] = f"{cnn2d_unseen_source[key]:.6f}"
+    for path in fold_reports:
+        for sample in json.loads(path.read_text())["samples"]:
+            held = {
+                n: t
+                for n, t in (sample.get("tests") or {}).items()
+                if t.get("status") == "ok" and n in ("cnn2d", "texture")
+            }
+            if not held:
+                continue  # no face found
+            if not sample.get("fold"):
+                raise click.BadParameter(f"{path}: a sample without its fold; run `liveness eval --fold`")
+            rows[sample["path"]] = {
+                "domain": sample["fold"],
+                "label": sample["label"],
+                "attack": sample["attack"],
+                **{n: f"{t['score']:.6f}" for n, t in held.items()},
+            }
     cells: dict[tuple[str, str], list[str]] = defaultdict(list)
     for key, r in sorted(rows.items()):
         cells[(r["domain"], r["label"])].append(key)

@@ -153,3 +153,57 @@ def test_cnn2d_source_scores_replace_the_reports(
     assert rows["replay-more/src/a.jpg"]["cnn2d"] == expected
     assert rows["replay-more/src/a.jpg"]["iqa"] == "0.400000"  # the other tests' scores stay
     assert _run(inputs, tmp_path / "plain.csv", with_iqa=True)["replay-more/src/a.jpg"]["cnn2d"] == "0.200000"
+
+
+def test_fold_reports_join_as_their_fold_with_cnn2d_and_texture_only(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    """A held-out person's report (eval_replay_dev.sh): its faces join as that fold's domain with the
+    retrained cnn2d's and texture's scores; iqa's is dropped (the shipped iqa saw replay-dev), and a sample
+    where neither face test answered (no face found) is left out."""
+    ok = {"status": "ok"}
+    samples = [
+        {
+            "path": "replay-dev/p/live/real.mp4",
+            "label": "live",
+            "attack": "none",
+            "fold": "replay-dev/p",
+            "tests": {
+                "iqa": {**ok, "score": 0.9},
+                "cnn2d": {**ok, "score": 0.4},
+                "texture": {**ok, "score": 0.8},
+            },
+        },
+        {
+            "path": "replay-dev/p/spoof/a.png",
+            "label": "spoof",
+            "attack": "replay",
+            "fold": "replay-dev/p",
+            "tests": {"iqa": {**ok, "score": 0.1}, "cnn2d": {"status": "no_face", "score": 0.0}},
+        },
+    ]
+    report = tmp_path / "p.json"
+    report.write_text(json.dumps({"samples": samples}))
+    rows = _run(inputs, tmp_path / "out.csv", with_iqa=True, extra=("--fold-report", str(report)))
+    live = rows["replay-dev/p/live/real.mp4"]
+    assert (live["domain"], live["label"], live["iqa"], live["cnn2d"], live["texture"]) == (
+        "replay-dev/p",
+        "live",
+        "",
+        "0.400000",
+        "0.800000",
+    )
+    assert "replay-dev/p/spoof/a.png" not in rows
+    del samples[0]["fold"]
+    report.write_text(json.dumps({"samples": samples}))
+    args = [
+        "--texture",
+        str(inputs["texture"]),
+        "--cnn2d",
+        str(inputs["cnn2d"]),
+        "--report",
+        str(inputs["report"]),
+    ]
+    args += ["--fold-report", str(report), "--out", str(tmp_path / "o.csv")]
+    result = CliRunner().invoke(_script().main, args)
+    assert result.exit_code != 0 and "without its fold" in result.output
