@@ -44,6 +44,7 @@ from typing import Any
 import click
 
 TESTS = ("iqa", "cnn2d", "texture")
+FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
 def protocol_folds(path: Path, protocol: str = "cross-session") -> list[dict[str, Any]]:
@@ -61,14 +62,14 @@ def protocol_folds(path: Path, protocol: str = "cross-session") -> list[dict[str
 @click.option(
     "--iqa",
     "iqa_json",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    type=FILE,
     default=None,
     help="iqa's metrics-cross-session.json (`liveness train iqa --cross-session`): its NUAA scores.",
 )
 @click.option(
     "--cnn2d-sources",
     "cnn2d_sources_json",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    type=FILE,
     default=None,
     help="cnn2d's metrics-cross-source.json (`liveness train cnn2d --cross-source all`): its replay-more "
     "scores, each from a model that never saw the source, replacing the report's (for a cnn2d that was "
@@ -78,7 +79,7 @@ def protocol_folds(path: Path, protocol: str = "cross-session") -> list[dict[str
 @click.option(
     "--fold-report",
     "fold_reports",
-    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    type=FILE,
     multiple=True,
     help="A `liveness eval --protocol ... --fold F` report.json whose served cnn2d and texture were fitted "
     "without F (scripts/eval_replay_dev.sh): its rows join as domain F (repeatable).",
