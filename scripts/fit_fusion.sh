@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refit the gateway's fusion from held-out scores, as the shipped config was made (about 31 min on the 2-core
+# Refit the gateway's fusion from held-out scores, as the shipped config was made (28 min on the 2-core
 # machine, most of it cnn2d's trainings: the cross-session folds and the two replay-dev people held out,
 # three networks each, as served):
 #   scripts/fit_fusion.sh ../shared/data

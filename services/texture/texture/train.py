@@ -43,10 +43,9 @@ C = 0.003
 the fused decision each held-out domain gets (`liveness calibrate`'s leave-one-domain-out figures, the
 target grid of scripts/fit_fusion.sh, over NUAA's sessions and replay-more's sources). 3.0.0 (with the hue
 plane's CoALBP): C = 0.001 / 0.003 / 0.01 gave a held-out mean fused ACER of 11.4 / 10.8 / 10.8 % (targets
-2 % / 3 %; NUAA cross-session 0.4 / 1.3 / 3.5 %),
-and texture's own held-out AUCs moved by less than 0.01. 2.2.0 (without it): C = 0.0003 / 0.001 / 0.003 /
-0.01 / 0.03 gave 11.5 / 10.0 / 10.2 / 11.5 / 12.9 % at targets 3 % / 3 %, aksultan's fused AUC rising with
-C (0.713 / 0.802 / 0.833 / 0.847 / 0.849)."""
+2 % / 3 %; NUAA cross-session 0.4 / 1.3 / 3.5 %), and texture's own held-out AUCs moved by less than 0.01.
+2.2.0 (without it): C = 0.0003 / 0.001 / 0.003 / 0.01 / 0.03 gave 11.5 / 10.0 / 10.2 / 11.5 / 12.9 % at
+targets 3 % / 3 %, aksultan's fused AUC rising with C (0.713 / 0.802 / 0.833 / 0.847 / 0.849)."""
 AGREE = 0.8
 MIN_EFFECT = 0.2
 """A feature is used when, in at least AGREE of the training domains, live and attack faces differ in it by
