@@ -228,35 +228,41 @@ def choose_targets(
     method: str,
     pairs: Sequence[tuple[float, float]],
     min_weight_fraction: float,
-) -> tuple[tuple[float, float], list[dict[str, Any]]]:
-    """The (max APCER, max BPCER) pair of `pairs` whose fusion (members chosen as `select_members` does for
-    min) decides the held-out domains with the lowest mean ACER, the first of equals; and every pair's
-    figures. With one pair, or without two domains, the first pair and no table."""
+) -> tuple[tuple[float, float], list[dict[str, Any]], tuple[list[str], list[dict[str, Any]]]]:
+    """The (max APCER, max BPCER) pair of `pairs` whose fusion decides the held-out domains with the lowest
+    mean ACER, the first of equals; every pair's figures (none with one pair or without two domains); and
+    that pair's members with min's table of member sets (`select_members`; the other methods fuse every
+    test and have no table)."""
+
+    def members_for(pair: tuple[float, float]) -> tuple[list[str], list[dict[str, Any]]]:
+        if method != "min":
+            return list(tests), []
+        return select_members(rows, tests, pair[0], pair[1], min_weight_fraction)
+
     if len(pairs) == 1 or len({r.group for r in rows if r.group}) < 2:
-        return pairs[0], []
+        return pairs[0], [], members_for(pairs[0])
     table: list[dict[str, Any]] = []
-    for max_apcer, max_bpcer in pairs:
-        members = (
-            select_members(rows, tests, max_apcer, max_bpcer, min_weight_fraction)[0]
-            if method == "min"
-            else list(tests)
-        )
-        held = held_out_groups(rows, members, method, max_apcer, max_bpcer, min_weight_fraction)
-        aucs = [m["auc"] for g, m in held.items() if g != "mean" and m.get("auc") is not None]
+    choices = []
+    for pair in pairs:
+        members, sets = members_for(pair)
+        figures = next((t for t in sets if t["tests"] == members), None)  # min measured them already
+        if figures is None:
+            held = held_out_groups(rows, members, method, pair[0], pair[1], min_weight_fraction)
+            aucs = [m["auc"] for g, m in held.items() if g != "mean" and m.get("auc") is not None]
+            figures = {"mean_acer": held["mean"]["acer"], "worst_auc": min(aucs) if aucs else None}
         table.append(
             {
-                "max_apcer": max_apcer,
-                "max_bpcer": max_bpcer,
+                "max_apcer": pair[0],
+                "max_bpcer": pair[1],
                 "tests": list(members),
-                "mean_acer": held["mean"]["acer"],
-                "worst_auc": min(aucs) if aucs else None,
+                "mean_acer": figures["mean_acer"],
+                "worst_auc": figures["worst_auc"],
             }
         )
-    scored = [t for t in table if t["mean_acer"] is not None]
-    if not scored:
-        return pairs[0], table
-    best = min(scored, key=lambda t: t["mean_acer"])  # min keeps the first of equals
-    return (best["max_apcer"], best["max_bpcer"]), table
+        choices.append((members, sets))
+    scored = [k for k, t in enumerate(table) if t["mean_acer"] is not None]
+    best = min(scored, key=lambda k: table[k]["mean_acer"]) if scored else 0  # min keeps the first of equals
+    return pairs[best], table, choices[best]
 
 
 def _target_pair(text: str) -> tuple[float, float]:
@@ -678,10 +684,7 @@ def cli(
     fraction = (
         base_config.thresholds.min_weight_fraction if min_weight_fraction is None else min_weight_fraction
     )
-    (max_apcer, max_bpcer), grid = choose_targets(rows, tests, method, pairs, fraction)
-    members, candidates = (
-        select_members(rows, tests, max_apcer, max_bpcer, fraction) if method == "min" else (tests, [])
-    )
+    (max_apcer, max_bpcer), grid, (members, candidates) = choose_targets(rows, tests, method, pairs, fraction)
     fit = calibrate(rows, members, method, max_apcer, max_bpcer, fraction)
     fit = replace(fit, weights={n: fit.weights.get(n, 0.0) for n in tests})
     cv_auc = (

@@ -406,9 +406,9 @@ def test_targets_grid_keeps_the_first_of_equals_and_refuses_bad_pairs(tmp_path: 
     scores = tmp_path / "scores.csv"
     _domain_scores(scores, seed=4)
     rows = read_scores(scores)
-    pair, table = choose_targets(rows, ["cnn2d", "iqa"], "min", [(0.05, 0.05), (0.05, 0.05)], 0.5)
+    pair, table, _ = choose_targets(rows, ["cnn2d", "iqa"], "min", [(0.05, 0.05), (0.05, 0.05)], 0.5)
     assert pair == (0.05, 0.05) and table[0] == table[1]
-    assert choose_targets(rows, ["cnn2d"], "min", [(0.1, 0.2)], 0.5) == ((0.1, 0.2), [])
+    assert choose_targets(rows, ["cnn2d"], "min", [(0.1, 0.2)], 0.5)[:2] == ((0.1, 0.2), [])
     base = tmp_path / "base.yaml"
     base.write_text(yaml.safe_dump(BASE))
     for bad, message in (("0.1", "expected MAX_APCER/MAX_BPCER"), ("0.1/1.5", "must be in [0, 1]")):
